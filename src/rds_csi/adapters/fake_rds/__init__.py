@@ -1,0 +1,6 @@
+"""The in-memory RDS: a first-class StorageBackend for tests, demos and the contract suite."""
+
+from rds_csi.adapters.fake_rds.backend import FaultPlan, InMemoryRds
+
+
+__all__ = ["FaultPlan", "InMemoryRds"]

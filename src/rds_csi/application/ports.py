@@ -1,0 +1,263 @@
+"""
+The ports: what the use cases need from the outside world, as ``typing.Protocol``s.
+
+Adapters subclass these explicitly so mypy checks each signature where the class is defined.
+Every method's ``Raises:`` lists the domain errors it may raise; that list is the contract the
+suites in ``tests/contract/`` hold every implementation to. Nothing else may escape: an adapter
+translates its library's failures (paramiko, subprocess, HTTP) into these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from rds_csi.domain import CapacityReport, Nqn, NvmeTarget, Size, Snapshot, Volume, VolumeId
+
+
+__all__ = [
+    "Clock",
+    "Filesystem",
+    "FilesystemStats",
+    "Locks",
+    "Metrics",
+    "MountInfo",
+    "Mounter",
+    "NvmeInitiator",
+    "SnapshotBackend",
+    "StorageBackend",
+]
+
+
+@runtime_checkable
+class StorageBackend(Protocol):
+    """The RDS: file-backed disks exported over NVMe/TCP, and the pool they live in."""
+
+    def create_volume(self, volume: Volume) -> Volume:
+        """
+        Make the disk file and its NVMe/TCP export as ``volume`` describes.
+
+        Idempotent: if a disk with ``volume.volume_id`` as its slot exists already, it is
+        returned unchanged, whatever its size or path (the caller judges compatibility), and
+        nothing is created. A failure leaves no half-made disk behind.
+
+        Raises:
+            CapacityExhausted: the pool has no room for the file.
+            BackendUnavailable: the RDS cannot be reached (safe to retry).
+            BackendError: the RDS refused for another reason.
+        """
+        ...
+
+    def delete_volume(self, volume_id: VolumeId) -> None:
+        """
+        Remove the disk and its image file. Idempotent: a missing disk is success.
+
+        Raises:
+            BackendUnavailable: the RDS cannot be reached (safe to retry).
+            BackendError: the RDS refused.
+        """
+        ...
+
+    def get_volume(self, volume_id: VolumeId) -> Volume:
+        """
+        Raises:
+            VolumeNotFound: no disk has this slot.
+            BackendUnavailable, BackendError: as above.
+        """
+        ...
+
+    def list_volumes(self) -> Sequence[Volume]:
+        """
+        Every disk whose slot is a volume ID of ours, in any order. Disks of other owners
+        (pools, hand-made disks) are not listed.
+
+        Raises:
+            BackendUnavailable, BackendError: as above.
+        """
+        ...
+
+    def resize_volume(self, volume_id: VolumeId, size: Size) -> Volume:
+        """
+        Grow the disk file to ``size`` (never shrinks; a smaller size is a no-op).
+
+        Raises:
+            VolumeNotFound: no disk has this slot.
+            CapacityExhausted: the pool has no room to grow.
+            BackendUnavailable, BackendError: as above.
+        """
+        ...
+
+    def capacity(self) -> CapacityReport:
+        """
+        The pool's total and free space.
+
+        Raises:
+            BackendUnavailable, BackendError: as above.
+        """
+        ...
+
+    def check_health(self) -> None:
+        """
+        Cheaply confirm the RDS answers (for Probe).
+
+        Raises:
+            BackendUnavailable: it does not.
+        """
+        ...
+
+
+@runtime_checkable
+class SnapshotBackend(Protocol):
+    """Btrfs snapshots of volumes on the RDS (the snapshot issue implements it)."""
+
+    def create_snapshot(self, snapshot_id: str, source: VolumeId) -> Snapshot:
+        """
+        Raises:
+            VolumeNotFound: the source does not exist.
+            CapacityExhausted, BackendUnavailable, BackendError.
+        """
+        ...
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        """Idempotent. Raises: BackendUnavailable, BackendError."""
+        ...
+
+    def list_snapshots(self) -> Sequence[Snapshot]:
+        """Raises: BackendUnavailable, BackendError."""
+        ...
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back."""
+        ...
+
+    def time(self) -> float:
+        """Seconds since the epoch (for timestamps shown to people)."""
+        ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class Locks(Protocol):
+    """A non-blocking per-key guard: one operation per volume at a time."""
+
+    def hold(self, key: str) -> AbstractContextManager[None]:
+        """
+        Hold ``key`` for the ``with`` block.
+
+        Raises:
+            OperationInProgress: someone else holds it (at once; never waits).
+        """
+        ...
+
+
+class Metrics(Protocol):
+    """What the application reports; the Prometheus adapter turns it into series."""
+
+    def backend_command(self, operation: str, seconds: float, outcome: str) -> None: ...
+
+    def nvme_connect(self, outcome: str) -> None: ...
+
+    def mount_recovery(self, outcome: str) -> None: ...
+
+
+# --- node side -------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class NvmeInitiator(Protocol):
+    """Attaches NVMe/TCP targets to this node (nvme-cli; a loop-device stand-in on test hosts)."""
+
+    def connect(self, target: NvmeTarget) -> str:
+        """
+        Connect to ``target`` (idempotent: an existing connection is reused) and return the
+        block device path, found by NQN and waited for within a bound.
+
+        Raises:
+            VolumeNotFound: the target does not export this NQN.
+            BackendUnavailable: the target cannot be reached, or the device never appeared.
+        """
+        ...
+
+    def disconnect(self, nqn: Nqn) -> None:
+        """Idempotent: a target not connected is success. Raises: BackendError."""
+        ...
+
+    def device_for(self, nqn: Nqn) -> str | None:
+        """The block device of a connected NQN, or None."""
+        ...
+
+    def connections(self) -> Sequence[Nqn]:
+        """Every NQN this node is connected to."""
+        ...
+
+    def rescan(self, nqn: Nqn) -> None:
+        """
+        Make the node see a new size after the target grew.
+
+        Raises:
+            VolumeNotFound: not connected.
+        """
+        ...
+
+
+@attrs.frozen
+class MountInfo:
+    """One line of the mount table that matters to us."""
+
+    source: str
+    target: str
+    fs_type: str
+    options: tuple[str, ...] = ()
+
+    @property
+    def read_only(self) -> bool:
+        return "ro" in self.options
+
+
+@attrs.frozen
+class FilesystemStats:
+    bytes_total: int
+    bytes_available: int
+    bytes_used: int
+    inodes_total: int = 0
+    inodes_available: int = 0
+    inodes_used: int = 0
+
+
+class Mounter(Protocol):
+    def mount(self, source: str, target: str, fs_type: str, options: Sequence[str]) -> None:
+        """Raises: BackendError (mount failed; stderr in the message)."""
+        ...
+
+    def bind(self, source: str, target: str, *, read_only: bool = False) -> None:
+        """Bind ``source`` (a directory or a device node) onto ``target``."""
+        ...
+
+    def unmount(self, target: str) -> None:
+        """Idempotent: a path that is not mounted is fine."""
+        ...
+
+    def mount_at(self, target: str) -> MountInfo | None:
+        """What is mounted exactly at ``target``, if anything."""
+        ...
+
+
+class Filesystem(Protocol):
+    def detect(self, device: str) -> str | None:
+        """The filesystem type on ``device``, or None when it is blank."""
+        ...
+
+    def make(self, device: str, fs_type: str) -> None:
+        """mkfs. Callers check ``detect`` first: this never runs on a device with data."""
+        ...
+
+    def grow(self, device: str, mount_path: str, fs_type: str) -> None: ...
+
+    def stats(self, path: str) -> FilesystemStats: ...
+
+    def device_size(self, device: str) -> int: ...
