@@ -1,0 +1,1 @@
+"""The CSI gRPC entrypoint: Identity, Controller and Node services."""
