@@ -57,7 +57,8 @@ def _free_port() -> int:
         return port
 
 
-def _stop(process: subprocess.Popen[str]) -> str:
+def _stop(process: subprocess.Popen[str], log: pathlib.Path) -> str:
+    """Stop the driver (SIGTERM, then SIGKILL) and return what it logged."""
     if process.poll() is None:
         process.terminate()
         try:
@@ -65,44 +66,47 @@ def _stop(process: subprocess.Popen[str]) -> str:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-    return process.stderr.read() if process.stderr else ""
+    return log.read_text(errors="replace")
 
 
 @pytest.fixture(scope="module")
 def live_driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDriver]:
     if not cli_importable():
         pytest.skip(NO_CLI)
-    sock = pathlib.Path(tmp_path_factory.mktemp("csi")) / "csi.sock"
+    workdir = pathlib.Path(tmp_path_factory.mktemp("csi"))
+    sock, log = workdir / "csi.sock", workdir / "driver.log"
     port = _free_port()
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "rds_csi", "all", "--backend=fake", "--initiator=fake"),
-            *(f"--endpoint=unix://{sock}", f"--node-id={NODE_ID}"),
-            f"--metrics-address=127.0.0.1:{port}",
-        ],
-        env=driver_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # The log goes to a file, not a pipe: a pipe nobody reads would stall a chatty driver.
+    with log.open("w") as log_file:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "rds_csi", "all", "--backend=fake", "--initiator=fake"),
+                *(f"--endpoint=unix://{sock}", f"--node-id={NODE_ID}"),
+                f"--metrics-address=127.0.0.1:{port}",
+            ],
+            env=driver_env(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     channel = grpc.insecure_channel(f"unix://{sock}")
     try:
         identity = csi_pb2_grpc.IdentityStub(channel)
         deadline = time.monotonic() + STARTUP_BOUND_S
         while True:
             if process.poll() is not None:
-                pytest.fail(f"rds-csi all exited with {process.returncode}:\n{_stop(process)}")
+                pytest.fail(f"rds-csi all exited with {process.returncode}:\n{_stop(process, log)}")
             try:
                 identity.Probe(csi_pb2.ProbeRequest(), timeout=2)
                 break
             except grpc.RpcError:
                 if time.monotonic() > deadline:
-                    pytest.fail(f"rds-csi all did not answer Probe:\n{_stop(process)}")
+                    pytest.fail(f"rds-csi all did not answer Probe:\n{_stop(process, log)}")
                 time.sleep(0.2)
         yield LiveDriver(channel, f"http://127.0.0.1:{port}/metrics", process)
     finally:
         channel.close()
-        _stop(process)
+        _stop(process, log)
 
 
 def test_the_driver_advertises_what_the_deployment_was_built_for(live_driver: LiveDriver) -> None:

@@ -129,7 +129,8 @@ def test_every_documented_flag_exists(command: str) -> None:
 
 @pytest.mark.parametrize("command", SERVE_COMMANDS)
 def test_every_flag_is_documented(command: str) -> None:
-    assert help_flags(command) - documented_flags()[command] == set()
+    # Against the whole table: a role may accept the other role's flags (one shared set).
+    assert help_flags(command) - documented_flags()["all"] == set()
 
 
 def test_the_manifests_and_chart_start_the_driver_with_flags_it_has() -> None:
