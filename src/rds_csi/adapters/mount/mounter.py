@@ -9,7 +9,6 @@ twice on one path.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import pathlib
@@ -108,9 +107,9 @@ class LinuxMounter(Mounter):
         if _FS_TYPE_RE.fullmatch(fs_type) is None:
             raise InvalidArgument("fs_type", f"{fs_type[:64]!r} is not a filesystem type")
         opts = [check_mount_option(o) for o in options]
-        _make_directory(target)
         if self._already(target, lambda st: _device_of(source) == st.st_dev, source):
             return
+        _make_directory(target)
         argv = [self._mount, "-t", fs_type]
         if opts:
             argv += ["-o", ",".join(opts)]
@@ -125,16 +124,16 @@ class LinuxMounter(Mounter):
             src = pathlib.Path(source).stat()
         except OSError as exc:
             raise BackendError(f"cannot bind {source}", exc.strerror or str(exc)) from exc
-        if stat.S_ISDIR(src.st_mode):
-            _make_directory(target)
-        else:
-            _make_file(target)
 
         def same(st: os.stat_result) -> bool:
             return (st.st_dev, st.st_ino) == (src.st_dev, src.st_ino)
 
         if self._already(target, same, source, read_only=read_only):
             return
+        if stat.S_ISDIR(src.st_mode):
+            _make_directory(target)
+        else:
+            _make_file(target)
         self._run(
             [self._mount, "--bind", "--", source, target], f"cannot bind {source} on {target}"
         )
@@ -215,8 +214,6 @@ def _make_directory(path: str) -> None:
     except FileExistsError:
         raise BackendError(f"cannot mount on {path}", "it exists and is not a directory") from None
     except OSError as exc:
-        if exc.errno in {errno.EIO, errno.ENOTCONN}:
-            return  # a stale mount point: it exists; _already reports it
         raise BackendError(f"cannot create the mount point {path}", str(exc)) from exc
 
 
