@@ -170,21 +170,34 @@ class Metrics(Protocol):
 
 @runtime_checkable
 class NvmeInitiator(Protocol):
-    """Attaches NVMe/TCP targets to this node (nvme-cli; a loop-device stand-in on test hosts)."""
+    """
+    Attaches NVMe/TCP targets to this node (nvme-cli; a loop-device stand-in on test hosts).
+
+    Stateless: every answer is re-derived from the kernel (sysfs, the loop device list), so a
+    restarted node plugin finds the connections it made before.
+    """
 
     def connect(self, target: NvmeTarget) -> str:
         """
         Connect to ``target`` (idempotent: an existing connection is reused) and return the
-        block device path, found by NQN and waited for within a bound.
+        block device path, found by NQN and waited for within a bound. A connect that fails
+        leaves no connection of its own making behind.
 
         Raises:
             VolumeNotFound: the target does not export this NQN.
             BackendUnavailable: the target cannot be reached, or the device never appeared.
+            BackendError: the node itself is at fault (tool missing, host NQN file garbage,
+                losetup refused).
         """
         ...
 
     def disconnect(self, nqn: Nqn) -> None:
-        """Idempotent: a target not connected is success. Raises: BackendError."""
+        """
+        Idempotent: a target not connected is success.
+
+        Raises:
+            BackendError: the connection is still there afterwards.
+        """
         ...
 
     def device_for(self, nqn: Nqn) -> str | None:
@@ -192,7 +205,7 @@ class NvmeInitiator(Protocol):
         ...
 
     def connections(self) -> Sequence[Nqn]:
-        """Every NQN this node is connected to."""
+        """Every NQN this node is connected to (over a fabric; local drives are not listed)."""
         ...
 
     def rescan(self, nqn: Nqn) -> None:
@@ -201,18 +214,31 @@ class NvmeInitiator(Protocol):
 
         Raises:
             VolumeNotFound: not connected.
+            BackendError: the rescan failed.
         """
         ...
 
 
 @attrs.frozen
 class MountInfo:
-    """One line of the mount table that matters to us."""
+    """
+    One line of the mount table that matters to us.
+
+    Attributes:
+        source: What was mounted (``/dev/nvme0n1``; for a bind of a device node, the devtmpfs).
+        options: The per-mount options (``ro``, ``noatime``), not the filesystem's own.
+        root: The path inside the source filesystem that is mounted here: ``/`` for a whole
+            filesystem, ``/loop0`` for a bind of ``/dev/loop0``, ``/sub`` for a bind of a subdir.
+        major_minor: The device number of the mounted filesystem (``7:0``); a staging mount
+            whose device number no longer matches the NQN's device is stale.
+    """
 
     source: str
     target: str
     fs_type: str
     options: tuple[str, ...] = ()
+    root: str = "/"
+    major_minor: str = ""
 
     @property
     def read_only(self) -> bool:
@@ -230,34 +256,99 @@ class FilesystemStats:
 
 
 class Mounter(Protocol):
+    """
+    mount(8) and friends. Paths are absolute; mount points are created when missing (a
+    directory, or an empty file when binding a device node).
+    """
+
     def mount(self, source: str, target: str, fs_type: str, options: Sequence[str]) -> None:
-        """Raises: BackendError (mount failed; stderr in the message)."""
+        """
+        Mount the filesystem on ``source`` at ``target`` with ``options``.
+
+        Idempotent: ``source`` already mounted there is success; nothing is ever stacked.
+
+        Raises:
+            Conflict: something else is mounted at ``target``.
+            InvalidArgument: a path, type or option that cannot be passed safely.
+            BackendError: mount failed (its stderr in the message).
+        """
         ...
 
     def bind(self, source: str, target: str, *, read_only: bool = False) -> None:
-        """Bind ``source`` (a directory or a device node) onto ``target``."""
+        """
+        Bind ``source`` (a directory or a device node) onto ``target``; read-only binds refuse
+        writes. Idempotent like ``mount``.
+
+        Raises:
+            Conflict: something else, or the same thing with the other read-only flag, is
+                mounted at ``target``.
+            BackendError: the bind failed; nothing is left mounted.
+        """
         ...
 
-    def unmount(self, target: str) -> None:
-        """Idempotent: a path that is not mounted is fine."""
+    def unmount(self, target: str, *, remove: bool = False) -> None:
+        """
+        Unmount everything mounted at ``target``. Idempotent: a path that is not mounted, or
+        does not exist, is fine. With ``remove``, the mount point is deleted afterwards (an
+        empty directory, or the empty file made for a block bind), as NodeUnpublishVolume must.
+
+        Raises:
+            BackendError: it is still mounted (busy), or the mount point cannot be removed.
+        """
         ...
 
     def mount_at(self, target: str) -> MountInfo | None:
-        """What is mounted exactly at ``target``, if anything."""
+        """What is mounted exactly at ``target`` (the topmost mount), if anything."""
         ...
 
 
 class Filesystem(Protocol):
     def detect(self, device: str) -> str | None:
-        """The filesystem type on ``device``, or None when it is blank."""
+        """
+        The filesystem type on ``device`` (``ext4``), or None only when it is blank. Anything
+        else found there (a partition table, LUKS, several signatures) is reported, never None.
+
+        Raises:
+            BackendError: the device does not exist or cannot be probed.
+        """
         ...
 
     def make(self, device: str, fs_type: str) -> None:
-        """mkfs. Callers check ``detect`` first: this never runs on a device with data."""
+        """
+        mkfs. Refuses a device that is not blank, whatever the caller checked before.
+
+        Raises:
+            InvalidArgument: an unsupported ``fs_type``.
+            Conflict: the device holds a filesystem or other data.
+            BackendError: mkfs failed.
+        """
         ...
 
-    def grow(self, device: str, mount_path: str, fs_type: str) -> None: ...
+    def grow(self, device: str, mount_path: str, fs_type: str) -> None:
+        """
+        Grow the mounted filesystem to fill its (already grown) device.
 
-    def stats(self, path: str) -> FilesystemStats: ...
+        Raises:
+            InvalidArgument: an unsupported ``fs_type``.
+            BackendError: the resize tool failed.
+        """
+        ...
 
-    def device_size(self, device: str) -> int: ...
+    def stats(self, path: str) -> FilesystemStats:
+        """
+        Bytes and inodes of the filesystem holding ``path``.
+
+        Raises:
+            NotFound: ``path`` does not exist.
+            BackendError: it cannot be read (a stale mount answers EIO).
+        """
+        ...
+
+    def device_size(self, device: str) -> int:
+        """
+        The size of a block device in bytes.
+
+        Raises:
+            BackendError: it does not exist or cannot be opened.
+        """
+        ...

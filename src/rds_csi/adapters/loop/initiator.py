@@ -1,0 +1,182 @@
+"""
+The loop initiator (``initiator: loop``): the emulator's disk images as loop devices.
+
+Where the kernel has no NVMe/TCP (CI, a laptop, this build host) the driver still runs end to
+end: the RouterOS emulator keeps each disk as a sparse image file and publishes which NQN is
+which image in ``nvme-exports.json``; "connecting" an NQN attaches its image with ``losetup``,
+and the rest of the node (mkfs, mount, bind, resize) works on a real block device.
+
+The loop device list is the only state: every answer is re-derived from ``losetup --list`` and the
+exports file, so a restarted node finds what it attached before. Only loop devices whose backing
+file is an exported image are ever touched; other loop devices on the host are not ours.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+from collections.abc import Sequence
+
+from rds_csi.adapters.loop.parse import Export, LoopDevice, parse_exports, parse_loop_devices
+from rds_csi.adapters.process import ToolTimeout, describe, run_tool
+from rds_csi.application.ports import NvmeInitiator
+from rds_csi.domain import (
+    BackendError,
+    BackendUnavailable,
+    InvalidArgument,
+    Nqn,
+    NvmeTarget,
+    VolumeNotFound,
+)
+
+
+__all__ = ["LoopInitiator"]
+
+_log = logging.getLogger(__name__)
+
+
+class LoopInitiator(NvmeInitiator):
+    """
+    Args:
+        exports_file: The emulator's ``<data-dir>/nvme-exports.json``.
+        losetup: The ``losetup`` executable.
+        command_timeout: Seconds any one losetup call may take.
+    """
+
+    def __init__(
+        self,
+        exports_file: str | pathlib.Path,
+        *,
+        losetup: str = "losetup",
+        command_timeout: float = 30.0,
+    ) -> None:
+        self._exports_file = pathlib.Path(exports_file)
+        self._losetup = losetup
+        self._timeout = command_timeout
+
+    # --- what is exported, what is attached --------------------------------------------------
+
+    def _exports(self) -> dict[str, Export]:
+        try:
+            text = self._exports_file.read_text()
+        except FileNotFoundError:
+            return {}  # the emulator has not exported anything yet
+        except OSError as exc:
+            raise BackendError(f"cannot read {self._exports_file}", str(exc)) from exc
+        return parse_exports(text, source=str(self._exports_file))
+
+    def _export(self, nqn: Nqn) -> Export | None:
+        return self._exports().get(nqn.value)
+
+    def _run(self, *args: str) -> tuple[bool, str, str]:
+        argv = [self._losetup, *args]
+        try:
+            result = run_tool(argv, timeout=self._timeout)
+        except ToolTimeout as exc:
+            raise BackendError(f"{describe(argv)} hung", str(exc)) from None
+        return result.ok, result.stdout, result.detail()
+
+    def _devices(self) -> list[LoopDevice]:
+        ok, stdout, detail = self._run("--list", "--json", "--output", "NAME,BACK-FILE,AUTOCLEAR")
+        if not ok:
+            raise BackendError("cannot list loop devices", detail)
+        return parse_loop_devices(stdout)
+
+    @staticmethod
+    def _same_file(device: LoopDevice, image: str) -> bool:
+        return device.back_file == os.path.realpath(image)
+
+    def _attached(self, image: str, devices: list[LoopDevice] | None = None) -> list[LoopDevice]:
+        """Loop devices serving ``image`` now (not the detached-on-close or stale ones)."""
+        return sorted(
+            (
+                d
+                for d in (self._devices() if devices is None else devices)
+                if self._same_file(d, image) and not d.deleted and not d.autoclear
+            ),
+            key=lambda d: d.name,
+        )
+
+    def _leftovers(self, nqn: Nqn, devices: list[LoopDevice]) -> list[LoopDevice]:
+        """
+        Loop devices of an NQN the emulator no longer exports (the disk was deleted while
+        attached): backing files named ``<volume-id>.img`` inside the emulator's data dir.
+        """
+        data_dir = os.path.realpath(self._exports_file.parent) + os.sep
+        leaf = nqn.value.rpartition(":")[2] + ".img"
+        return [
+            d
+            for d in devices
+            if d.back_file.startswith(data_dir) and pathlib.PurePosixPath(d.back_file).name == leaf
+        ]
+
+    def device_for(self, nqn: Nqn) -> str | None:
+        export = self._export(nqn)
+        if export is None:
+            return None
+        attached = self._attached(export.image)
+        return attached[0].name if attached else None
+
+    def connections(self) -> Sequence[Nqn]:
+        by_image = {os.path.realpath(e.image): nqn for nqn, e in self._exports().items()}
+        found: set[Nqn] = set()
+        for device in self._devices():
+            nqn = by_image.get(device.back_file)
+            if nqn is None or device.deleted or device.autoclear:
+                continue
+            try:
+                found.add(Nqn(nqn))
+            except InvalidArgument:
+                continue
+        return sorted(found)
+
+    # --- connect, disconnect, rescan ---------------------------------------------------------
+
+    def connect(self, target: NvmeTarget) -> str:
+        export = self._export(target.nqn)
+        if export is None:
+            raise VolumeNotFound(target.nqn.value, f"{self._exports_file} does not export it")
+        if not pathlib.Path(export.image).is_file():
+            raise BackendError(
+                f"the image of {target.nqn} is missing", f"{export.image} is not a file"
+            )
+        attached = self._attached(export.image)
+        if attached:
+            _log.info("%s is already attached as %s; reusing it", target.nqn, attached[0].name)
+            return attached[0].name
+        ok, stdout, detail = self._run("--find", "--show", "--", export.image)
+        if not ok:
+            raise BackendError(f"cannot attach the image of {target.nqn}", detail)
+        device = stdout.strip()
+        if not (device.startswith("/dev/") and pathlib.Path(device).exists()):
+            raise BackendUnavailable(
+                f"losetup attached the image of {target.nqn} but printed {device!r}, "
+                "which is no device node"
+            )
+        _log.info("%s attached as %s (%s)", target.nqn, device, export.image)
+        return device
+
+    def disconnect(self, nqn: Nqn) -> None:
+        devices = self._devices()
+        export = self._export(nqn)
+        mine = self._attached(export.image, devices) if export else []
+        mine += [d for d in self._leftovers(nqn, devices) if d not in mine and not d.autoclear]
+        for device in mine:
+            ok, _, detail = self._run("--detach", device.name)
+            if ok:
+                _log.info("%s: detached %s", nqn, device.name)
+                continue
+            still = [d for d in self._devices() if d.name == device.name and d == device]
+            if still:
+                raise BackendError(f"cannot detach {device.name} ({nqn})", detail)
+
+    def rescan(self, nqn: Nqn) -> None:
+        export = self._export(nqn)
+        attached = self._attached(export.image) if export else []
+        if not attached:
+            raise VolumeNotFound(nqn.value, "not attached on this node")
+        for device in attached:
+            ok, _, detail = self._run("--set-capacity", device.name)
+            if not ok:
+                raise BackendError(f"cannot refresh the size of {device.name} ({nqn})", detail)

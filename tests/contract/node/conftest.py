@@ -1,0 +1,193 @@
+"""
+Node-side contract fixtures: each port's suite runs against every implementation listed here.
+
+Adding an implementation (the in-memory fakes, for one) is one ``pytest.param`` in
+``INITIATORS`` or ``FILESYSTEMS`` and one branch in the matching ``_open_*`` function.
+Everything a test makes (connections, loop devices, mounts) is undone at teardown, also when the
+test fails; root tests touch only devices and mounts under their own temp directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pathlib
+import subprocess
+import uuid
+from collections.abc import Iterator
+
+import attrs
+import pytest
+
+from rds_csi.adapters.loop import LoopInitiator
+from rds_csi.adapters.mount import LinuxFilesystem, LinuxMounter
+from rds_csi.application.ports import Filesystem, Mounter, NvmeInitiator
+from rds_csi.domain import DomainError, Nqn, NvmeTarget, VolumeId
+from rds_csi.domain.size import MIB
+from tests.doubles.exports import ExportsDir
+from tests.doubles.nvme_cli import FakeNvme, install_fake_nvme
+from tests.support.root import Janitor, require_root
+
+
+# --- NvmeInitiator -------------------------------------------------------------------------------
+
+
+class Targets:
+    """The far side an initiator connects to: makes exported volumes, grows them."""
+
+    def export(self, volume_id: VolumeId, size: int) -> NvmeTarget:
+        raise NotImplementedError
+
+    def resize(self, target: NvmeTarget, size: int) -> None:
+        raise NotImplementedError
+
+
+@attrs.define
+class FakeNvmeTargets(Targets):
+    fake: FakeNvme
+
+    def export(self, volume_id: VolumeId, size: int) -> NvmeTarget:
+        nqn = Nqn.for_volume(volume_id)
+        self.fake.export(nqn.value, size)
+        return NvmeTarget(address="127.0.0.1", port=4420, nqn=nqn)
+
+    def resize(self, target: NvmeTarget, size: int) -> None:
+        self.fake.resize(target.nqn.value, size)
+
+
+@attrs.define
+class EmulatorExportTargets(Targets):
+    exports: ExportsDir
+
+    def export(self, volume_id: VolumeId, size: int) -> NvmeTarget:
+        return self.exports.export(volume_id, size)
+
+    def resize(self, target: NvmeTarget, size: int) -> None:
+        self.exports.resize(target, size)
+
+
+@attrs.define
+class InitiatorHarness:
+    """
+    One initiator under test and its targets.
+
+    Attributes:
+        made: Targets the test exported; each is disconnected at teardown.
+    """
+
+    initiator: NvmeInitiator
+    targets: Targets
+    made: list[NvmeTarget] = attrs.field(factory=list)
+
+    def export(self, size: int = 64 * MIB) -> NvmeTarget:
+        target = self.targets.export(VolumeId.from_name(f"contract-{uuid.uuid4()}"), size)
+        self.made.append(target)
+        return target
+
+    def unexported(self) -> NvmeTarget:
+        volume_id = VolumeId.from_name(f"contract-missing-{uuid.uuid4()}")
+        return NvmeTarget(address="127.0.0.1", port=4420, nqn=Nqn.for_volume(volume_id))
+
+    def resize(self, target: NvmeTarget, size: int) -> None:
+        self.targets.resize(target, size)
+
+
+INITIATORS = [
+    pytest.param("nvme-cli", id="nvme-cli"),
+    pytest.param("loop", id="loop", marks=pytest.mark.root),
+]
+
+
+def _open_initiator(kind: str, tmp_path: pathlib.Path) -> Iterator[InitiatorHarness]:
+    if kind == "nvme-cli":
+        # The harder nvme-cli: exit status 1 after a successful `connect -o json`.
+        fake = install_fake_nvme(tmp_path / "nvme", json_exit_status=1)
+        yield InitiatorHarness(fake.initiator(), FakeNvmeTargets(fake))
+        return
+    if kind == "loop":
+        require_root("losetup")
+        janitor = Janitor(tmp_path)
+        try:
+            exports = ExportsDir(tmp_path / "emulator")
+            yield InitiatorHarness(LoopInitiator(exports.file), EmulatorExportTargets(exports))
+        finally:
+            janitor.cleanup()
+        return
+    raise AssertionError(kind)  # pragma: no cover
+
+
+@pytest.fixture(params=INITIATORS)
+def initiators(
+    request: pytest.FixtureRequest, tmp_path: pathlib.Path
+) -> Iterator[InitiatorHarness]:
+    for harness in _open_initiator(request.param, tmp_path):
+        try:
+            yield harness
+        finally:
+            for target in harness.made:
+                with contextlib.suppress(DomainError):  # the janitor detaches what is left
+                    harness.initiator.disconnect(target.nqn)
+
+
+# --- Mounter + Filesystem ------------------------------------------------------------------------
+
+
+@attrs.define
+class MountHarness:
+    """
+    A Mounter and a Filesystem under test, with block devices to try them on.
+
+    Attributes:
+        workdir: This test's own directory; every mount point and image lives below it.
+    """
+
+    mounter: Mounter
+    filesystem: Filesystem
+    workdir: pathlib.Path
+    janitor: Janitor
+    _images: dict[str, pathlib.Path] = attrs.field(factory=dict)
+
+    def device(self, size: int = 64 * MIB) -> str:
+        """A fresh blank block device of ``size`` bytes (a loop device on a sparse image)."""
+        image = self.workdir / "images" / f"{uuid.uuid4()}.img"
+        image.parent.mkdir(parents=True, exist_ok=True)
+        with image.open("wb") as handle:
+            handle.truncate(size)
+        device = self.janitor.attach(image)
+        self._images[device] = image
+        return device
+
+    def grow_device(self, device: str, size: int) -> None:
+        """Grow the device underneath a mounted filesystem, as an RDS resize + rescan would."""
+        with self._images[device].open("ab") as handle:
+            handle.truncate(size)
+        done = subprocess.run(
+            ["losetup", "--set-capacity", device],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+
+    def path(self, *parts: str) -> str:
+        return str(self.workdir.joinpath("mnt", *parts))
+
+
+FILESYSTEMS = [pytest.param("linux", id="linux", marks=pytest.mark.root)]
+
+
+def _open_filesystem(kind: str, tmp_path: pathlib.Path) -> Iterator[MountHarness]:
+    if kind == "linux":
+        require_root("losetup", "mount", "umount", "blkid", "mkfs.ext4", "resize2fs")
+        janitor = Janitor(tmp_path)
+        try:
+            yield MountHarness(LinuxMounter(), LinuxFilesystem(), janitor.root, janitor)
+        finally:
+            janitor.cleanup()
+        return
+    raise AssertionError(kind)  # pragma: no cover
+
+
+@pytest.fixture(params=FILESYSTEMS)
+def node_fs(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[MountHarness]:
+    yield from _open_filesystem(request.param, tmp_path)

@@ -1,0 +1,116 @@
+"""
+The loop initiator beyond the port contract (root): how it reads the emulator's exports file and
+which loop devices it will and will not touch.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from rds_csi.adapters.loop import LoopInitiator
+from rds_csi.domain import MalformedOutput, VolumeId, VolumeNotFound
+from rds_csi.domain.size import MIB
+from tests.doubles.exports import ExportsDir
+from tests.support.root import Janitor, require_root
+
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def janitor(tmp_path: pathlib.Path) -> Iterator[Janitor]:
+    require_root("losetup")
+    janitor = Janitor(tmp_path)
+    try:
+        yield janitor
+    finally:
+        janitor.cleanup()
+
+
+@pytest.fixture
+def exports(janitor: Janitor) -> ExportsDir:
+    return ExportsDir(janitor.root / "emulator")
+
+
+def _volume() -> VolumeId:
+    return VolumeId.from_name(f"loop-{uuid.uuid4()}")
+
+
+def test_no_exports_file_yet_means_nothing_is_exported(exports: ExportsDir) -> None:
+    initiator = LoopInitiator(exports.file)
+    target = ExportsDir(exports.data_dir / "elsewhere").export(_volume(), MIB)
+    with pytest.raises(VolumeNotFound, match="does not export it"):
+        initiator.connect(target)
+    assert list(initiator.connections()) == []
+
+
+def test_a_garbled_exports_file_is_an_error_not_an_empty_list(exports: ExportsDir) -> None:
+    target = exports.export(_volume(), 8 * MIB)
+    exports.file.write_text('{"version": 1, "exports": {"nqn.2000-02.x:y": {}}}')
+    with pytest.raises(MalformedOutput, match=r"nvme-exports\.json"):
+        LoopInitiator(exports.file).connect(target)
+
+
+def test_loop_devices_of_other_files_are_never_touched(
+    exports: ExportsDir, janitor: Janitor
+) -> None:
+    stranger = janitor.root / "someone-elses.img"
+    stranger.write_bytes(b"\0" * MIB)
+    theirs = janitor.attach(stranger)
+    initiator = LoopInitiator(exports.file)
+    target = exports.export(_volume(), 8 * MIB)
+    ours = initiator.connect(target)
+    assert ours != theirs
+    assert list(initiator.connections()) == [target.nqn]
+    initiator.disconnect(target.nqn)
+    assert theirs in janitor.loop_devices()
+    assert ours not in janitor.loop_devices()
+
+
+def test_disconnect_still_detaches_after_the_emulator_deleted_the_disk(
+    exports: ExportsDir, janitor: Janitor
+) -> None:
+    initiator = LoopInitiator(exports.file)
+    target = exports.export(_volume(), 8 * MIB)
+    device = initiator.connect(target)
+    exports.unexport(target, delete_image=True)
+    assert initiator.device_for(target.nqn) is None
+    initiator.disconnect(target.nqn)
+    assert device not in janitor.loop_devices()
+
+
+def test_a_device_whose_image_was_replaced_is_not_reused(
+    exports: ExportsDir, janitor: Janitor
+) -> None:
+    initiator = LoopInitiator(exports.file)
+    volume = _volume()
+    target = exports.export(volume, 8 * MIB)
+    stale = initiator.connect(target)
+    exports.unexport(target, delete_image=True)
+    target = exports.export(volume, 8 * MIB)  # same NQN, same path, a new file
+    fresh = initiator.connect(target)
+    assert fresh != stale
+    assert initiator.device_for(target.nqn) == fresh
+    initiator.disconnect(target.nqn)
+    assert not {stale, fresh} & set(janitor.loop_devices())
+
+
+def test_a_busy_device_is_detached_on_last_close(exports: ExportsDir, janitor: Janitor) -> None:
+    initiator = LoopInitiator(exports.file)
+    target = exports.export(_volume(), 8 * MIB)
+    device = initiator.connect(target)
+    with pathlib.Path(device).open("rb"):
+        initiator.disconnect(target.nqn)  # losetup -d on a busy device: autoclear
+        assert initiator.device_for(target.nqn) is None
+        assert target.nqn not in initiator.connections()
+    # After the last close the kernel lets it go (some kernels do it from a work queue).
+    for _ in range(100):
+        if device not in janitor.loop_devices():
+            break
+        time.sleep(0.05)
+    assert device not in janitor.loop_devices()

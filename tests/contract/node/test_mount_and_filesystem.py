@@ -1,0 +1,253 @@
+"""
+The Mounter and Filesystem contract, on real block devices and real mounts (root).
+
+One volume's life on a node, step by step: blank -> formatted once -> mounted at the staging path
+-> bound into pods (read-write, read-only, raw block) -> grown -> measured -> unmounted.
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import pathlib
+import shutil
+
+import pytest
+
+from rds_csi.domain import BackendError, Conflict, InvalidArgument, NotFound
+from rds_csi.domain.size import MIB
+from tests.support.root import CAP_SYS_RESOURCE, has_capability
+
+from .conftest import MountHarness
+
+
+def _need_tools_for(fs_type: str) -> None:
+    tool = "mkfs.xfs" if fs_type == "xfs" else f"mkfs.{fs_type}"
+    if shutil.which(tool) is None:
+        pytest.skip(f"needs {tool} (apt-get install xfsprogs e2fsprogs)")
+
+
+def _staged(node_fs: MountHarness, fs_type: str = "ext4", size: int = 64 * MIB) -> tuple[str, str]:
+    _need_tools_for(fs_type)
+    device = node_fs.device(size)
+    node_fs.filesystem.make(device, fs_type)
+    staging = node_fs.path("staging")
+    node_fs.mounter.mount(device, staging, fs_type, [])
+    return device, staging
+
+
+class TestFormat:
+    def test_a_blank_device_detects_as_none(self, node_fs: MountHarness) -> None:
+        assert node_fs.filesystem.detect(node_fs.device()) is None
+
+    @pytest.mark.parametrize(
+        ("fs_type", "size"), [("ext4", 64 * MIB), ("ext3", 64 * MIB), ("xfs", 320 * MIB)]
+    )
+    def test_format_once_then_detect(self, node_fs: MountHarness, fs_type: str, size: int) -> None:
+        device = node_fs.device(size)
+        node_fs.filesystem.make(device, fs_type)
+        assert node_fs.filesystem.detect(device) == fs_type
+
+    def test_a_device_with_a_filesystem_is_never_formatted_again(
+        self, node_fs: MountHarness
+    ) -> None:
+        device, staging = _staged(node_fs)
+        pathlib.Path(staging, "keep.txt").write_text("precious")
+        node_fs.mounter.unmount(staging)
+        with pytest.raises(Conflict, match="already holds ext4"):
+            node_fs.filesystem.make(device, "xfs")
+        node_fs.mounter.mount(device, staging, "ext4", [])
+        assert pathlib.Path(staging, "keep.txt").read_text() == "precious"
+
+    def test_detect_of_a_missing_device_is_an_error_not_blank(self, node_fs: MountHarness) -> None:
+        with pytest.raises(BackendError, match="does not exist"):
+            node_fs.filesystem.detect(node_fs.path("no-such-device"))
+
+    def test_an_unsupported_type_is_refused_before_anything_runs(
+        self, node_fs: MountHarness
+    ) -> None:
+        device = node_fs.device()
+        with pytest.raises(InvalidArgument):
+            node_fs.filesystem.make(device, "vfat")
+        assert node_fs.filesystem.detect(device) is None
+
+
+class TestMount:
+    def test_mount_shows_in_the_table_with_its_options(self, node_fs: MountHarness) -> None:
+        device = node_fs.device()
+        node_fs.filesystem.make(device, "ext4")
+        staging = node_fs.path("staging")
+        node_fs.mounter.mount(device, staging, "ext4", ["noatime", "nodev"])
+        info = node_fs.mounter.mount_at(staging)
+        assert info is not None
+        assert (info.source, info.fs_type, info.root) == (device, "ext4", "/")
+        assert {"noatime", "nodev"} <= set(info.options)
+        assert not info.read_only
+
+    def test_mount_is_idempotent_and_never_stacks(self, node_fs: MountHarness) -> None:
+        device, staging = _staged(node_fs)
+        node_fs.mounter.mount(device, staging, "ext4", [])
+        node_fs.mounter.unmount(staging)
+        assert node_fs.mounter.mount_at(staging) is None
+
+    def test_something_else_mounted_there_is_a_conflict(self, node_fs: MountHarness) -> None:
+        _, staging = _staged(node_fs)
+        other = node_fs.device()
+        node_fs.filesystem.make(other, "ext4")
+        with pytest.raises(Conflict):
+            node_fs.mounter.mount(other, staging, "ext4", [])
+
+    def test_a_failed_mount_says_why_and_leaves_nothing_mounted(
+        self, node_fs: MountHarness
+    ) -> None:
+        device = node_fs.device()  # blank: nothing to mount
+        staging = node_fs.path("staging")
+        with pytest.raises(BackendError, match="cannot mount") as caught:
+            node_fs.mounter.mount(device, staging, "ext4", [])
+        assert "wrong fs type" in str(caught.value) or "bad superblock" in str(caught.value)
+        assert node_fs.mounter.mount_at(staging) is None
+
+    def test_options_that_could_smuggle_arguments_are_refused(self, node_fs: MountHarness) -> None:
+        device, _ = _staged(node_fs)
+        for options in (["ro,remount"], ["-o", "x"], ["a b"]):
+            with pytest.raises(InvalidArgument):
+                node_fs.mounter.mount(device, node_fs.path("other"), "ext4", options)
+
+
+class TestBind:
+    def test_bind_shows_the_staged_files_in_the_pod_path(self, node_fs: MountHarness) -> None:
+        _, staging = _staged(node_fs)
+        pathlib.Path(staging, "data").write_text("hello")
+        pod = node_fs.path("pods", "uid-1", "volume")  # the mounter makes the directory
+        node_fs.mounter.bind(staging, pod)
+        assert pathlib.Path(pod, "data").read_text() == "hello"
+        pathlib.Path(pod, "from-pod").write_text("written in the pod")
+        assert pathlib.Path(staging, "from-pod").read_text() == "written in the pod"
+        node_fs.mounter.bind(staging, pod)  # idempotent
+        node_fs.mounter.unmount(pod, remove=True)
+        assert not pathlib.Path(pod).exists()
+        assert pathlib.Path(staging, "data").exists()
+
+    def test_a_read_only_bind_refuses_writes(self, node_fs: MountHarness) -> None:
+        _, staging = _staged(node_fs)
+        pod = node_fs.path("pods", "uid-2", "volume")
+        node_fs.mounter.bind(staging, pod, read_only=True)
+        info = node_fs.mounter.mount_at(pod)
+        assert info is not None
+        assert info.read_only
+        with pytest.raises(OSError) as caught:
+            pathlib.Path(pod, "nope").write_text("x")
+        assert caught.value.errno == errno.EROFS
+        pathlib.Path(staging, "still-writable").write_text("yes")  # the staging mount is not ro
+
+    def test_binding_again_with_the_other_read_only_flag_is_a_conflict(
+        self, node_fs: MountHarness
+    ) -> None:
+        _, staging = _staged(node_fs)
+        pod = node_fs.path("pods", "uid-3", "volume")
+        node_fs.mounter.bind(staging, pod, read_only=True)
+        with pytest.raises(Conflict):
+            node_fs.mounter.bind(staging, pod, read_only=False)
+
+    def test_a_raw_block_device_binds_onto_a_file(self, node_fs: MountHarness) -> None:
+        device = node_fs.device(16 * MIB)
+        first = node_fs.path("pods", "vm-a", "disk")
+        second = node_fs.path("pods", "vm-b", "disk")
+        node_fs.mounter.bind(device, first)
+        node_fs.mounter.bind(device, second)  # live migration: two pods, one device
+        info = node_fs.mounter.mount_at(first)
+        assert info is not None
+        assert info.root.endswith("/" + pathlib.Path(device).name)
+        fd = os.open(first, os.O_WRONLY)
+        try:
+            os.pwrite(fd, b"through the first target", 3 * MIB)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fd = os.open(second, os.O_RDONLY | os.O_DIRECT)
+        try:
+            # A direct read (page-aligned buffer): from the device, not from a page cache.
+            buf = mmap.mmap(-1, 4096)
+            assert os.preadv(fd, [buf], 3 * MIB) == 4096
+        finally:
+            os.close(fd)
+        assert buf[:24] == b"through the first target"
+        assert node_fs.filesystem.detect(device) is None  # raw block is never formatted
+        for target in (first, second):
+            node_fs.mounter.unmount(target, remove=True)
+            assert not pathlib.Path(target).exists()
+
+
+class TestUnmount:
+    def test_unmount_is_idempotent(self, node_fs: MountHarness) -> None:
+        _, staging = _staged(node_fs)
+        node_fs.mounter.unmount(staging)
+        node_fs.mounter.unmount(staging)
+        node_fs.mounter.unmount(node_fs.path("never-existed"), remove=True)
+        assert node_fs.mounter.mount_at(staging) is None
+        assert pathlib.Path(staging).is_dir()  # without remove, the mount point stays
+
+    def test_remove_never_deletes_data(self, node_fs: MountHarness) -> None:
+        directory = pathlib.Path(node_fs.path("not-a-mount"))
+        directory.mkdir(parents=True)
+        (directory / "file").write_text("someone's data")
+        with pytest.raises(BackendError):
+            node_fs.mounter.unmount(str(directory), remove=True)
+        assert (directory / "file").read_text() == "someone's data"
+
+    def test_a_busy_mount_is_an_error_and_stays_mounted(self, node_fs: MountHarness) -> None:
+        _, staging = _staged(node_fs)
+        with pathlib.Path(staging, "open.txt").open("w"):
+            with pytest.raises(BackendError, match="busy"):
+                node_fs.mounter.unmount(staging)
+            assert node_fs.mounter.mount_at(staging) is not None
+        node_fs.mounter.unmount(staging)
+
+
+class TestGrowAndStats:
+    @pytest.mark.parametrize(
+        ("fs_type", "size", "grown"),
+        [("ext4", 64 * MIB, 128 * MIB), ("xfs", 320 * MIB, 400 * MIB)],
+    )
+    def test_grow_after_the_device_grew(
+        self, node_fs: MountHarness, fs_type: str, size: int, grown: int
+    ) -> None:
+        if fs_type != "xfs" and not has_capability(CAP_SYS_RESOURCE):
+            pytest.skip("online ext4 resize needs CAP_SYS_RESOURCE, which this sandbox lacks")
+        device, staging = _staged(node_fs, fs_type, size)
+        before = node_fs.filesystem.stats(staging).bytes_total
+        node_fs.grow_device(device, grown)
+        assert node_fs.filesystem.device_size(device) == grown
+        node_fs.filesystem.grow(device, staging, fs_type)
+        after = node_fs.filesystem.stats(staging).bytes_total
+        assert after - before > (grown - size) * 9 // 10
+
+    def test_an_ext4_grow_without_the_capability_says_what_is_missing(
+        self, node_fs: MountHarness
+    ) -> None:
+        if has_capability(CAP_SYS_RESOURCE):
+            pytest.skip("this process holds CAP_SYS_RESOURCE; the online grow above covers ext4")
+        device, staging = _staged(node_fs, "ext4", 64 * MIB)
+        node_fs.grow_device(device, 128 * MIB)
+        with pytest.raises(BackendError, match="CAP_SYS_RESOURCE"):
+            node_fs.filesystem.grow(device, staging, "ext4")
+
+    def test_stats_count_bytes_and_inodes(self, node_fs: MountHarness) -> None:
+        device, staging = _staged(node_fs)
+        empty = node_fs.filesystem.stats(staging)
+        assert 0 < empty.bytes_used < empty.bytes_total <= 64 * MIB
+        assert empty.bytes_available <= empty.bytes_total - empty.bytes_used
+        assert 0 < empty.inodes_used < empty.inodes_total
+        pathlib.Path(staging, "blob").write_bytes(os.urandom(4 * MIB))
+        for i in range(10):
+            pathlib.Path(staging, f"f{i}").touch()
+        os.sync()
+        full = node_fs.filesystem.stats(staging)
+        assert full.bytes_used - empty.bytes_used >= 4 * MIB
+        assert full.inodes_used - empty.inodes_used == 11
+        assert node_fs.filesystem.device_size(device) == 64 * MIB
+
+    def test_stats_of_a_missing_path_is_not_found(self, node_fs: MountHarness) -> None:
+        with pytest.raises(NotFound):
+            node_fs.filesystem.stats(node_fs.path("gone"))
