@@ -164,6 +164,14 @@ class Metrics(Protocol):
 
     def mount_recovery(self, outcome: str) -> None: ...
 
+    def rpc_started(self, method: str) -> None:
+        """A CSI call (``CreateVolume``, ...) has arrived and is being served."""
+        ...
+
+    def rpc_finished(self, method: str, code: str, seconds: float) -> None:
+        """A CSI call has ended with the gRPC status ``code`` (``OK``, ``NOT_FOUND``, ...)."""
+        ...
+
 
 # --- node side -------------------------------------------------------------------------------
 
@@ -231,23 +239,66 @@ class FilesystemStats:
 
 class Mounter(Protocol):
     def mount(self, source: str, target: str, fs_type: str, options: Sequence[str]) -> None:
-        """Raises: BackendError (mount failed; stderr in the message)."""
+        """
+        Mount the filesystem on device ``source`` at the existing directory ``target``.
+
+        Raises:
+            BackendError: mount failed (missing source or target, wrong fs type; stderr in
+                the message).
+        """
         ...
 
     def bind(self, source: str, target: str, *, read_only: bool = False) -> None:
-        """Bind ``source`` (a directory or a device node) onto ``target``."""
+        """
+        Bind ``source`` (a directory or a device node) onto ``target``, which must exist and
+        be of the same kind (a directory for a directory, a file for a device node).
+
+        Raises:
+            BackendError: the bind failed.
+        """
         ...
 
     def unmount(self, target: str) -> None:
-        """Idempotent: a path that is not mounted is fine."""
+        """Idempotent: a path that is not mounted is fine. Raises: BackendError (busy)."""
         ...
 
     def mount_at(self, target: str) -> MountInfo | None:
-        """What is mounted exactly at ``target``, if anything."""
+        """
+        What is mounted exactly at ``target``, if anything.
+
+        ``MountInfo.source`` is the block device behind the mount, for bind mounts too: the
+        device of the filesystem a bound directory lives on, or the bound device node itself.
+        The node use cases compare it with ``NvmeInitiator.device_for``.
+        """
+        ...
+
+    def make_mount_point(self, path: str, *, file: bool = False) -> bool:
+        """
+        Create ``path`` (a directory, or an empty file when ``file``) to mount onto; its
+        parents are created too. Returns whether it was created (False: it existed already).
+
+        Raises:
+            BackendError: it cannot be created.
+        """
+        ...
+
+    def remove_mount_point(self, path: str) -> None:
+        """
+        Remove a mount point that is no longer mounted (an empty directory or a file).
+        Idempotent: a missing path is fine.
+
+        Raises:
+            BackendError: it is still mounted, not empty, or cannot be removed.
+        """
         ...
 
 
 class Filesystem(Protocol):
+    """Filesystems on block devices (blkid, mkfs, resize2fs/xfs_growfs, statvfs).
+
+    Every method raises BackendError when the tool fails or the device is missing.
+    """
+
     def detect(self, device: str) -> str | None:
         """The filesystem type on ``device``, or None when it is blank."""
         ...
@@ -256,8 +307,19 @@ class Filesystem(Protocol):
         """mkfs. Callers check ``detect`` first: this never runs on a device with data."""
         ...
 
-    def grow(self, device: str, mount_path: str, fs_type: str) -> None: ...
+    def grow(self, device: str, mount_path: str, fs_type: str) -> None:
+        """Grow the filesystem on ``device``, mounted at ``mount_path``, to fill the device."""
+        ...
 
-    def stats(self, path: str) -> FilesystemStats: ...
+    def stats(self, path: str) -> FilesystemStats:
+        """Space and inodes of the filesystem mounted at ``path``."""
+        ...
 
-    def device_size(self, device: str) -> int: ...
+    def device_size(self, device: str) -> int:
+        """Size in bytes of the block device at ``device`` (a device node, or a file a device
+        node is bound onto)."""
+        ...
+
+    def is_block_device(self, path: str) -> bool:
+        """Whether ``path`` is a block device node (a raw block volume published there)."""
+        ...
