@@ -21,6 +21,7 @@ connection it made, a failed publish leaves no mount point it created.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping, Sequence
 from typing import Final
 
@@ -35,6 +36,7 @@ from rds_csi.application.ports import (
     NvmeInitiator,
 )
 from rds_csi.domain import (
+    AccessMode,
     AlreadyExists,
     BackendError,
     CapacityRange,
@@ -251,11 +253,13 @@ class NodePublishVolume:
 
     Mount volume: creates the ``target_path`` directory and bind-mounts the staging path
     onto it. Block volume: creates an empty file at ``target_path`` and binds the device node
-    onto it. Read-only when ``read_only`` or the access mode is a reader mode.
+    onto it. Read-only when ``read_only`` or the access mode is a reader mode. Several target
+    paths are fine (pods sharing a node), except for SINGLE_NODE_SINGLE_WRITER.
 
     Raises:
         InvalidArgument: a bad ID or path.
-        Conflict: no ``staging_path``, or the volume is not staged on this node.
+        Conflict: no ``staging_path``, the volume is not staged on this node, or it is
+            SINGLE_NODE_SINGLE_WRITER and published at another path.
         AlreadyExists: ``target_path`` is already mounted differently.
         OperationInProgress, BackendError.
     """
@@ -298,6 +302,8 @@ class NodePublishVolume:
                         f"this request wants it {'read-only' if read_only else 'read-write'}"
                     )
                 return
+            if capability.access_mode is AccessMode.SINGLE_NODE_SINGLE_WRITER:
+                self._check_single_writer(vid, device, staging_path, target_path)
             created = self._mounter.make_mount_point(target_path, file=capability.is_block)
             try:
                 self._mounter.bind(source, target_path, read_only=read_only)
@@ -328,6 +334,22 @@ class NodePublishVolume:
                 "NodeStageVolume must succeed first"
             )
         return staging_path, device
+
+    def _check_single_writer(
+        self, vid: VolumeId, device: str, staging_path: str, target_path: str
+    ) -> None:
+        """SINGLE_NODE_SINGLE_WRITER (ReadWriteOncePod): one workload, so one target path."""
+        own = {posixpath.normpath(staging_path), posixpath.normpath(target_path)}
+        others = [
+            m.target
+            for m in self._mounter.mounts()
+            if m.source == device and posixpath.normpath(m.target) not in own
+        ]
+        if others:
+            raise Conflict(
+                f"volume {vid} is SINGLE_NODE_SINGLE_WRITER and already published at "
+                f"{others[0]}; it cannot be published at {target_path} too"
+            )
 
     def _check_already_published(
         self,

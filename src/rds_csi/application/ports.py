@@ -272,6 +272,10 @@ class Mounter(Protocol):
         """
         ...
 
+    def mounts(self) -> Sequence[MountInfo]:
+        """The whole mount table (the node use cases look for a device's other mounts)."""
+        ...
+
     def make_mount_point(self, path: str, *, file: bool = False) -> bool:
         """
         Create ``path`` (a directory, or an empty file when ``file``) to mount onto; its

@@ -309,6 +309,17 @@ class TestPublish:
         with pytest.raises(AlreadyExists):
             node.publish(vid, staging, target, MOUNT, read_only=True)
 
+    def test_several_targets_are_fine_but_not_for_a_single_writer(self, node: Node) -> None:
+        vid, ctx = node.create("a")
+        staging = node.staging()
+        node.stage(vid, staging, MOUNT, ctx)
+        node.publish(vid, staging, node.target("pod1"), MOUNT)
+        node.publish(vid, staging, node.target("pod2"), MOUNT)
+        rwop = VolumeCapability.mount(AccessMode.SINGLE_NODE_SINGLE_WRITER)
+        with pytest.raises(Conflict, match="SINGLE_NODE_SINGLE_WRITER"):
+            node.publish(vid, staging, node.target("pod3"), rwop)
+        assert not pathlib.Path(node.target("pod3")).exists()
+
     def test_block_volume_binds_the_device_onto_a_created_file(self, node: Node) -> None:
         vid, ctx = node.create("b")
         staging, target = node.staging(), node.target()

@@ -114,12 +114,12 @@ class RpcInterceptor(_ServerInterceptor):
         seconds = time.perf_counter() - started
         code_name = code.name
         self._metrics.rpc_finished(method, code_name, seconds)
-        fields: dict[str, object] = {
-            "method": method,
-            "volume_id": _volume_id(request, response),
-            "code": code_name,
-            "duration_ms": round(seconds * 1000, 3),
-        }
+        fields: dict[str, object] = {"method": method}
+        volume_id = _volume_id(request, response)
+        if volume_id:
+            fields["volume_id"] = volume_id
+        fields["code"] = code_name
+        fields["duration_ms"] = round(seconds * 1000, 3)
         if message:
             fields["error"] = message
         level = logging.INFO if code is grpc.StatusCode.OK else logging.WARNING
