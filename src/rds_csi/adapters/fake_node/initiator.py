@@ -75,7 +75,7 @@ class FakeNvmeInitiator(NvmeInitiator):
 
     def connections(self) -> Sequence[Nqn]:
         with self._lock:
-            return sorted(self._connected)
+            return list(self._connected)
 
     def rescan(self, nqn: Nqn) -> None:
         self.faults.before("rescan")
