@@ -170,9 +170,15 @@ class Container(containers.DeclarativeContainer):
     node_devices = providers.Singleton(DeviceTable)
     initiator = providers.Selector(
         config.initiator,
-        # The fake initiator connects only to what the backend exports (in `all` mode, the
-        # same in-memory RDS the controller writes).
-        fake=providers.Singleton(FakeNvmeInitiator, devices=node_devices, exports=backend),
+        # In `all` mode the fake initiator connects only to what the controller's backend
+        # exports; a lone node has no RDS to ask, and connects to any target.
+        fake=providers.Singleton(
+            FakeNvmeInitiator,
+            devices=node_devices,
+            exports=providers.Selector(
+                config.mode, all=backend, controller=backend, node=providers.Object(None)
+            ),
+        ),
         # nvme=providers.Singleton(...), loop=providers.Singleton(...)
     )
     mounter = providers.Selector(

@@ -6,6 +6,7 @@ them, a client from our stubs calls them. Providers are overridden, never patche
 from __future__ import annotations
 
 import logging
+import pathlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
@@ -204,6 +205,28 @@ class TestModes:
         assert list(caps.capabilities) == []
         assert code_of(lambda: driver.create("pvc-a")) == grpc.StatusCode.UNIMPLEMENTED
         assert driver.node.NodeGetInfo(csi_pb2.NodeGetInfoRequest()).node_id == "node-1"
+
+    def test_a_lone_node_stages_from_the_context_alone(
+        self, start: Start, tmp_path: pathlib.Path
+    ) -> None:
+        # No controller in this process: the fake initiator has no RDS to ask.
+        driver = start("node")
+        vid = str(VolumeId.from_name("made-by-another-process"))
+        driver.node.NodeStageVolume(
+            csi_pb2.NodeStageVolumeRequest(
+                volume_id=vid,
+                staging_target_path=str(tmp_path),
+                volume_capability=MOUNT,
+                volume_context={
+                    "nqn": f"nqn.2000-02.com.mikrotik:{vid}",
+                    "nvmeAddress": "10.0.0.9",
+                },
+            )
+        )
+        stats = driver.node.NodeGetVolumeStats(
+            csi_pb2.NodeGetVolumeStatsRequest(volume_id=vid, volume_path=str(tmp_path))
+        )
+        assert stats.usage[0].total > 0
 
     def test_group_controller_is_not_served(self, start: Start) -> None:
         driver = start()
