@@ -293,6 +293,11 @@ ERROR_ROWS = [
         C.INVALID_ARGUMENT,
     ),
     Row(
+        "CreateVolume: name longer than 128 bytes -> 3",
+        lambda d: d.controller.CreateVolume(cr(name="pvc-" + "x" * 125)),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
         "CreateVolume: volume_capabilities missing -> 3",
         lambda d: d.controller.CreateVolume(cr(volume_capabilities=[])),
         C.INVALID_ARGUMENT,
@@ -535,6 +540,15 @@ ERROR_ROWS = [
         "NodeUnstageVolume: staging_target_path missing -> 3",
         lambda d: d.node.NodeUnstageVolume(csi_pb2.NodeUnstageVolumeRequest(volume_id=UNKNOWN_ID)),
         C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "NodeUnstageVolume: an ID not of ours -> 5",
+        lambda d: d.node.NodeUnstageVolume(
+            csi_pb2.NodeUnstageVolumeRequest(
+                volume_id="vol-from-another-driver", staging_target_path="/s"
+            )
+        ),
+        C.NOT_FOUND,
     ),
     # §5 NodePublishVolume
     Row(
@@ -849,6 +863,41 @@ def test_node_publish_same_arguments_repeat_is_ok(driver: DriverProcess) -> None
     target = driver.target_path(s.volume_id)
     publish(driver, s, target)
     publish(driver, s, target)
+
+
+def test_node_publish_ignores_the_pod_info_kubelet_adds(driver: DriverProcess) -> None:
+    s = stage(driver)
+    pod_info = {
+        "csi.storage.k8s.io/pod.name": "web-0",
+        "csi.storage.k8s.io/pod.namespace": "default",
+        "csi.storage.k8s.io/pod.uid": "0b6a8f4e-2f6c-4c71-9f4b-8f1f5d3a2e11",
+        "csi.storage.k8s.io/serviceAccount.name": "default",
+        "csi.storage.k8s.io/ephemeral": "false",
+    }
+    driver.node.NodePublishVolume(
+        csi_pb2.NodePublishVolumeRequest(
+            volume_id=s.volume_id,
+            staging_target_path=s.staging,
+            target_path=driver.target_path(s.volume_id),
+            volume_capability=MOUNT,
+            volume_context={**s.context, **pod_info},
+        )
+    )
+
+
+def test_paths_longer_than_128_bytes_are_accepted(driver: DriverProcess) -> None:
+    volume = driver.create()
+    deep = pathlib.Path(driver.staging_dir(volume.volume_id)) / ("d" * 100) / ("e" * 100)
+    deep.mkdir(parents=True)
+    assert len(str(deep).encode()) > 200
+    driver.node.NodeStageVolume(
+        csi_pb2.NodeStageVolumeRequest(
+            volume_id=volume.volume_id,
+            staging_target_path=str(deep),
+            volume_capability=MOUNT,
+            volume_context=volume.volume_context,
+        )
+    )
 
 
 def test_node_publish_other_path_is_ok_for_single_node_multi_writer(

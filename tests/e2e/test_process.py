@@ -30,6 +30,7 @@ def test_a_stale_socket_is_removed_at_start(tmp_path: pathlib.Path) -> None:
     try:
         assert driver.identity.Probe(csi_pb2.ProbeRequest()).ready.value
         assert "removed stale socket" in driver.log()
+        assert [p.name for p in stale.parent.iterdir()] == ["csi.sock"]  # no other files
     finally:
         assert driver.stop() == 0
     assert not stale.exists()  # and removed again on the way out
