@@ -217,7 +217,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     for opt in SERVE_OPTIONS:
         env = ", ".join((opt.env, *opt.also_env))
-        text = f"{opt.help} (env {env})"
+        allowed = opt.allowed()
+        choices = f"; one of {', '.join(allowed)}" if allowed else ""
+        default = "computed" if callable(opt.default) else repr(opt.default)
+        text = f"{opt.help} [default {default}{choices}; env {env}]"
         if opt.kind == "bool":
             parser.add_argument(
                 opt.flag, dest=opt.name, action=argparse.BooleanOptionalAction, help=text
