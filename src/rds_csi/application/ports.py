@@ -164,6 +164,14 @@ class Metrics(Protocol):
 
     def mount_recovery(self, outcome: str) -> None: ...
 
+    def rpc_started(self, method: str) -> None:
+        """A CSI call (``CreateVolume``, ...) has arrived and is being served."""
+        ...
+
+    def rpc_finished(self, method: str, code: str, seconds: float) -> None:
+        """A CSI call has ended with the gRPC status ``code`` (``OK``, ``NOT_FOUND``, ...)."""
+        ...
+
 
 # --- node side -------------------------------------------------------------------------------
 
@@ -298,11 +306,46 @@ class Mounter(Protocol):
         ...
 
     def mount_at(self, target: str) -> MountInfo | None:
-        """What is mounted exactly at ``target`` (the topmost mount), if anything."""
+        """
+        What is mounted exactly at ``target`` (the topmost mount), if anything.
+
+        ``MountInfo.source`` is the block device behind the mount, for bind mounts too: the
+        device of the filesystem a bound directory lives on, or the bound device node itself.
+        The node use cases compare it with ``NvmeInitiator.device_for``.
+        """
+        ...
+
+    def mounts(self) -> Sequence[MountInfo]:
+        """The whole mount table (the node use cases look for a device's other mounts)."""
+        ...
+
+    def make_mount_point(self, path: str, *, file: bool = False) -> bool:
+        """
+        Create ``path`` (a directory, or an empty file when ``file``) to mount onto; its
+        parents are created too. Returns whether it was created (False: it existed already).
+
+        Raises:
+            BackendError: it cannot be created.
+        """
+        ...
+
+    def remove_mount_point(self, path: str) -> None:
+        """
+        Remove a mount point that is no longer mounted (an empty directory or a file).
+        Idempotent: a missing path is fine.
+
+        Raises:
+            BackendError: it is still mounted, not empty, or cannot be removed.
+        """
         ...
 
 
 class Filesystem(Protocol):
+    """Filesystems on block devices (blkid, mkfs, resize2fs/xfs_growfs, statvfs).
+
+    Every method raises BackendError when the tool fails or the device is missing.
+    """
+
     def detect(self, device: str) -> str | None:
         """
         The filesystem type on ``device`` (``ext4``), or None only when it is blank. Anything
@@ -351,4 +394,8 @@ class Filesystem(Protocol):
         Raises:
             BackendError: it does not exist or cannot be opened.
         """
+        ...
+
+    def is_block_device(self, path: str) -> bool:
+        """Whether ``path`` is a block device node (a raw block volume published there)."""
         ...

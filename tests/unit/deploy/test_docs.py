@@ -85,12 +85,12 @@ def test_the_metrics_table_follows_prometheus_naming() -> None:
 def test_the_metrics_brief_is_covered() -> None:
     # Per-RPC counts, errors by code and latency; RouterOS latency; NVMe connects; recoveries.
     rows = {row["metric"]: row for row in doc_table("metrics.md", "metrics")}
-    assert rows["rds_csi_grpc_requests_total"]["labels"] == "method"
-    assert rows["rds_csi_grpc_errors_total"]["labels"] == "method, code"
-    assert rows["rds_csi_grpc_request_duration_seconds"]["type"] == "histogram"
-    assert rows["rds_csi_routeros_command_duration_seconds"]["type"] == "histogram"
-    assert "rds_csi_nvme_connects_total" in rows
-    assert "rds_csi_mount_recoveries_total" in rows
+    assert rows["rds_csi_rpc_requests_total"]["labels"] == "method, code"
+    assert rows["rds_csi_rpc_errors_total"]["labels"] == "method, code"
+    assert rows["rds_csi_rpc_duration_seconds"]["type"] == "histogram"
+    assert rows["rds_csi_backend_command_duration_seconds"]["type"] == "histogram"
+    assert "rds_csi_nvme_connect_total" in rows
+    assert "rds_csi_mount_recovery_total" in rows
 
 
 def test_the_docs_queries_use_documented_metrics() -> None:

@@ -1,0 +1,259 @@
+"""
+Per-RPC latency of the real driver process over a unix socket: p50/p99 over N calls each.
+
+Starts ``python -m rds_csi all`` (in-memory RDS, fake node ports, logs at --log-level to
+/dev/null), then times N calls of each RPC from one client, in lifecycle order so every call
+does real work: N distinct CreateVolume, N repeats of one (the idempotent path), N stages,
+publishes, stats, unpublishes, unstages and deletes. Client-side wall time per call, so it
+includes the channel, the interceptor (log line, metrics) and the use case.
+
+    PYTHONPATH=src python bench/rpc_latency.py [--calls 1000] [--log-level info]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+import grpc
+
+from rds_csi.entrypoints.csi._pb import csi_pb2, csi_pb2_grpc
+
+
+Cap = csi_pb2.VolumeCapability
+MOUNT = Cap(
+    access_mode=Cap.AccessMode(mode=Cap.AccessMode.SINGLE_NODE_WRITER), mount=Cap.MountVolume()
+)
+GIB = 1 << 30
+WARMUP = 50
+
+
+def _start(workdir: pathlib.Path, log_level: str) -> tuple[subprocess.Popen[bytes], str]:
+    sock = workdir / "csi.sock"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rds_csi",
+            "all",
+            "--endpoint",
+            f"unix://{sock}",
+            "--metrics-address",
+            "",
+            "--log-level",
+            log_level,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
+    target = f"unix://{sock}"
+    deadline = time.monotonic() + 20
+    with grpc.insecure_channel(target) as channel:
+        identity = csi_pb2_grpc.IdentityStub(channel)
+        while True:
+            try:
+                identity.GetPluginInfo(csi_pb2.GetPluginInfoRequest(), timeout=1)
+                break
+            except grpc.RpcError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    proc.kill()
+                    raise SystemExit("the driver did not start") from None
+                time.sleep(0.05)
+    return proc, target
+
+
+def _measure(calls: int, call: Callable[[int], object]) -> list[float]:
+    samples = []
+    for i in range(calls):
+        started = time.perf_counter()
+        call(i)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def _row(name: str, samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p50 = ordered[len(ordered) // 2]
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    mean = statistics.fmean(ordered)
+    return f"{name:<28}{len(ordered):>7}{p50:>10.3f}{p99:>10.3f}{mean:>10.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args()
+    n: int = args.calls
+
+    with tempfile.TemporaryDirectory(prefix="rds-csi-bench-") as tmp:
+        workdir = pathlib.Path(tmp)
+        proc, target = _start(workdir, args.log_level)
+        try:
+            with grpc.insecure_channel(target) as channel:
+                rows = _run(channel, workdir, n)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+    print(f"rds-csi RPC latency over {target.split('//')[0]}// (ms, client wall time)")
+    print(f"{'rpc':<28}{'calls':>7}{'p50':>10}{'p99':>10}{'mean':>10}")
+    for name, samples in rows:
+        print(_row(name, samples))
+
+
+def _run(channel: grpc.Channel, workdir: pathlib.Path, n: int) -> list[tuple[str, list[float]]]:
+    identity = csi_pb2_grpc.IdentityStub(channel)
+    controller = csi_pb2_grpc.ControllerStub(channel)
+    node = csi_pb2_grpc.NodeStub(channel)
+    probe = csi_pb2.ProbeRequest()
+    for _ in range(WARMUP):
+        identity.Probe(probe)
+
+    volumes: list[csi_pb2.Volume] = []
+
+    def create(i: int) -> None:
+        volumes.append(
+            controller.CreateVolume(
+                csi_pb2.CreateVolumeRequest(
+                    name=f"bench-{i}",
+                    capacity_range=csi_pb2.CapacityRange(required_bytes=GIB),
+                    volume_capabilities=[MOUNT],
+                )
+            ).volume
+        )
+
+    def staging(i: int) -> str:
+        path = workdir / "staging" / str(i)
+        path.mkdir(parents=True, exist_ok=True)
+        return str(path)
+
+    def target(i: int) -> str:
+        return str(workdir / "pods" / str(i))
+
+    return [
+        ("Probe", _measure(n, lambda _i: identity.Probe(probe))),
+        (
+            "GetPluginInfo",
+            _measure(n, lambda _i: identity.GetPluginInfo(csi_pb2.GetPluginInfoRequest())),
+        ),
+        (
+            "NodeGetCapabilities",
+            _measure(n, lambda _i: node.NodeGetCapabilities(csi_pb2.NodeGetCapabilitiesRequest())),
+        ),
+        ("CreateVolume (new)", _measure(n, create)),
+        (
+            "CreateVolume (repeat)",
+            _measure(
+                n,
+                lambda _i: controller.CreateVolume(
+                    csi_pb2.CreateVolumeRequest(
+                        name="bench-0",
+                        capacity_range=csi_pb2.CapacityRange(required_bytes=GIB),
+                        volume_capabilities=[MOUNT],
+                    )
+                ),
+            ),
+        ),
+        (
+            "ControllerGetVolume",
+            _measure(
+                n,
+                lambda i: controller.ControllerGetVolume(
+                    csi_pb2.ControllerGetVolumeRequest(volume_id=volumes[i].volume_id)
+                ),
+            ),
+        ),
+        (
+            "ListVolumes (100 of N)",
+            _measure(
+                n, lambda _i: controller.ListVolumes(csi_pb2.ListVolumesRequest(max_entries=100))
+            ),
+        ),
+        (
+            "GetCapacity",
+            _measure(n, lambda _i: controller.GetCapacity(csi_pb2.GetCapacityRequest())),
+        ),
+        (
+            "NodeStageVolume",
+            _measure(
+                n,
+                lambda i: node.NodeStageVolume(
+                    csi_pb2.NodeStageVolumeRequest(
+                        volume_id=volumes[i].volume_id,
+                        staging_target_path=staging(i),
+                        volume_capability=MOUNT,
+                        volume_context=volumes[i].volume_context,
+                    )
+                ),
+            ),
+        ),
+        (
+            "NodePublishVolume",
+            _measure(
+                n,
+                lambda i: node.NodePublishVolume(
+                    csi_pb2.NodePublishVolumeRequest(
+                        volume_id=volumes[i].volume_id,
+                        staging_target_path=staging(i),
+                        target_path=target(i),
+                        volume_capability=MOUNT,
+                    )
+                ),
+            ),
+        ),
+        (
+            "NodeGetVolumeStats",
+            _measure(
+                n,
+                lambda i: node.NodeGetVolumeStats(
+                    csi_pb2.NodeGetVolumeStatsRequest(
+                        volume_id=volumes[i].volume_id, volume_path=target(i)
+                    )
+                ),
+            ),
+        ),
+        (
+            "NodeUnpublishVolume",
+            _measure(
+                n,
+                lambda i: node.NodeUnpublishVolume(
+                    csi_pb2.NodeUnpublishVolumeRequest(
+                        volume_id=volumes[i].volume_id, target_path=target(i)
+                    )
+                ),
+            ),
+        ),
+        (
+            "NodeUnstageVolume",
+            _measure(
+                n,
+                lambda i: node.NodeUnstageVolume(
+                    csi_pb2.NodeUnstageVolumeRequest(
+                        volume_id=volumes[i].volume_id, staging_target_path=staging(i)
+                    )
+                ),
+            ),
+        ),
+        (
+            "DeleteVolume",
+            _measure(
+                n,
+                lambda i: controller.DeleteVolume(
+                    csi_pb2.DeleteVolumeRequest(volume_id=volumes[i].volume_id)
+                ),
+            ),
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""A fake NVMe/TCP initiator: connections by NQN, each a device in the DeviceTable."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from rds_csi.adapters.fake_node.devices import DeviceTable, FakeMedium
+from rds_csi.adapters.fake_rds import FaultPlan
+from rds_csi.application.ports import NvmeInitiator, StorageBackend
+from rds_csi.domain import Nqn, NvmeTarget, VolumeNotFound
+from rds_csi.domain.size import GIB
+
+
+__all__ = ["FakeNvmeInitiator"]
+
+_UNLINKED_SIZE = 10 * GIB
+
+
+class FakeNvmeInitiator(NvmeInitiator):
+    """
+    ``nvme connect`` in memory.
+
+    With ``exports`` (a StorageBackend, the in-memory RDS in ``rds-csi all``), a connect
+    succeeds only for an NQN that backend exports, and the device has the disk's size; a
+    rescan picks up a size the controller grew. Without it every NQN connects, at 10 GiB.
+
+    Attributes:
+        faults: ``faults.fail_next(1, lambda: BackendUnavailable(...), operations={"connect"})``
+            makes the next connect fail (operations: connect, disconnect, rescan).
+    """
+
+    def __init__(self, devices: DeviceTable, exports: StorageBackend | None = None) -> None:
+        self._devices = devices
+        self._exports = exports
+        self._lock = threading.Lock()
+        self._connected: dict[Nqn, str] = {}
+        self._media: dict[Nqn, FakeMedium] = {}
+        self.faults = FaultPlan()
+
+    def _exported_size(self, nqn: Nqn) -> int:
+        if self._exports is None:
+            return _UNLINKED_SIZE
+        for volume in self._exports.list_volumes():
+            if volume.nqn == nqn and volume.exported:
+                return volume.size.bytes
+        raise VolumeNotFound(nqn.value.rpartition(":")[2], f"the target exports no {nqn}")
+
+    def connect(self, target: NvmeTarget) -> str:
+        self.faults.before("connect")
+        with self._lock:
+            existing = self._connected.get(target.nqn)
+            if existing is not None:
+                return existing
+        size = self._exported_size(target.nqn)
+        with self._lock:
+            existing = self._connected.get(target.nqn)
+            if existing is not None:
+                return existing
+            medium = self._media.setdefault(target.nqn, FakeMedium())
+            device = self._devices.attach(size, medium)
+            self._connected[target.nqn] = device.path
+            return device.path
+
+    def disconnect(self, nqn: Nqn) -> None:
+        self.faults.before("disconnect")
+        with self._lock:
+            path = self._connected.pop(nqn, None)
+        if path is not None:
+            self._devices.detach(path)
+
+    def device_for(self, nqn: Nqn) -> str | None:
+        with self._lock:
+            return self._connected.get(nqn)
+
+    def connections(self) -> Sequence[Nqn]:
+        with self._lock:
+            return list(self._connected)
+
+    def rescan(self, nqn: Nqn) -> None:
+        self.faults.before("rescan")
+        path = self.device_for(nqn)
+        device = self._devices.get(path) if path else None
+        if device is None:
+            raise VolumeNotFound(nqn.value.rpartition(":")[2], f"{nqn} is not connected")
+        device.size = self._exported_size(nqn)

@@ -1,0 +1,149 @@
+"""
+The Metrics port in Prometheus series, registered in a registry the caller owns.
+
+Never the process-global ``REGISTRY``: each container (and each test) gets its own, so two
+drivers in one process, or two tests, never share counters.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Final
+from wsgiref.simple_server import WSGIServer
+
+import attrs
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from rds_csi.application.ports import Metrics
+from rds_csi.domain import BackendUnavailable
+
+
+__all__ = ["MetricsServer", "PrometheusMetrics", "serve_metrics"]
+
+# From a cached Probe (~0.2 ms) to an RDS command that waits out its retries (~30 s).
+_RPC_BUCKETS: Final = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+)
+_BACKEND_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class PrometheusMetrics(Metrics):
+    """
+    Series (all prefixed ``rds_csi_``):
+
+    * ``rpc_requests_total{method,code}``: every CSI call, by its final gRPC status code.
+    * ``rpc_errors_total{method,code}``: the calls that did not end OK.
+    * ``rpc_duration_seconds{method}``: latency histogram.
+    * ``rpc_in_flight{method}``: calls being served now.
+    * ``backend_command_duration_seconds{operation,outcome}``: RDS command latency.
+    * ``nvme_connect_total{outcome}``, ``mount_recovery_total{outcome}``.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self._requests = Counter(
+            "rds_csi_rpc_requests",
+            "CSI calls served, by method and final gRPC status code.",
+            ["method", "code"],
+            registry=registry,
+        )
+        self._errors = Counter(
+            "rds_csi_rpc_errors",
+            "CSI calls that did not end OK, by method and gRPC status code.",
+            ["method", "code"],
+            registry=registry,
+        )
+        self._latency = Histogram(
+            "rds_csi_rpc_duration_seconds",
+            "Time to serve a CSI call.",
+            ["method"],
+            buckets=_RPC_BUCKETS,
+            registry=registry,
+        )
+        self._in_flight = Gauge(
+            "rds_csi_rpc_in_flight",
+            "CSI calls being served now.",
+            ["method"],
+            registry=registry,
+        )
+        self._backend = Histogram(
+            "rds_csi_backend_command_duration_seconds",
+            "Time an RDS command took, by operation and outcome.",
+            ["operation", "outcome"],
+            buckets=_BACKEND_BUCKETS,
+            registry=registry,
+        )
+        self._connects = Counter(
+            "rds_csi_nvme_connect",
+            "NVMe/TCP connect attempts on this node, by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+        self._recoveries = Counter(
+            "rds_csi_mount_recovery",
+            "Stale mount recoveries on this node, by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+
+    def rpc_started(self, method: str) -> None:
+        self._in_flight.labels(method).inc()
+
+    def rpc_finished(self, method: str, code: str, seconds: float) -> None:
+        self._in_flight.labels(method).dec()
+        self._requests.labels(method, code).inc()
+        if code != "OK":
+            self._errors.labels(method, code).inc()
+        self._latency.labels(method).observe(seconds)
+
+    def backend_command(self, operation: str, seconds: float, outcome: str) -> None:
+        self._backend.labels(operation, outcome).observe(seconds)
+
+    def nvme_connect(self, outcome: str) -> None:
+        self._connects.labels(outcome).inc()
+
+    def mount_recovery(self, outcome: str) -> None:
+        self._recoveries.labels(outcome).inc()
+
+
+@attrs.define
+class MetricsServer:
+    """The running ``/metrics`` HTTP endpoint; ``close()`` stops it."""
+
+    host: str
+    port: int
+    _server: WSGIServer
+    _thread: threading.Thread
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> MetricsServer:
+    """
+    Serve ``registry`` over HTTP at ``host:port`` (port 0 picks a free one; see ``.port``).
+
+    Raises:
+        BackendUnavailable: the address cannot be bound.
+    """
+    try:
+        server, thread = start_http_server(port, addr=host or "0.0.0.0", registry=registry)  # noqa: S104 - ":9809" means every interface, as the Go driver
+    except OSError as exc:
+        raise BackendUnavailable(f"metrics address {host}:{port} cannot be bound: {exc}") from exc
+    return MetricsServer(host, int(server.server_address[1]), server, thread)

@@ -1,0 +1,949 @@
+"""
+SPEC-CHECKLIST.md, row by row, for every RPC we advertise, against the real process.
+
+Each test id (or test name) names its checklist row. ``ERROR_ROWS`` holds the rows that end
+in a status code; the rows about success, idempotency and responses are the tests below it.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+from collections.abc import Callable
+
+import attrs
+import grpc
+import pytest
+
+from rds_csi.domain import VolumeId
+from rds_csi.entrypoints.csi._pb import csi_pb2
+from tests.e2e.conftest import (
+    BLOCK,
+    GIB,
+    MOUNT,
+    DriverProcess,
+    block_capability,
+    mount_capability,
+    unique_name,
+)
+
+
+C = grpc.StatusCode
+Cap = csi_pb2.VolumeCapability
+Mode = Cap.AccessMode
+TIB = 1 << 40
+UNKNOWN_ID = str(VolumeId.from_name("a volume nobody made"))
+MNMW_MOUNT = mount_capability(Mode.MULTI_NODE_MULTI_WRITER)
+MNSW_BLOCK = block_capability(Mode.MULTI_NODE_SINGLE_WRITER)
+SNMW = mount_capability(Mode.SINGLE_NODE_MULTI_WRITER)
+RWOP = mount_capability(Mode.SINGLE_NODE_SINGLE_WRITER)
+
+
+def cr(**kw: object) -> csi_pb2.CreateVolumeRequest:
+    base: dict[str, object] = {
+        "name": unique_name(),
+        "capacity_range": csi_pb2.CapacityRange(required_bytes=GIB),
+        "volume_capabilities": [MOUNT],
+    }
+    return csi_pb2.CreateVolumeRequest(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def rng(required: int = 0, limit: int = 0) -> csi_pb2.CapacityRange:
+    return csi_pb2.CapacityRange(required_bytes=required, limit_bytes=limit)
+
+
+@attrs.frozen
+class Staged:
+    volume_id: str
+    context: dict[str, str]
+    staging: str
+
+
+def stage(d: DriverProcess, cap: csi_pb2.VolumeCapability = MOUNT) -> Staged:
+    volume = d.create(capabilities=[cap])
+    staging = d.staging_dir(volume.volume_id)
+    d.node.NodeStageVolume(
+        csi_pb2.NodeStageVolumeRequest(
+            volume_id=volume.volume_id,
+            staging_target_path=staging,
+            volume_capability=cap,
+            volume_context=volume.volume_context,
+        )
+    )
+    return Staged(volume.volume_id, dict(volume.volume_context), staging)
+
+
+def publish(
+    d: DriverProcess,
+    s: Staged,
+    target: str,
+    cap: csi_pb2.VolumeCapability = MOUNT,
+    *,
+    readonly: bool = False,
+) -> None:
+    d.node.NodePublishVolume(
+        csi_pb2.NodePublishVolumeRequest(
+            volume_id=s.volume_id,
+            staging_target_path=s.staging,
+            target_path=target,
+            volume_capability=cap,
+            volume_context=s.context,
+            readonly=readonly,
+        )
+    )
+
+
+# --- rows that end in an error code ---------------------------------------------------------
+
+
+def _create_twice_incompatible(d: DriverProcess) -> None:
+    name = unique_name()
+    d.controller.CreateVolume(cr(name=name, capacity_range=rng(GIB)))
+    d.controller.CreateVolume(cr(name=name, capacity_range=rng(4 * GIB)))
+
+
+def _expand_below_current(d: DriverProcess) -> None:
+    vid = d.create(size=2 * GIB).volume_id
+    d.controller.ControllerExpandVolume(
+        csi_pb2.ControllerExpandVolumeRequest(volume_id=vid, capacity_range=rng(GIB, GIB))
+    )
+
+
+def _stage_incompatible(d: DriverProcess) -> None:
+    s = stage(d)
+    d.node.NodeStageVolume(
+        csi_pb2.NodeStageVolumeRequest(
+            volume_id=s.volume_id,
+            staging_target_path=s.staging,
+            volume_capability=BLOCK,
+            volume_context=s.context,
+        )
+    )
+
+
+def _stage_wrong_filesystem(d: DriverProcess) -> None:
+    s = stage(d, mount_capability(fs_type="xfs"))
+    d.node.NodeUnstageVolume(
+        csi_pb2.NodeUnstageVolumeRequest(volume_id=s.volume_id, staging_target_path=s.staging)
+    )
+    d.node.NodeStageVolume(
+        csi_pb2.NodeStageVolumeRequest(
+            volume_id=s.volume_id,
+            staging_target_path=s.staging,
+            volume_capability=mount_capability(fs_type="ext4"),
+            volume_context=s.context,
+        )
+    )
+
+
+def _stage_unknown(d: DriverProcess) -> None:
+    d.node.NodeStageVolume(
+        csi_pb2.NodeStageVolumeRequest(
+            volume_id=UNKNOWN_ID,
+            staging_target_path=d.staging_dir(UNKNOWN_ID),
+            volume_capability=MOUNT,
+            volume_context={
+                "nqn": f"nqn.2000-02.com.mikrotik:{UNKNOWN_ID}",
+                "nvmeAddress": "127.0.0.1",
+            },
+        )
+    )
+
+
+def _stage_without_nqn(d: DriverProcess) -> None:
+    vol = d.create()
+    context = {k: v for k, v in vol.volume_context.items() if k != "nqn"}
+    d.node.NodeStageVolume(
+        csi_pb2.NodeStageVolumeRequest(
+            volume_id=vol.volume_id,
+            staging_target_path=d.staging_dir(vol.volume_id),
+            volume_capability=MOUNT,
+            volume_context=context,
+        )
+    )
+
+
+def _publish_without_staging(d: DriverProcess) -> None:
+    d.node.NodePublishVolume(
+        csi_pb2.NodePublishVolumeRequest(
+            volume_id=UNKNOWN_ID, target_path=d.target_path(UNKNOWN_ID), volume_capability=MOUNT
+        )
+    )
+
+
+def _publish_not_staged(d: DriverProcess) -> None:
+    vol = d.create()
+    d.node.NodePublishVolume(
+        csi_pb2.NodePublishVolumeRequest(
+            volume_id=vol.volume_id,
+            staging_target_path=d.staging_dir(vol.volume_id),
+            target_path=d.target_path(vol.volume_id),
+            volume_capability=MOUNT,
+        )
+    )
+
+
+def _publish_same_path_other_args(d: DriverProcess) -> None:
+    s = stage(d)
+    target = d.target_path(s.volume_id)
+    publish(d, s, target)
+    publish(d, s, target, readonly=True)
+
+
+def _publish_single_writer_twice(d: DriverProcess) -> None:
+    s = stage(d, RWOP)
+    publish(d, s, d.target_path(s.volume_id, "pod-a"), RWOP)
+    publish(d, s, d.target_path(s.volume_id, "pod-b"), RWOP)
+
+
+def _stats_not_there(d: DriverProcess) -> None:
+    s = stage(d)
+    d.node.NodeGetVolumeStats(
+        csi_pb2.NodeGetVolumeStatsRequest(
+            volume_id=s.volume_id, volume_path=d.target_path(s.volume_id, "never-published")
+        )
+    )
+
+
+def _node_expand_nothing_mounted(d: DriverProcess) -> None:
+    vol = d.create()
+    d.node.NodeExpandVolume(
+        csi_pb2.NodeExpandVolumeRequest(
+            volume_id=vol.volume_id, volume_path=d.target_path(vol.volume_id)
+        )
+    )
+
+
+def _node_expand_beyond_device(d: DriverProcess) -> None:
+    s = stage(d)
+    d.node.NodeExpandVolume(
+        csi_pb2.NodeExpandVolumeRequest(
+            volume_id=s.volume_id, volume_path=s.staging, capacity_range=rng(8 * GIB)
+        )
+    )
+
+
+def _node_expand_unsupported(d: DriverProcess) -> None:
+    s = stage(d)
+    d.node.NodeExpandVolume(
+        csi_pb2.NodeExpandVolumeRequest(
+            volume_id=s.volume_id, volume_path=s.staging, volume_capability=MNMW_MOUNT
+        )
+    )
+
+
+def _node_expand_id_only(d: DriverProcess) -> None:
+    d.node.NodeExpandVolume(csi_pb2.NodeExpandVolumeRequest(volume_id=UNKNOWN_ID))
+
+
+@attrs.frozen
+class Row:
+    row: str
+    call: Callable[[DriverProcess], object]
+    code: grpc.StatusCode
+
+
+ERROR_ROWS = [
+    # §1 generic: not implemented -> 12 (and never advertised: see the capability tests)
+    *(
+        Row(f"{m}: not implemented -> 12", c, C.UNIMPLEMENTED)
+        for m, c in [
+            (
+                "ControllerPublishVolume",
+                lambda d: d.controller.ControllerPublishVolume(
+                    csi_pb2.ControllerPublishVolumeRequest()
+                ),
+            ),
+            (
+                "ControllerUnpublishVolume",
+                lambda d: d.controller.ControllerUnpublishVolume(
+                    csi_pb2.ControllerUnpublishVolumeRequest()
+                ),
+            ),
+            (
+                "CreateSnapshot",
+                lambda d: d.controller.CreateSnapshot(csi_pb2.CreateSnapshotRequest()),
+            ),
+            (
+                "DeleteSnapshot",
+                lambda d: d.controller.DeleteSnapshot(csi_pb2.DeleteSnapshotRequest()),
+            ),
+            (
+                "ListSnapshots",
+                lambda d: d.controller.ListSnapshots(csi_pb2.ListSnapshotsRequest()),
+            ),
+            ("GetSnapshot", lambda d: d.controller.GetSnapshot(csi_pb2.GetSnapshotRequest())),
+            (
+                "ControllerModifyVolume",
+                lambda d: d.controller.ControllerModifyVolume(
+                    csi_pb2.ControllerModifyVolumeRequest()
+                ),
+            ),
+        ]
+    ),
+    # §4 CreateVolume
+    Row(
+        "CreateVolume: name missing -> 3",
+        lambda d: d.controller.CreateVolume(cr(name="")),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "CreateVolume: name with a control character -> 3",
+        lambda d: d.controller.CreateVolume(cr(name="pvc-\x07bell")),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "CreateVolume: name longer than 128 bytes -> 3",
+        lambda d: d.controller.CreateVolume(cr(name="pvc-" + "x" * 125)),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "CreateVolume: volume_capabilities missing -> 3",
+        lambda d: d.controller.CreateVolume(cr(volume_capabilities=[])),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "CreateVolume: capability without access_mode -> 3",
+        lambda d: d.controller.CreateVolume(cr(volume_capabilities=[Cap(mount=Cap.MountVolume())])),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "CreateVolume: capability without access_type -> 3",
+        lambda d: d.controller.CreateVolume(
+            cr(volume_capabilities=[Cap(access_mode=MOUNT.access_mode)])
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "CreateVolume: unsupported capability (MULTI_NODE_MULTI_WRITER filesystem) -> 3",
+        lambda d: d.controller.CreateVolume(cr(volume_capabilities=[MNMW_MOUNT])),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "CreateVolume: unsupported capability (MULTI_NODE_SINGLE_WRITER) -> 3",
+        lambda d: d.controller.CreateVolume(cr(volume_capabilities=[MNSW_BLOCK])),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "CreateVolume: one of several capabilities unsupported -> 3",
+        lambda d: d.controller.CreateVolume(cr(volume_capabilities=[MOUNT, MNMW_MOUNT])),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "CreateVolume: capacity_range set without bounds -> 3",
+        lambda d: d.controller.CreateVolume(cr(capacity_range=rng())),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "CreateVolume: negative bound -> 3",
+        lambda d: d.controller.CreateVolume(cr(capacity_range=rng(-1))),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "CreateVolume: limit below required -> 3",
+        lambda d: d.controller.CreateVolume(cr(capacity_range=rng(2 * GIB, GIB))),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "CreateVolume: range cannot be satisfied (limit below the 1 GiB minimum) -> 11",
+        lambda d: d.controller.CreateVolume(cr(capacity_range=rng(1, 1 << 20))),
+        C.OUT_OF_RANGE,
+    ),
+    Row(
+        "CreateVolume: range cannot be satisfied (above the 16 TiB maximum) -> 11",
+        lambda d: d.controller.CreateVolume(cr(capacity_range=rng(17 * TIB))),
+        C.OUT_OF_RANGE,
+    ),
+    Row(
+        "CreateVolume: same name, incompatible -> 6",
+        _create_twice_incompatible,
+        C.ALREADY_EXISTS,
+    ),
+    Row(
+        "CreateVolume: source not supported -> 3",
+        lambda d: d.controller.CreateVolume(
+            cr(
+                volume_content_source=csi_pb2.VolumeContentSource(
+                    snapshot=csi_pb2.VolumeContentSource.SnapshotSource(snapshot_id="snap-1")
+                )
+            )
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "CreateVolume: bad parameters -> 3",
+        lambda d: d.controller.CreateVolume(cr(parameters={"nvmePort": "four"})),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "CreateVolume: not enough space on the RDS -> 8",
+        lambda d: d.controller.CreateVolume(cr(capacity_range=rng(12 * TIB))),
+        C.RESOURCE_EXHAUSTED,
+    ),
+    # §4 DeleteVolume
+    Row(
+        "DeleteVolume: volume_id missing -> 3",
+        lambda d: d.controller.DeleteVolume(csi_pb2.DeleteVolumeRequest()),
+        C.INVALID_ARGUMENT,
+    ),
+    # §4 ValidateVolumeCapabilities
+    Row(
+        "ValidateVolumeCapabilities: volume_id missing -> 3",
+        lambda d: d.controller.ValidateVolumeCapabilities(
+            csi_pb2.ValidateVolumeCapabilitiesRequest(volume_capabilities=[MOUNT])
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "ValidateVolumeCapabilities: volume_capabilities missing -> 3",
+        lambda d: d.controller.ValidateVolumeCapabilities(
+            csi_pb2.ValidateVolumeCapabilitiesRequest(volume_id=d.create().volume_id)
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "ValidateVolumeCapabilities: unknown volume -> 5",
+        lambda d: d.controller.ValidateVolumeCapabilities(
+            csi_pb2.ValidateVolumeCapabilitiesRequest(
+                volume_id=UNKNOWN_ID, volume_capabilities=[MOUNT]
+            )
+        ),
+        C.NOT_FOUND,
+    ),
+    # §4 ListVolumes
+    Row(
+        "ListVolumes: negative max_entries -> 3",
+        lambda d: d.controller.ListVolumes(csi_pb2.ListVolumesRequest(max_entries=-1)),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "ListVolumes: unknown starting_token -> 10",
+        lambda d: d.controller.ListVolumes(
+            csi_pb2.ListVolumesRequest(starting_token="not-a-token-of-ours")
+        ),
+        C.ABORTED,
+    ),
+    # §4 ControllerExpandVolume
+    Row(
+        "ControllerExpandVolume: volume_id missing -> 3",
+        lambda d: d.controller.ControllerExpandVolume(
+            csi_pb2.ControllerExpandVolumeRequest(capacity_range=rng(GIB))
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "ControllerExpandVolume: capacity_range missing -> 3",
+        lambda d: d.controller.ControllerExpandVolume(
+            csi_pb2.ControllerExpandVolumeRequest(volume_id=d.create().volume_id)
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "ControllerExpandVolume: unknown volume -> 5",
+        lambda d: d.controller.ControllerExpandVolume(
+            csi_pb2.ControllerExpandVolumeRequest(volume_id=UNKNOWN_ID, capacity_range=rng(GIB))
+        ),
+        C.NOT_FOUND,
+    ),
+    Row(
+        "ControllerExpandVolume: bad range (limit below the current size) -> 11",
+        _expand_below_current,
+        C.OUT_OF_RANGE,
+    ),
+    Row(
+        "ControllerExpandVolume: bad range (above the maximum) -> 11",
+        lambda d: d.controller.ControllerExpandVolume(
+            csi_pb2.ControllerExpandVolumeRequest(
+                volume_id=d.create().volume_id, capacity_range=rng(17 * TIB)
+            )
+        ),
+        C.OUT_OF_RANGE,
+    ),
+    Row(
+        "ControllerExpandVolume: unsupported capability -> 3",
+        lambda d: d.controller.ControllerExpandVolume(
+            csi_pb2.ControllerExpandVolumeRequest(
+                volume_id=d.create().volume_id,
+                capacity_range=rng(2 * GIB),
+                volume_capability=MNMW_MOUNT,
+            )
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    # §4 ControllerGetVolume
+    Row(
+        "ControllerGetVolume: volume_id missing -> 3",
+        lambda d: d.controller.ControllerGetVolume(csi_pb2.ControllerGetVolumeRequest()),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "ControllerGetVolume: unknown volume -> 5",
+        lambda d: d.controller.ControllerGetVolume(
+            csi_pb2.ControllerGetVolumeRequest(volume_id=UNKNOWN_ID)
+        ),
+        C.NOT_FOUND,
+    ),
+    Row(
+        "ControllerGetVolume: an ID not of ours -> 5",
+        lambda d: d.controller.ControllerGetVolume(
+            csi_pb2.ControllerGetVolumeRequest(volume_id="vol-from-another-driver")
+        ),
+        C.NOT_FOUND,
+    ),
+    # §5 NodeStageVolume
+    Row(
+        "NodeStageVolume: volume_id missing -> 3",
+        lambda d: d.node.NodeStageVolume(
+            csi_pb2.NodeStageVolumeRequest(staging_target_path="/s", volume_capability=MOUNT)
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "NodeStageVolume: staging_target_path missing -> 3",
+        lambda d: d.node.NodeStageVolume(
+            csi_pb2.NodeStageVolumeRequest(volume_id=UNKNOWN_ID, volume_capability=MOUNT)
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "NodeStageVolume: volume_capability missing -> 3",
+        lambda d: d.node.NodeStageVolume(
+            csi_pb2.NodeStageVolumeRequest(volume_id=UNKNOWN_ID, staging_target_path="/s")
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "NodeStageVolume: volume_context without nqn -> 3",
+        _stage_without_nqn,
+        C.INVALID_ARGUMENT,
+    ),
+    Row("NodeStageVolume: unknown volume -> 5", _stage_unknown, C.NOT_FOUND),
+    Row(
+        "NodeStageVolume: staged there but incompatible -> 6",
+        _stage_incompatible,
+        C.ALREADY_EXISTS,
+    ),
+    Row(
+        "NodeStageVolume: capability does not suit the volume -> 9",
+        _stage_wrong_filesystem,
+        C.FAILED_PRECONDITION,
+    ),
+    # §5 NodeUnstageVolume
+    Row(
+        "NodeUnstageVolume: volume_id missing -> 3",
+        lambda d: d.node.NodeUnstageVolume(
+            csi_pb2.NodeUnstageVolumeRequest(staging_target_path="/s")
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "NodeUnstageVolume: staging_target_path missing -> 3",
+        lambda d: d.node.NodeUnstageVolume(csi_pb2.NodeUnstageVolumeRequest(volume_id=UNKNOWN_ID)),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "NodeUnstageVolume: an ID not of ours -> 5",
+        lambda d: d.node.NodeUnstageVolume(
+            csi_pb2.NodeUnstageVolumeRequest(
+                volume_id="vol-from-another-driver", staging_target_path="/s"
+            )
+        ),
+        C.NOT_FOUND,
+    ),
+    # §5 NodePublishVolume
+    Row(
+        "NodePublishVolume: volume_id missing -> 3",
+        lambda d: d.node.NodePublishVolume(
+            csi_pb2.NodePublishVolumeRequest(
+                staging_target_path="/s", target_path="/t", volume_capability=MOUNT
+            )
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "NodePublishVolume: target_path missing -> 3",
+        lambda d: d.node.NodePublishVolume(
+            csi_pb2.NodePublishVolumeRequest(
+                volume_id=UNKNOWN_ID, staging_target_path="/s", volume_capability=MOUNT
+            )
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "NodePublishVolume: volume_capability missing -> 3",
+        lambda d: d.node.NodePublishVolume(
+            csi_pb2.NodePublishVolumeRequest(
+                volume_id=UNKNOWN_ID, staging_target_path="/s", target_path="/t"
+            )
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "NodePublishVolume: staged plugin without staging_target_path -> 9",
+        _publish_without_staging,
+        C.FAILED_PRECONDITION,
+    ),
+    Row("NodePublishVolume: volume not staged -> 9", _publish_not_staged, C.FAILED_PRECONDITION),
+    Row(
+        "NodePublishVolume: same path, different arguments -> 6",
+        _publish_same_path_other_args,
+        C.ALREADY_EXISTS,
+    ),
+    Row(
+        "NodePublishVolume: different path for a single-writer mode -> 9",
+        _publish_single_writer_twice,
+        C.FAILED_PRECONDITION,
+    ),
+    # §5 NodeUnpublishVolume
+    Row(
+        "NodeUnpublishVolume: volume_id missing -> 3",
+        lambda d: d.node.NodeUnpublishVolume(csi_pb2.NodeUnpublishVolumeRequest(target_path="/t")),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "NodeUnpublishVolume: target_path missing -> 3",
+        lambda d: d.node.NodeUnpublishVolume(
+            csi_pb2.NodeUnpublishVolumeRequest(volume_id=UNKNOWN_ID)
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    # §5 NodeGetVolumeStats
+    Row(
+        "NodeGetVolumeStats: volume_id missing -> 3",
+        lambda d: d.node.NodeGetVolumeStats(csi_pb2.NodeGetVolumeStatsRequest(volume_path="/v")),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "NodeGetVolumeStats: volume_path missing -> 3",
+        lambda d: d.node.NodeGetVolumeStats(
+            csi_pb2.NodeGetVolumeStatsRequest(volume_id=UNKNOWN_ID)
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "NodeGetVolumeStats: the volume is not at that path -> 5",
+        _stats_not_there,
+        C.NOT_FOUND,
+    ),
+    # §5 NodeExpandVolume
+    Row(
+        "NodeExpandVolume: volume_id missing -> 3",
+        lambda d: d.node.NodeExpandVolume(csi_pb2.NodeExpandVolumeRequest(volume_path="/v")),
+        C.INVALID_ARGUMENT,
+    ),
+    Row("NodeExpandVolume: volume_path missing -> 3", _node_expand_id_only, C.INVALID_ARGUMENT),
+    Row(
+        "NodeExpandVolume: unknown volume (nothing there) -> 5",
+        _node_expand_nothing_mounted,
+        C.NOT_FOUND,
+    ),
+    Row("NodeExpandVolume: bad range -> 11", _node_expand_beyond_device, C.OUT_OF_RANGE),
+    Row(
+        "NodeExpandVolume: unsupported capability -> 3",
+        _node_expand_unsupported,
+        C.INVALID_ARGUMENT,
+    ),
+]
+
+
+@pytest.mark.parametrize("row", ERROR_ROWS, ids=[r.row for r in ERROR_ROWS])
+def test_error_row(driver: DriverProcess, row: Row) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        row.call(driver)
+    error: grpc.Call = info.value  # type: ignore[assignment]
+    assert error.code() == row.code, error.details()
+    # §1: a non-OK status carries a readable message, and `details` stay empty.
+    assert error.details()
+    assert all(key != "grpc-status-details-bin" for key, _ in error.trailing_metadata() or ())
+
+
+# --- §3 Identity -----------------------------------------------------------------------------
+
+
+def test_get_plugin_info_name_and_vendor_version(driver: DriverProcess) -> None:
+    info = driver.identity.GetPluginInfo(csi_pb2.GetPluginInfoRequest())
+    assert re.fullmatch(r"[A-Za-z]([A-Za-z0-9.-]{0,61}[A-Za-z])?", info.name)
+    assert info.vendor_version
+
+
+def test_get_plugin_capabilities_controller_and_online_expansion(driver: DriverProcess) -> None:
+    caps = driver.identity.GetPluginCapabilities(csi_pb2.GetPluginCapabilitiesRequest())
+    services = {c.service.type for c in caps.capabilities if c.HasField("service")}
+    expansion = [
+        c.volume_expansion.type for c in caps.capabilities if c.HasField("volume_expansion")
+    ]
+    assert services == {csi_pb2.PluginCapability.Service.CONTROLLER_SERVICE}
+    assert expansion == [csi_pb2.PluginCapability.VolumeExpansion.ONLINE]
+
+
+def test_probe_ready(driver: DriverProcess) -> None:
+    response = driver.identity.Probe(csi_pb2.ProbeRequest())
+    assert response.HasField("ready")
+    assert response.ready.value
+
+
+# --- §4 Controller ---------------------------------------------------------------------------
+
+_Rpc = csi_pb2.ControllerServiceCapability.RPC
+
+
+def test_controller_get_capabilities_lists_exactly_what_we_serve(driver: DriverProcess) -> None:
+    caps = driver.controller.ControllerGetCapabilities(csi_pb2.ControllerGetCapabilitiesRequest())
+    assert {c.rpc.type for c in caps.capabilities} == {
+        _Rpc.CREATE_DELETE_VOLUME,
+        _Rpc.LIST_VOLUMES,
+        _Rpc.GET_CAPACITY,
+        _Rpc.EXPAND_VOLUME,
+        _Rpc.GET_VOLUME,
+        _Rpc.SINGLE_NODE_MULTI_WRITER,
+    }  # no PUBLISH_UNPUBLISH_VOLUME, no snapshots, no LIST_VOLUMES_PUBLISHED_NODES
+
+
+def test_create_volume_returns_capacity_at_least_required(driver: DriverProcess) -> None:
+    volume = driver.create(size=GIB + 1)
+    assert volume.capacity_bytes >= GIB + 1
+
+
+def test_create_volume_same_name_compatible_returns_the_same_volume(driver: DriverProcess) -> None:
+    name = unique_name()
+    first = driver.controller.CreateVolume(cr(name=name)).volume
+    second = driver.controller.CreateVolume(cr(name=name, capacity_range=rng(GIB, 2 * GIB)))
+    assert second.volume == first
+
+
+def test_create_volume_without_capacity_range_gets_the_minimum(driver: DriverProcess) -> None:
+    volume = driver.controller.CreateVolume(
+        csi_pb2.CreateVolumeRequest(name=unique_name(), volume_capabilities=[MOUNT])
+    ).volume
+    assert volume.capacity_bytes == GIB
+
+
+def test_create_volume_block_multi_node_multi_writer_for_live_migration(
+    driver: DriverProcess,
+) -> None:
+    cap = block_capability(Mode.MULTI_NODE_MULTI_WRITER)
+    assert driver.create(capabilities=[cap]).volume_id
+
+
+def test_delete_volume_unknown_foreign_and_repeated_are_ok(driver: DriverProcess) -> None:
+    vid = driver.create().volume_id
+    for volume_id in (vid, vid, UNKNOWN_ID, "vol-from-another-driver"):
+        driver.controller.DeleteVolume(csi_pb2.DeleteVolumeRequest(volume_id=volume_id))
+
+
+def test_validate_supported_is_confirmed_with_an_echo(driver: DriverProcess) -> None:
+    volume = driver.create()
+    request = csi_pb2.ValidateVolumeCapabilitiesRequest(
+        volume_id=volume.volume_id,
+        volume_capabilities=[MOUNT, SNMW],
+        volume_context=volume.volume_context,
+        parameters={"fsType": "ext4"},
+    )
+    response = driver.controller.ValidateVolumeCapabilities(request)
+    assert list(response.confirmed.volume_capabilities) == [MOUNT, SNMW]
+    assert dict(response.confirmed.volume_context) == dict(volume.volume_context)
+    assert dict(response.confirmed.parameters) == {"fsType": "ext4"}
+
+
+def test_validate_unsupported_is_ok_unconfirmed_with_a_message(driver: DriverProcess) -> None:
+    response = driver.controller.ValidateVolumeCapabilities(
+        csi_pb2.ValidateVolumeCapabilitiesRequest(
+            volume_id=driver.create().volume_id, volume_capabilities=[MNMW_MOUNT]
+        )
+    )
+    assert not response.HasField("confirmed")
+    assert "MULTI_NODE_MULTI_WRITER" in response.message
+
+
+def test_list_volumes_pages_through_every_volume_once(driver: DriverProcess) -> None:
+    mine = {driver.create().volume_id for _ in range(3)}
+    seen: list[str] = []
+    token = ""
+    pages = 0
+    while True:
+        page = driver.controller.ListVolumes(
+            csi_pb2.ListVolumesRequest(max_entries=2, starting_token=token)
+        )
+        pages += 1
+        assert len(page.entries) <= 2
+        seen += [e.volume.volume_id for e in page.entries]
+        token = page.next_token
+        if not token:
+            break
+    assert pages >= 2
+    assert len(seen) == len(set(seen))
+    assert mine <= set(seen)
+    everything = driver.controller.ListVolumes(csi_pb2.ListVolumesRequest(max_entries=0))
+    assert not everything.next_token
+    assert {e.volume.volume_id for e in everything.entries} >= mine
+
+
+def test_get_capacity_reports_available_and_limits(driver: DriverProcess) -> None:
+    capacity = driver.controller.GetCapacity(
+        csi_pb2.GetCapacityRequest(volume_capabilities=[MOUNT], parameters={"fsType": "ext4"})
+    )
+    assert capacity.available_capacity > 0
+    assert capacity.minimum_volume_size.value == GIB
+    assert 0 < capacity.maximum_volume_size.value <= 16 * TIB
+
+
+def test_get_capacity_for_an_unsupported_capability_is_zero(driver: DriverProcess) -> None:
+    capacity = driver.controller.GetCapacity(
+        csi_pb2.GetCapacityRequest(volume_capabilities=[MNMW_MOUNT])
+    )
+    assert capacity.available_capacity == 0
+
+
+def test_controller_expand_already_big_enough_is_ok(driver: DriverProcess) -> None:
+    vid = driver.create(size=2 * GIB).volume_id
+    response = driver.controller.ControllerExpandVolume(
+        csi_pb2.ControllerExpandVolumeRequest(volume_id=vid, capacity_range=rng(GIB))
+    )
+    assert response.capacity_bytes == 2 * GIB
+    assert response.node_expansion_required
+
+
+def test_controller_get_volume_returns_volume_and_status(driver: DriverProcess) -> None:
+    volume = driver.create()
+    response = driver.controller.ControllerGetVolume(
+        csi_pb2.ControllerGetVolumeRequest(volume_id=volume.volume_id)
+    )
+    assert response.volume.volume_id == volume.volume_id
+    assert response.volume.capacity_bytes == volume.capacity_bytes
+    assert response.HasField("status")
+
+
+# --- §5 Node ---------------------------------------------------------------------------------
+
+_NodeRpc = csi_pb2.NodeServiceCapability.RPC
+
+
+def test_node_get_capabilities(driver: DriverProcess) -> None:
+    caps = driver.node.NodeGetCapabilities(csi_pb2.NodeGetCapabilitiesRequest())
+    assert {c.rpc.type for c in caps.capabilities} == {
+        _NodeRpc.STAGE_UNSTAGE_VOLUME,
+        _NodeRpc.GET_VOLUME_STATS,
+        _NodeRpc.EXPAND_VOLUME,
+        _NodeRpc.VOLUME_CONDITION,
+        _NodeRpc.SINGLE_NODE_MULTI_WRITER,
+    }
+
+
+def test_node_get_info(driver: DriverProcess) -> None:
+    info = driver.node.NodeGetInfo(csi_pb2.NodeGetInfoRequest())
+    assert info.node_id == "e2e-node"
+    assert info.max_volumes_per_node == 0
+    assert not info.HasField("accessible_topology")  # no VOLUME_ACCESSIBILITY_CONSTRAINTS
+
+
+def test_node_stage_identical_repeat_is_ok(driver: DriverProcess) -> None:
+    s = stage(driver)
+    driver.node.NodeStageVolume(
+        csi_pb2.NodeStageVolumeRequest(
+            volume_id=s.volume_id,
+            staging_target_path=s.staging,
+            volume_capability=MOUNT,
+            volume_context=s.context,
+        )
+    )
+
+
+def test_node_unstage_not_staged_is_ok(driver: DriverProcess) -> None:
+    vid = driver.create().volume_id
+    for _ in range(2):
+        driver.node.NodeUnstageVolume(
+            csi_pb2.NodeUnstageVolumeRequest(
+                volume_id=vid, staging_target_path=driver.staging_dir(vid)
+            )
+        )
+
+
+def test_node_publish_same_arguments_repeat_is_ok(driver: DriverProcess) -> None:
+    s = stage(driver)
+    target = driver.target_path(s.volume_id)
+    publish(driver, s, target)
+    publish(driver, s, target)
+
+
+def test_node_publish_ignores_the_pod_info_kubelet_adds(driver: DriverProcess) -> None:
+    s = stage(driver)
+    pod_info = {
+        "csi.storage.k8s.io/pod.name": "web-0",
+        "csi.storage.k8s.io/pod.namespace": "default",
+        "csi.storage.k8s.io/pod.uid": "0b6a8f4e-2f6c-4c71-9f4b-8f1f5d3a2e11",
+        "csi.storage.k8s.io/serviceAccount.name": "default",
+        "csi.storage.k8s.io/ephemeral": "false",
+    }
+    driver.node.NodePublishVolume(
+        csi_pb2.NodePublishVolumeRequest(
+            volume_id=s.volume_id,
+            staging_target_path=s.staging,
+            target_path=driver.target_path(s.volume_id),
+            volume_capability=MOUNT,
+            volume_context={**s.context, **pod_info},
+        )
+    )
+
+
+def test_paths_longer_than_128_bytes_are_accepted(driver: DriverProcess) -> None:
+    volume = driver.create()
+    deep = pathlib.Path(driver.staging_dir(volume.volume_id)) / ("d" * 100) / ("e" * 100)
+    deep.mkdir(parents=True)
+    assert len(str(deep).encode()) > 200
+    driver.node.NodeStageVolume(
+        csi_pb2.NodeStageVolumeRequest(
+            volume_id=volume.volume_id,
+            staging_target_path=str(deep),
+            volume_capability=MOUNT,
+            volume_context=volume.volume_context,
+        )
+    )
+
+
+def test_node_publish_other_path_is_ok_for_single_node_multi_writer(
+    driver: DriverProcess,
+) -> None:
+    s = stage(driver, SNMW)
+    publish(driver, s, driver.target_path(s.volume_id, "pod-a"), SNMW)
+    publish(driver, s, driver.target_path(s.volume_id, "pod-b"), SNMW)
+
+
+def test_node_publish_still_accepts_single_node_writer(driver: DriverProcess) -> None:
+    # SINGLE_NODE_MULTI_WRITER advertised; SINGLE_NODE_WRITER must still work.
+    s = stage(driver, MOUNT)
+    publish(driver, s, driver.target_path(s.volume_id), MOUNT)
+
+
+def test_node_unpublish_removes_the_target_and_repeats(driver: DriverProcess) -> None:
+    s = stage(driver)
+    target = driver.target_path(s.volume_id)
+    publish(driver, s, target)
+    for _ in range(2):
+        driver.node.NodeUnpublishVolume(
+            csi_pb2.NodeUnpublishVolumeRequest(volume_id=s.volume_id, target_path=target)
+        )
+    assert not pathlib.Path(target).exists()
+
+
+def test_node_get_volume_stats_has_a_usage_entry_and_condition(driver: DriverProcess) -> None:
+    s = stage(driver, BLOCK)
+    target = driver.target_path(s.volume_id)
+    publish(driver, s, target, BLOCK)
+    stats = driver.node.NodeGetVolumeStats(
+        csi_pb2.NodeGetVolumeStatsRequest(volume_id=s.volume_id, volume_path=target)
+    )
+    assert len(stats.usage) >= 1
+    assert all(u.total > 0 for u in stats.usage)
+    assert stats.HasField("volume_condition")
+    assert not stats.volume_condition.abnormal
+
+
+def test_node_expand_already_big_enough_is_ok(driver: DriverProcess) -> None:
+    s = stage(driver)
+    for _ in range(2):
+        response = driver.node.NodeExpandVolume(
+            csi_pb2.NodeExpandVolumeRequest(
+                volume_id=s.volume_id, volume_path=s.staging, capacity_range=rng(GIB)
+            )
+        )
+        assert response.capacity_bytes == GIB
