@@ -389,3 +389,30 @@ class TestTeardown:
         target.nvmet.remove_port(pid)
         assert pid not in target.nvmet.ports()
         assert nqn in target.nvmet.subsystems()
+
+
+def test_the_fake_records_each_accepted_resize_notification(tmp_path: Path) -> None:
+    fake = FakeConfigfs(tmp_path / "nvmet")
+    nvmet = NvmetConfigfs(tmp_path / "nvmet", fake)
+    nqn = "nqn.2000-02.com.mikrotik:pvc-11111111-2222-3333-4444-555555555555"
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(b"\0" * 4096)
+    nvmet.create_subsystem(nqn)
+    nvmet.add_namespace(nqn, 1, disk)
+    assert fake.resize_events == []
+    assert nvmet.notify_resized(nqn, 1) is True
+    assert fake.resize_events == [(nqn, 1)]
+
+
+def test_a_kernel_without_revalidate_size_is_reported_not_guessed(tmp_path: Path) -> None:
+    fake = FakeConfigfs(tmp_path / "nvmet")
+    nvmet = NvmetConfigfs(tmp_path / "nvmet", fake)
+    nqn = "nqn.2000-02.com.mikrotik:pvc-11111111-2222-3333-4444-555555555555"
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(b"\0" * 4096)
+    nvmet.create_subsystem(nqn)
+    nvmet.add_namespace(nqn, 1, disk)
+    # What a kernel before 5.15 looks like: the attribute does not exist.
+    (tmp_path / "nvmet" / "subsystems" / nqn / "namespaces" / "1" / "revalidate_size").unlink()
+    assert nvmet.notify_resized(nqn, 1) is False
+    assert fake.resize_events == []

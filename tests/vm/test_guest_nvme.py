@@ -41,11 +41,17 @@ def test_the_nvme_tcp_tier_passes_inside_the_guest(
     print(f"guest: {run.wall_seconds:.1f} s wall, markers {run.marks}")  # noqa: T201 - the -s figures
     for row in read_timings(run.job_dir / "timings.jsonl"):
         print(f"guest timings: {row}")  # noqa: T201
-    detail = f"\n---- guest pytest output ----\n{run.output[-20000:]}\n{run.failure_report()}"
+    bad = [] if report is None else [c for c in report.cases if c.outcome != "passed"]
+    headline = f"guest pytest: {report.summary() if report else 'no JUnit report'}\n" + "\n".join(
+        f"{c.outcome}: {c.name}\n{c.message[-3000:]}" for c in bad
+    )
+    detail = (
+        f"{headline}\n---- guest pytest output (tail) ----\n{run.output[-8000:]}\n"
+        f"---- guest ----\n{run.failure_report()}"
+    )
     assert run.ok, detail
-    assert report is not None, f"the guest wrote no JUnit report{detail}"
-    bad = report.by_outcome("failed") + report.by_outcome("error") + report.by_outcome("skipped")
-    assert not bad, "\n".join(f"{c.outcome}: {c.name}\n{c.message}" for c in bad) + detail
+    assert report is not None, detail
+    assert not bad, detail  # a skip inside the guest means something did not really run
     names = [c.name for c in report.cases]
     # Both halves must have run for real: the NVMe/TCP tests and the kernel contract variants.
     assert any("test_nvme_tcp" in n for n in names), names

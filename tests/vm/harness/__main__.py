@@ -12,6 +12,7 @@ exits with CMD's status, or 1 when the guest hung, panicked or never reported on
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--keep", type=Path, help="keep console and job files in this directory")
     run.add_argument("command", nargs="+")
     args = parser.parse_args(argv)
+    # CI stops jobs with SIGTERM: exit through the finally blocks so qemu and temp dirs go too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
     started = time.monotonic()
     try:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +47,14 @@ _READONLY_ROOT = (
     'mount --bind / "$1" && mount -o remount,bind,ro "$1" && '
     'exec "$2" --socket-path="$3" -o source="$1" -o cache=always -o sandbox=namespace'
 )
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it if the harness dies (SIGTERM, pytest killed...)."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class GuestUnavailable(Exception):
@@ -188,6 +198,7 @@ def _virtiofsd(image: GuestImage, sockets: Path, logs: Path, job_dir: Path) -> I
                     ],
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - single-threaded harness
                 )
             )  # fmt: skip
         with (logs / "virtiofsd-job.log").open("wb") as log:
@@ -202,6 +213,7 @@ def _virtiofsd(image: GuestImage, sockets: Path, logs: Path, job_dir: Path) -> I
                     ],
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - single-threaded harness
                 )
             )  # fmt: skip
         deadline = time.monotonic() + _SOCKET_WAIT
@@ -294,6 +306,7 @@ def run_in_guest(
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - single-threaded harness
                 )
                 try:
                     proc.wait(timeout=config.timeout)

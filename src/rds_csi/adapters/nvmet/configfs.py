@@ -18,6 +18,16 @@ enabled (EBUSY); a file on tmpfs does not enable without ``buffered_io`` (EINVAL
 O_DIRECT before 6.6); ``revalidate_size`` needs an enabled namespace (EINVAL); a linked
 subsystem cannot be removed (EBUSY).
 
+A data plane exports, resizes and withdraws a disk like this::
+
+    nvmet = NvmetConfigfs()  # tests: NvmetConfigfs(tmp, FakeConfigfs(tmp))
+    nvmet.create_subsystem(nqn)
+    nvmet.add_namespace(nqn, 1, Path(image_file))
+    nvmet.export(nvmet.ensure_port(data_address, 4420), nqn)
+    os.truncate(image_file, new_size)
+    nvmet.notify_resized(nqn, 1)  # connected hosts see the new size
+    nvmet.remove_subsystem(nqn)  # unexports, removes namespaces; hosts lose the controller
+
 Pure standard library, for the emulator's kernel data plane and the VM tests. Every filesystem
 call goes through :class:`ConfigfsOps`, so the same code runs against the kernel
 (:class:`KernelConfigfs`) or the fake tree in :mod:`rds_csi.adapters.nvmet.fake`.
