@@ -58,7 +58,17 @@ def missing_packages(packages: tuple[str, ...] = PACKAGES) -> list[str]:
 def _apt_install(packages: list[str]) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     return subprocess.run(
-        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+        # Wait for another apt run (a colleague's, CI's) rather than fail on its lock.
+        [
+            "apt-get",
+            "install",
+            "-y",
+            "-q",
+            "-o",
+            "DPkg::Lock::Timeout=300",
+            "--no-install-recommends",
+            *packages,
+        ],
         capture_output=True,
         text=True,
         timeout=_APT_TIMEOUT,
@@ -81,7 +91,11 @@ def ensure_host_tools(*, install: bool = True) -> HostTools:
     missing = missing_packages()
     installed_now: tuple[str, ...] = ()
     problem = ""
-    if missing and install and os.geteuid() == 0 and shutil.which("apt-get"):
+    if missing and not install:
+        problem = " (installing was not allowed)"
+    elif missing and (os.geteuid() != 0 or not shutil.which("apt-get")):
+        problem = " (not root, or no apt-get: nothing was installed)"
+    elif missing:
         result = _apt_install(missing)
         if result.returncode != 0:
             subprocess.run(
@@ -95,9 +109,7 @@ def ensure_host_tools(*, install: bool = True) -> HostTools:
             problem = f": apt-get install failed: {result.stderr.strip()[-2000:]}"
         else:
             installed_now = tuple(missing)
-    elif missing:
-        problem = " (not root or no apt-get, so nothing was installed)"
-    still = missing_packages() if installed_now or problem else missing
+    still = missing_packages() if missing else []
     if still:
         raise HostToolsUnavailable(f"host packages missing: {' '.join(still)}{problem}")
     qemu = shutil.which(QEMU)
