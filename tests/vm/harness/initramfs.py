@@ -140,4 +140,7 @@ def build_initramfs(kernel: Kernel, busybox: Path, cache: Path) -> Path:
         tmp = target.with_suffix(f".tmp{os.getpid()}")
         tmp.write_bytes(cpio.finish())
         tmp.rename(target)
+        for stale in target.parent.glob(f"{kernel.release}-*.cpio"):
+            if stale != target:  # a boot that has it open keeps reading it
+                stale.unlink()
         return target
