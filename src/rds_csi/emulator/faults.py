@@ -152,7 +152,7 @@ def garble(text: str, rng: random.Random) -> str:
     """Replace a stretch in the middle of ``text`` with junk a parser must not accept."""
     if not text:
         return '"\x07'
-    junk = "".join(rng.choice('"=\x1b\x00\\}{;~ ') for _ in range(12))
+    junk = "\x00" + "".join(rng.choice('"=\x1b\\}{;~ ') for _ in range(11))
     start = len(text) // 3
     return text[:start] + junk + text[start + len(junk) :]
 

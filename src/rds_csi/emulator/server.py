@@ -332,6 +332,14 @@ class Emulator:
         for transport in transports:
             transport.close()
 
+    def disconnect_all(self) -> int:
+        """Close every session from the server's side (an RDS reboot, an idle timeout)."""
+        with self._lock:
+            transports, self._transports = self._transports, []
+        for transport in transports:
+            transport.close()
+        return len(transports)
+
     def __enter__(self) -> Self:
         self.start()
         return self
@@ -411,6 +419,10 @@ class Emulator:
         self.stats.bump("channels_open")
         try:
             self._answer(channel, raw, session)
+        except (EOFError, OSError, paramiko.SSHException) as exc:
+            log.debug("a client went away during a command: %r", exc)
+            with contextlib.suppress(Exception):
+                channel.close()
         except Exception:
             log.exception("exec failed")
             with contextlib.suppress(Exception):

@@ -15,6 +15,7 @@ One persistent SSH connection to the RDS, shared by every command (paramiko).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pathlib
 import socket
@@ -224,7 +225,7 @@ class SshConnection:
                 "that the key is in its /user ssh-keys"
             ) from None
         except TimeoutError:
-            raise CommandTimeout(f"{what} on {self.endpoint}: timed out") from None
+            raise CommandTimeout(f"{what} on {self.endpoint} did not finish in time") from None
         except (paramiko.SSHException, EOFError, OSError) as exc:
             detail = str(exc) or type(exc).__name__
             raise ConnectionLost(f"{what} on {self.endpoint} failed: {detail}") from None
@@ -321,7 +322,8 @@ class SshConnection:
 
         def give_up() -> None:
             expired.set()
-            channel.close()
+            with contextlib.suppress(Exception):  # the transport may be dying already
+                channel.close()
 
         # paramiko's exec request waits without a bound; this timer bounds the whole command.
         timer = threading.Timer(self.command_timeout, give_up)
@@ -338,7 +340,8 @@ class SshConnection:
                 status = channel.recv_exit_status()
         finally:
             timer.cancel()
-            channel.close()
+            with contextlib.suppress(Exception):
+                channel.close()
         if expired.is_set():
             raise CommandTimeout(
                 f"the RDS at {self.endpoint} did not finish a command within "
