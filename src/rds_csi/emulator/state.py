@@ -353,40 +353,7 @@ class PoolState:
                 ("media-interface", Bare("none")),
                 ("swap", False),
             ]
-        size = self.disk_size(disk)
-        props: list[tuple[str, PropValue]] = [
-            ("type", Bare("file")),
-            ("slot", disk.slot),
-            ("slot-default", ""),
-            ("parent", disk.parent),
-            ("fs", Bare("-")),
-            ("model", disk.file_path),
-            ("size", grouped(size)),
-            ("mount-filesystem", disk.mount_filesystem),
-            ("mount-read-only", disk.mount_read_only),
-            ("compress", disk.compress),
-            ("sector-size", SECTOR_SIZE),
-            ("raid-master", Bare("none")),
-            ("nvme-tcp-export", disk.nvme_tcp_export),
-        ]
-        if disk.nvme_tcp_export:
-            props += [
-                ("nvme-tcp-server-port", disk.nvme_tcp_server_port),
-                ("nvme-tcp-server-nqn", disk.nvme_tcp_server_nqn),
-                ("nvme-tcp-server-allow-host-name", disk.nvme_tcp_server_allow_host_name),
-            ]
-        props += [
-            ("iscsi-export", disk.iscsi_export),
-            ("nfs-sharing", disk.nfs_sharing),
-            ("smb-sharing", disk.smb_sharing),
-            ("media-sharing", disk.media_sharing),
-            ("media-interface", Bare("none")),
-            ("swap", disk.swap),
-            ("file-path", bare_or_quoted(disk.file_path)),
-            ("file-size", humanized(size)),
-            ("file-offset", disk.file_offset),
-        ]
-        return props
+        return file_disk_props(disk, self.disk_size(disk))
 
     def disk_values(self, disk: Disk | None) -> dict[str, object]:
         """Typed values for ``where``/``find``/``get``: flags as booleans, sizes as bytes."""
@@ -429,6 +396,43 @@ class PoolState:
             pass
         except OSError as exc:
             raise RosFailure(f"failure: {exc.strerror or 'can not remove'}") from exc
+
+
+def file_disk_props(disk: Disk, size: int) -> list[tuple[str, PropValue]]:
+    """A file disk's row, in the capture's order (A8: no nvme-tcp-server-* when not exported)."""
+    props: list[tuple[str, PropValue]] = [
+        ("type", Bare("file")),
+        ("slot", disk.slot),
+        ("slot-default", ""),
+        ("parent", disk.parent),
+        ("fs", Bare("-")),
+        ("model", disk.file_path),
+        ("size", grouped(size)),
+        ("mount-filesystem", disk.mount_filesystem),
+        ("mount-read-only", disk.mount_read_only),
+        ("compress", disk.compress),
+        ("sector-size", SECTOR_SIZE),
+        ("raid-master", Bare("none")),
+        ("nvme-tcp-export", disk.nvme_tcp_export),
+    ]
+    if disk.nvme_tcp_export:
+        props += [
+            ("nvme-tcp-server-port", disk.nvme_tcp_server_port),
+            ("nvme-tcp-server-nqn", disk.nvme_tcp_server_nqn),
+            ("nvme-tcp-server-allow-host-name", disk.nvme_tcp_server_allow_host_name),
+        ]
+    props += [
+        ("iscsi-export", disk.iscsi_export),
+        ("nfs-sharing", disk.nfs_sharing),
+        ("smb-sharing", disk.smb_sharing),
+        ("media-sharing", disk.media_sharing),
+        ("media-interface", Bare("none")),
+        ("swap", disk.swap),
+        ("file-path", bare_or_quoted(disk.file_path)),
+        ("file-size", humanized(size)),
+        ("file-offset", disk.file_offset),
+    ]
+    return props
 
 
 def file_props(entry: FileEntry) -> list[tuple[str, PropValue]]:

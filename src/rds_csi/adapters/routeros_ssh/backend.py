@@ -181,9 +181,10 @@ class RouterOsSshBackend(StorageBackend):
     def _one(self, records: Sequence[Record], volume_id: VolumeId, raw: str) -> Volume | None:
         """The volume with this slot in a print, None if absent; foreign disks are errors."""
         mine = [r for r in records if r.fields.get("slot") == volume_id.value]
+        if len(mine) != len(records):
+            # we asked `where slot="<id>"`: any other disk means we misread the answer
+            raise MalformedOutput(f"the RDS answered about disks other than {volume_id}", raw)
         if not mine:
-            if any("slot" not in r.fields for r in records):
-                raise MalformedOutput("a disk in the RDS's answer has no slot", raw)
             return None
         if len(mine) > 1:
             raise MalformedOutput(f"the RDS lists slot {volume_id} more than once", raw)

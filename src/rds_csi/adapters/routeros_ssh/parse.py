@@ -41,7 +41,7 @@ from rds_csi.domain import (
     VolumeId,
 )
 from rds_csi.domain.model import check_port
-from rds_csi.domain.size import GIB, KIB, MIB
+from rds_csi.domain.size import GIB, KIB, MIB, TIB
 
 
 __all__ = [
@@ -305,8 +305,20 @@ def _unquote(raw: str, output: str) -> str:
 class _Pending:
     number: int
     flags: frozenset[str]
-    indent: int
-    text: str
+    prefix: int  # width of "31 Bt "
+    first: str
+    rest: list[str] = attrs.field(factory=list)
+
+    def text(self) -> str:
+        """The record's lines joined back into one (see the module docstring)."""
+        # The continuation indent is what every continuation line starts with; the capture has
+        # it equal to the prefix width, but it is measured rather than assumed.
+        leads = [len(x) - len(x.lstrip(" ")) for x in self.rest]
+        indent = min((lead for lead in leads if lead), default=0)
+        text = self.first
+        for line in self.rest:
+            text = _join(text, line, indent)
+        return text
 
 
 def _record_start(line: str) -> tuple[int, frozenset[str], int, str] | None:
@@ -357,17 +369,14 @@ def parse_detail(raw: str) -> tuple[Record, ...]:  # noqa: C901, PLR0912 - one p
             continue
         lead = len(line) - len(line.lstrip(" "))
         start = _record_start(line)
-        continues = current is not None and (lead >= current.indent or start is None)
+        continues = current is not None and (lead >= current.prefix or start is None)
         if continues and current is not None:
-            try:
-                current.text = _join(current.text, line, current.indent)
-            except _Bad:
-                raise MalformedOutput("a continuation line does not fit its record", raw) from None
+            current.rest.append(line)
             continue
         if start is None:
             raise MalformedOutput(f"unexpected line {line[:80]!r}", raw)
-        number, flags, indent, first = start
-        current = _Pending(number, flags, indent, first)
+        number, flags, prefix, first = start
+        current = _Pending(number, flags, prefix, first)
         pending.append(current)
     records = []
     last = -1
@@ -376,7 +385,8 @@ def parse_detail(raw: str) -> tuple[Record, ...]:  # noqa: C901, PLR0912 - one p
             raise MalformedOutput("item numbers are not increasing", raw)
         last = p.number
         try:
-            pairs = _finish(p.text)
+            text = p.text()
+            pairs = _finish(text)
         except _Bad:
             raise MalformedOutput(f"item {p.number} is not a list of key=value", raw) from None
         fields: dict[str, str] = {}
@@ -384,7 +394,7 @@ def parse_detail(raw: str) -> tuple[Record, ...]:  # noqa: C901, PLR0912 - one p
             if key in fields:
                 raise MalformedOutput(f"item {p.number} lists {key} twice", raw)
             fields[key] = _unquote(value, raw)
-        records.append(Record(p.number, p.flags, fields, p.text))
+        records.append(Record(p.number, p.flags, fields, text))
     return tuple(records)
 
 
@@ -421,12 +431,20 @@ def _port(text: str, raw: str) -> int:
         raise MalformedOutput(str(exc), raw) from None
 
 
-def _display_slack(shown: str) -> int:
-    """Half the last displayed digit of a humanized size (``1.0GiB`` is within 0.05 GiB)."""
-    for suffix, unit in (("GiB", GIB), ("MiB", MIB), ("KiB", KIB)):
-        if shown.endswith(suffix):
-            return unit // 20
-    return 0
+_SHOWN_SIZE: Final = re.compile(r"([0-9]{1,20})(?:\.([0-9]))?(KiB|MiB|GiB|TiB)?")
+_SHOWN_UNITS: Final = {None: 1, "KiB": KIB, "MiB": MIB, "GiB": GIB, "TiB": TIB}
+
+
+def _shown_matches(shown: str, size: int) -> bool:
+    """Whether a humanized ``file-size`` (one decimal, ``1.1GiB``) can display ``size``."""
+    match = _SHOWN_SIZE.fullmatch(shown)
+    if match is None:
+        return False
+    whole, tenth, unit = match.groups()
+    scale = _SHOWN_UNITS[unit]
+    shown_tenths = int(whole) * 10 + int(tenth or 0)
+    # exact integer arithmetic: |size - shown| <= half a displayed tenth of the unit
+    return abs(size * 10 - shown_tenths * scale) * 2 <= scale
 
 
 def volume_from_record(record: Record, raw: str) -> Volume | None:
@@ -445,6 +463,10 @@ def volume_from_record(record: Record, raw: str) -> Volume | None:
         return None
     volume_id = VolumeId(slot)
     path_text = record.fields.get("file-path") or _need(record, "model", raw)
+    model = record.fields.get("model")
+    if model is not None and model.lstrip("/") != path_text.lstrip("/"):
+        # a file disk shows its file twice; two readings that disagree mean a misread line
+        raise MalformedOutput(f"disk {slot}: file-path {path_text!r} but model {model!r}", raw)
     try:
         path = DiskPath.parse(path_text)
     except InvalidArgument:
@@ -453,13 +475,8 @@ def volume_from_record(record: Record, raw: str) -> Volume | None:
         return None
     size = parse_bytes(_need(record, "size", raw), field="size", raw=raw)
     shown = record.fields.get("file-size")
-    if shown is not None:
-        try:
-            approx = Size.parse(shown).bytes
-        except InvalidArgument:
-            raise MalformedOutput(f"file-size={shown!r} is not a size", raw) from None
-        if abs(approx - size) > _display_slack(shown):
-            raise MalformedOutput(f"size={size} disagrees with file-size={shown}", raw)
+    if shown is not None and not _shown_matches(shown, size):
+        raise MalformedOutput(f"size={size} disagrees with file-size={shown}", raw)
     exported = _boolean(record, "nvme-tcp-export", raw)
     port = _port(_need(record, "nvme-tcp-server-port", raw), raw)
     try:
