@@ -22,7 +22,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 import attrs
 import tenacity
@@ -56,6 +56,7 @@ from rds_csi.domain import (
 __all__ = ["CommandRunner", "RetryPolicy", "RouterOsSshBackend"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _NO_SPACE: Final = re.compile(
     r"not enough (disk )?space|no space left|insufficient (disk )?space|disk (is )?full",
@@ -130,12 +131,13 @@ class RouterOsSshBackend(StorageBackend):
 
     # --- one command ------------------------------------------------------------------------
 
-    def _once(self, operation: str, script: commands.Script) -> str:
+    def _once(self, operation: str, script: commands.Script, read: Callable[[str], T]) -> T:
+        """One round trip; ``read`` interprets the answer (inside, so metrics see bad ones)."""
         start = self._clock()
         outcome = "ok"
         try:
             output = self._runner.run(script.render())
-            return split_reply(output.text, script.marker)
+            return read(split_reply(output.text, script.marker))
         except RouterOsError:
             outcome = "refused"
             raise
@@ -145,12 +147,20 @@ class RouterOsSshBackend(StorageBackend):
         except BackendUnavailable:
             outcome = "unavailable"
             raise
+        except DomainError:
+            outcome = "error"
+            raise
         finally:
             if self._metrics is not None:
                 self._metrics.backend_command(operation, self._clock() - start, outcome)
 
-    def _command(self, operation: str, build: Callable[[str], commands.Script]) -> str:
-        """Run a command (retrying what is safe to retry); return its output before the marker."""
+    def _command(
+        self,
+        operation: str,
+        build: Callable[[str], commands.Script],
+        read: Callable[[str], T],
+    ) -> T:
+        """Run a command (retrying what is safe to retry) and ``read`` its answer."""
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self._retry.attempts),
             wait=tenacity.wait_exponential(
@@ -168,7 +178,7 @@ class RouterOsSshBackend(StorageBackend):
         )
         for attempt in retrying:
             with attempt:
-                return self._once(operation, build(self._marker()))
+                return self._once(operation, build(self._marker()), read)
         raise AssertionError("tenacity ended without a result")  # pragma: no cover
 
     @staticmethod
@@ -198,63 +208,72 @@ class RouterOsSshBackend(StorageBackend):
 
     # --- the port ----------------------------------------------------------------------------
 
+    def _reader(self, volume_id: VolumeId) -> Callable[[str], Volume | None]:
+        return lambda body: self._one(parse_detail(body), volume_id, body)
+
     def create_volume(self, volume: Volume) -> Volume:
         action = f"create disk {volume.volume_id} ({volume.size})"
         try:
-            body = self._command("create", lambda m: commands.create_disk(volume, m))
+            made = self._command(
+                "create",
+                lambda m: commands.create_disk(volume, m),
+                self._reader(volume.volume_id),
+            )
         except RouterOsError as exc:
             if _DUPLICATE.search(exc.text):  # a concurrent create won the race: use its disk
                 return _as_requested(self.get_volume(volume.volume_id), volume)
             raise self._refusal(exc.text, action) from None
-        made = self._one(parse_detail(body), volume.volume_id, body)
         if made is None:
-            raise MalformedOutput(f"disk {volume.volume_id} was not listed after creation", body)
+            raise BackendError(f"disk {volume.volume_id} was not listed after its creation")
         return _as_requested(made, volume)
 
     def delete_volume(self, volume_id: VolumeId) -> None:
-        body = self._command("inspect", lambda m: commands.print_disk(volume_id, m))
-        found = self._one(parse_detail(body), volume_id, body)
+        found = self._command(
+            "inspect", lambda m: commands.print_disk(volume_id, m), self._reader(volume_id)
+        )
         path = found.path if found is not None else DiskPath(self._base_path, volume_id)
         action = f"delete disk {volume_id}"
         try:
-            self._command("delete", lambda m: commands.delete_disk(volume_id, path, m))
+            self._command("delete", lambda m: commands.delete_disk(volume_id, path, m), _nothing)
         except RouterOsError as exc:
             if not _NO_SUCH_ITEM.search(exc.text):
                 raise self._refusal(exc.text, action) from None
             # this RouterOS refuses an empty [find] (assumption A13); the file may remain
             try:
-                self._command("delete", lambda m: commands.remove_file(path, m))
+                self._command("delete", lambda m: commands.remove_file(path, m), _nothing)
             except RouterOsError as again:
                 if not _NO_SUCH_ITEM.search(again.text):
                     raise self._refusal(again.text, action) from None
 
     def get_volume(self, volume_id: VolumeId) -> Volume:
-        body = self._command("inspect", lambda m: commands.print_disk(volume_id, m))
-        found = self._one(parse_detail(body), volume_id, body)
+        found = self._command(
+            "inspect", lambda m: commands.print_disk(volume_id, m), self._reader(volume_id)
+        )
         if found is None:
             raise VolumeNotFound(str(volume_id))
         return found
 
     def list_volumes(self) -> Sequence[Volume]:
-        body = self._command("list", commands.list_disks)
-        volumes = []
-        for record in parse_detail(body):
-            volume = volume_from_record(record, body)
-            if volume is not None:
-                volumes.append(volume)
-        return volumes
+        def read(body: str) -> list[Volume]:
+            volumes = [volume_from_record(r, body) for r in parse_detail(body)]
+            return [v for v in volumes if v is not None]
+
+        return self._command("list", commands.list_disks, read)
 
     def resize_volume(self, volume_id: VolumeId, size: Size) -> Volume:
         current = self.get_volume(volume_id)
         if size <= current.size:
             return current
         try:
-            body = self._command("resize", lambda m: commands.resize_disk(volume_id, size, m))
+            grown = self._command(
+                "resize",
+                lambda m: commands.resize_disk(volume_id, size, m),
+                self._reader(volume_id),
+            )
         except RouterOsError as exc:
             if _NO_SUCH_ITEM.search(exc.text):
                 raise VolumeNotFound(str(volume_id)) from None
             raise self._refusal(exc.text, f"grow disk {volume_id} to {size}") from None
-        grown = self._one(parse_detail(body), volume_id, body)
         if grown is None:
             raise VolumeNotFound(str(volume_id), "it disappeared while growing")
         if grown.size < size:
@@ -264,22 +283,33 @@ class RouterOsSshBackend(StorageBackend):
         return grown
 
     def capacity(self) -> CapacityReport:
-        body = self._command("capacity", lambda m: commands.capacity(self._pool, m))
-        records = parse_detail(body)
-        if not records:
-            raise BackendError(
-                f"no disk on the RDS is mounted at {self._pool!r}; set the pool setting to the "
-                "mount point that holds the volumes"
-            )
-        return capacity_from_records(records, body, self._pool)
+        def read(body: str) -> CapacityReport:
+            records = parse_detail(body)
+            if not records:
+                raise BackendError(
+                    f"no disk on the RDS is mounted at {self._pool!r}; set the pool setting to "
+                    "the mount point that holds the volumes"
+                )
+            return capacity_from_records(records, body, self._pool)
+
+        try:
+            return self._command("capacity", lambda m: commands.capacity(self._pool, m), read)
+        except RouterOsError as exc:
+            raise self._refusal(exc.text, "report the pool's capacity") from None
 
     def check_health(self) -> None:
         try:
-            self._once("health", commands.health(self._marker()))
+            self._once("health", commands.health(self._marker()), _nothing)
         except BackendUnavailable:
             raise
         except (RouterOsError, BackendError) as exc:
             raise BackendUnavailable(f"the RDS does not answer commands properly: {exc}") from None
+
+
+def _nothing(body: str) -> None:
+    """For commands that print nothing on success."""
+    if body.strip():
+        raise MalformedOutput("the RDS printed something where it prints nothing", body)
 
 
 def _as_requested(made: Volume, wanted: Volume) -> Volume:
