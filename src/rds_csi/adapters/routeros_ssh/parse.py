@@ -31,6 +31,7 @@ from typing import Final
 import attrs
 
 from rds_csi.domain import (
+    BackendError,
     CapacityReport,
     DiskPath,
     InvalidArgument,
@@ -72,12 +73,17 @@ _ESCAPES: Final = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t", "$": "
 _BOOLS: Final = {"yes": True, "true": True, "no": False, "false": False}
 
 
-class RouterOsError(Exception):
-    """RouterOS printed an error instead of finishing the command (``str()`` is its text)."""
+class RouterOsError(BackendError):
+    """
+    RouterOS printed an error instead of finishing the command.
+
+    The backend translates the ones it knows (``CapacityExhausted``, not found); any other
+    reaches the caller as the ``BackendError`` it is, RouterOS's words attached.
+    """
 
     def __init__(self, text: str) -> None:
         self.text = text
-        super().__init__(text)
+        super().__init__("the RDS refused the command", text)
 
 
 @attrs.frozen

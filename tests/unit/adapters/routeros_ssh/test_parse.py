@@ -25,6 +25,7 @@ from rds_csi.adapters.routeros_ssh.parse import (
     volume_from_record,
 )
 from rds_csi.domain import (
+    BackendError,
     CapacityReport,
     DiskPath,
     MalformedOutput,
@@ -358,3 +359,10 @@ def _only_malformed(text: str) -> None:
     ):
         with contextlib.suppress(MalformedOutput, RouterOsError):
             attempt()
+
+
+def test_an_untranslated_routeros_error_is_a_backend_error_with_its_words() -> None:
+    with pytest.raises(BackendError) as caught:
+        split_reply("not enough permissions (9)\r\n", "rds-csi-end-0123456789abcdef")
+    assert caught.value.backend_message == "not enough permissions (9)"
+    assert "not enough permissions (9)" in str(caught.value)
