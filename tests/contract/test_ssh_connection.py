@@ -57,6 +57,12 @@ class RecordingMetrics:
     def mount_recovery(self, outcome: str) -> None:
         raise AssertionError(outcome)
 
+    def rpc_started(self, method: str) -> None:
+        raise AssertionError(method)
+
+    def rpc_finished(self, method: str, code: str, seconds: float) -> None:
+        raise AssertionError(method, code, seconds)
+
 
 class TestHostKeys:
     def test_an_unknown_host_is_refused_and_never_retried(
@@ -99,14 +105,17 @@ class TestHostKeys:
 
 
 class TestKeyFile:
-    @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
-    def test_a_key_others_may_read_is_refused(self, client: ClientFiles, mode: int) -> None:
+    @pytest.mark.parametrize("mode", [0o644, 0o604, 0o660, 0o620, 0o610, 0o601])
+    def test_a_key_others_may_read_or_the_group_may_change_is_refused(
+        self, client: ClientFiles, mode: int
+    ) -> None:
         client.key_file.chmod(mode)
-        with pytest.raises(InvalidArgument, match="group or others may access it"):
+        with pytest.raises(InvalidArgument, match="others may access it or the group"):
             open_ssh_backend(_settings(client))
 
-    def test_owner_only_keys_load(self, client: ClientFiles) -> None:
-        client.key_file.chmod(0o400)
+    @pytest.mark.parametrize("mode", [0o400, 0o600, 0o440, 0o640])
+    def test_owner_only_and_kubelet_fsgroup_keys_load(self, client: ClientFiles, mode: int) -> None:
+        client.key_file.chmod(mode)
         assert load_private_key(client.key_file).get_name() == "ecdsa-sha2-nistp256"
 
     def test_a_file_that_is_not_a_key_is_refused(self, tmp_path: pathlib.Path) -> None:

@@ -124,16 +124,23 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rds-csi emulator", description=__doc__.split("\n")[1])
     add_arguments(parser)
-    args = parser.parse_args(argv)
+    return run(parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or SIGINT (``rds-csi emulator`` registers this)."""
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     try:
         config = config_from(args)
     except OSError as exc:
-        parser.error(str(exc))
+        sys.stderr.write(f"rds-csi emulator: {exc}\n")
+        return 2
     if config.users[0].password is None and not config.users[0].authorized_keys:
-        parser.error(
-            "nobody could log in: give --authorized-key, --password-file or $" + PASSWORD_ENV
+        sys.stderr.write(
+            "rds-csi emulator: nobody could log in: give --authorized-key, --password-file "
+            f"or ${PASSWORD_ENV}\n"
         )
+        return 2
     emulator = Emulator(config)
     emulator.latency.command = args.latency
     emulator.latency.command_jitter = args.jitter

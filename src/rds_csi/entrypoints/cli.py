@@ -1,5 +1,5 @@
 """
-The ``rds-csi`` command: ``controller``, ``node``, ``all``, ``call``, ``version``.
+The ``rds-csi`` command: ``controller``, ``node``, ``all``, ``call``, ``emulator``, ``version``.
 
 A subcommand is one ``Command`` in ``COMMANDS``: a name, a help line, a function adding its
 flags and a function running it (returning the exit code). Exit codes: 0 success, 1 a
@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from rds_csi import __version__
+from rds_csi.emulator import cli as emulator_cli
 from rds_csi.entrypoints import client
 from rds_csi.entrypoints.logs import configure_logging
 from rds_csi.entrypoints.serve import EXIT_CONFIG, Mode, serve
@@ -73,6 +74,12 @@ COMMANDS: list[Command] = [
         functools.partial(_serve, Mode.ALL),
     ),
     Command("call", "call the driver's RPCs (operators, demos)", client.configure, client.run),
+    Command(
+        "emulator",
+        "run the RouterOS (RDS) emulator: SSH on loopback, disks as sparse files",
+        emulator_cli.add_arguments,
+        emulator_cli.run,
+    ),
     Command("version", "print the version", _no_flags, _version),
 ]
 

@@ -7,8 +7,9 @@ keys are the serve options of ``settings.py`` (``backend``, ``rds_address``, ...
 
 Adding an adapter is one entry in a selector:
 
-* ``backend`` (key ``config.backend``): ``fake`` today; the SSH and emulator adapters go
-  beside it.
+* ``backend`` (key ``config.backend``, ``auto`` resolved by mode): ``ssh`` (a real RDS),
+  ``emulator`` (the embedded RouterOS emulator, reached through the same SSH adapter) and
+  ``fake`` (in memory).
 * ``initiator``, ``mounter``, ``filesystem`` (key ``config.initiator``): ``fake`` selects the
   whole in-memory node stack; ``nvme`` and ``loop`` go beside it with the real mount and
   filesystem adapters.
@@ -52,6 +53,13 @@ from rds_csi.application.topology import CreateVolumeInTopology, Topology
 from rds_csi.domain import VolumeParameters
 from rds_csi.domain.identity import check_base_path, check_nqn_prefix
 from rds_csi.domain.model import check_host, check_port
+from rds_csi.entrypoints.backends import (
+    AUTO,
+    open_emulator,
+    open_rds,
+    resolve_backend,
+    ssh_over_emulator,
+)
 from rds_csi.entrypoints.csi._pb import csi_pb2_grpc
 from rds_csi.entrypoints.csi.controller import ControllerService, ControllerUseCases
 from rds_csi.entrypoints.csi.identity import IdentityService
@@ -129,11 +137,26 @@ class Container(containers.DeclarativeContainer):
     topology = providers.Singleton(Topology.parse, config.topology)
 
     # --- the RDS --------------------------------------------------------------------------
+    emulator = providers.Resource(
+        open_emulator, data_dir=config.emulator_data_dir, pool_size=config.emulator_pool_size
+    )
     backend = providers.Selector(
-        config.backend,
+        providers.Callable(resolve_backend, config.backend, config.mode),
         fake=providers.Singleton(fake_rds, latency=config.fake_rds_latency),
-        # ssh=providers.Singleton(...),       the RouterOS SSH adapter
-        # emulator=providers.Singleton(...),  the embedded RouterOS emulator
+        ssh=providers.Resource(
+            open_rds,
+            address=config.rds_address,
+            port=config.rds_port,
+            user=config.rds_user,
+            key_file=config.rds_ssh_key,
+            known_hosts_file=config.rds_known_hosts,
+            insecure_ignore_host_key=config.rds_insecure_ignore_host_key,
+            base_path=config.volume_path,
+            metrics=metrics,
+        ),
+        emulator=providers.Resource(
+            ssh_over_emulator, emulator=emulator, base_path=config.volume_path, metrics=metrics
+        ),
     )
 
     # --- controller -----------------------------------------------------------------------
@@ -272,7 +295,7 @@ class Container(containers.DeclarativeContainer):
 
 def backend_kinds() -> list[str]:
     """The ``backend`` values the container knows (the CLI's choices)."""
-    return sorted(Container.backend.providers)
+    return [AUTO, *sorted(Container.backend.providers)]
 
 
 def initiator_kinds() -> list[str]:

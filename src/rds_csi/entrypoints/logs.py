@@ -69,3 +69,5 @@ def configure_logging(level: str = "info", fmt: str = "text", stream: TextIO | N
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # paramiko logs every handshake and auth at INFO; one line per RPC is our INFO budget.
+    logging.getLogger("paramiko").setLevel(max(logging.WARNING, root.level))

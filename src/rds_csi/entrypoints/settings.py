@@ -168,7 +168,19 @@ SERVE_OPTIONS: Final[tuple[Option, ...]] = (
     ),
     Option("shutdown_grace", 10.0, "seconds in-flight calls get on SIGTERM", parse=_seconds),
     # --- the RDS (controller) -------------------------------------------------------------
-    Option("backend", "fake", "the storage backend", choices=_backends),
+    Option(
+        "backend",
+        "auto",
+        "the storage backend: ssh (a real RDS), emulator (embedded), fake (in memory); "
+        "auto: emulator for `all`, ssh otherwise",
+        choices=_backends,
+    ),
+    Option(
+        "emulator_data_dir",
+        "",
+        "backend emulator: where its disk table and images live; empty: a temporary directory",
+    ),
+    Option("emulator_pool_size", "100G", "backend emulator: the size of its storage pool"),
     Option("rds_address", "127.0.0.1", "RDS control-plane address (SSH; default rdsAddress)"),
     Option("rds_port", 22, "RDS SSH port", parse=_port),
     Option("rds_user", "admin", "RDS SSH user"),

@@ -48,7 +48,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _CHUNK: Final = 65536
-_SECRET_BITS: Final = stat.S_IRWXG | stat.S_IRWXO
+# Group read is allowed: kubelet gives a Secret volume mounted with fsGroup mode 0440 so a
+# non-root controller can read it; group write and anything for others are not.
+_SECRET_BITS: Final = stat.S_IWGRP | stat.S_IXGRP | stat.S_IRWXO
 
 
 class SshUnavailable(BackendUnavailable):
@@ -117,8 +119,8 @@ class CommandOutput:
 
 def load_private_key(path: pathlib.Path, passphrase: str | None = None) -> paramiko.PKey:
     """
-    Read the SSH private key, refusing one that group or others may access (OpenSSH's rule;
-    mount the Secret with ``defaultMode: 0400``).
+    Read the SSH private key, refusing one that others may access or the group may change
+    (mount the Secret with ``defaultMode: 0400``; with ``fsGroup`` kubelet makes it 0440).
     """
     try:
         mode = path.stat().st_mode
@@ -127,8 +129,8 @@ def load_private_key(path: pathlib.Path, passphrase: str | None = None) -> param
     if mode & _SECRET_BITS:
         raise InvalidArgument(
             "ssh key file",
-            f"{path} has mode {stat.S_IMODE(mode):04o}: group or others may access it; "
-            "make it 0600 or 0400 (Secret volume defaultMode: 0400)",
+            f"{path} has mode {stat.S_IMODE(mode):04o}: others may access it or the group "
+            "may change it; make it 0600, 0400 or 0440 (Secret volume defaultMode: 0400)",
         )
     try:
         return paramiko.PKey.from_path(path, passphrase)

@@ -1,0 +1,110 @@
+"""
+The RDS backends the container can build: a real RDS over SSH, or the embedded emulator.
+
+Both are generator resources (dependency-injector ``providers.Resource``): the container opens
+them on first use and ``shutdown_resources`` closes the SSH connection and stops the emulator.
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+from rds_csi.adapters.routeros_ssh import RouterOsSshBackend
+from rds_csi.adapters.routeros_ssh.settings import SshSettings, open_ssh_backend
+from rds_csi.application.ports import Metrics
+from rds_csi.domain import Size
+from rds_csi.emulator import Emulator, EmulatorConfig
+
+
+__all__ = ["AUTO", "open_emulator", "open_rds", "resolve_backend", "ssh_over_emulator"]
+
+log = logging.getLogger(__name__)
+
+AUTO = "auto"
+
+
+def resolve_backend(backend: str, mode: str) -> str:
+    """
+    ``auto`` picks what a new user expects: ``all`` (a single-node trial) runs on the
+    embedded emulator; ``controller`` talks to a real RDS over SSH.
+    """
+    if backend and backend != AUTO:
+        return backend
+    return "emulator" if mode == "all" else "ssh"
+
+
+def open_rds(
+    *,
+    address: str,
+    port: int,
+    user: str,
+    key_file: str,
+    known_hosts_file: str,
+    insecure_ignore_host_key: bool,
+    base_path: str,
+    metrics: Metrics,
+) -> Iterator[RouterOsSshBackend]:
+    """A real RDS over one persistent SSH connection."""
+    settings = SshSettings(
+        address=address,
+        port=port,
+        user=user,
+        key_file=pathlib.Path(key_file),
+        known_hosts_file=pathlib.Path(known_hosts_file) if known_hosts_file else None,
+        insecure_ignore_host_key=insecure_ignore_host_key,
+        base_path=base_path,
+    )
+    if insecure_ignore_host_key:
+        log.warning("RDS host key verification is OFF (--rds-insecure-ignore-host-key)")
+    backend = open_ssh_backend(settings, metrics=metrics)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def open_emulator(*, data_dir: str, pool_size: str) -> Iterator[Emulator]:
+    """
+    The RouterOS emulator on loopback (a free port). Without ``data_dir`` its disks live in a
+    temporary directory that goes away with the process.
+    """
+    temporary = not data_dir
+    directory = pathlib.Path(data_dir or tempfile.mkdtemp(prefix="rds-csi-emulator-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    emulator = Emulator(
+        EmulatorConfig(data_dir=directory, pool_size=Size.parse(pool_size, field="pool size"))
+    )
+    host, port = emulator.start()
+    log.info("embedded RDS emulator on %s:%d, disks in %s", host, port, directory)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+        if temporary:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def ssh_over_emulator(
+    *, emulator: Emulator, base_path: str, metrics: Metrics
+) -> Iterator[RouterOsSshBackend]:
+    """The SSH adapter logged in to the embedded emulator: the real code path, no hardware."""
+    client = emulator.provision_client(emulator.config.data_dir / "client")
+    backend = open_ssh_backend(
+        SshSettings.for_emulator(
+            host=client.host,
+            port=client.port,
+            user=client.user,
+            key_file=client.key_file,
+            known_hosts_file=client.known_hosts_file,
+            base_path=base_path,
+        ),
+        metrics=metrics,
+    )
+    try:
+        yield backend
+    finally:
+        backend.close()
