@@ -3,11 +3,16 @@ Contract fixtures: each port's suite runs against every implementation listed he
 
 A new adapter is done when it passes the suite: add a ``pytest.param`` to ``BACKENDS`` with
 an id and a marker, and a branch in ``_open_backend`` that yields it.
+
+Capabilities: ``harness.emulator`` is set when the backend talks to the RDS emulator (its fault
+injection is available), ``harness.fake`` when it is the in-memory RDS (its ``FaultPlan``).
+Tests that need one skip on the others.
 """
 
 from __future__ import annotations
 
 import os
+import pathlib
 import uuid
 from collections.abc import Iterator
 
@@ -15,9 +20,15 @@ import attrs
 import pytest
 
 from rds_csi.adapters.fake_rds import InMemoryRds
+from rds_csi.adapters.routeros_ssh import RouterOsSshBackend, SshSettings, open_ssh_backend
 from rds_csi.application.ports import StorageBackend
 from rds_csi.domain import DiskPath, Nqn, Size, Volume, VolumeId
 from rds_csi.domain.size import GIB, TIB
+from rds_csi.emulator import Emulator, EmulatorConfig
+
+
+REAL_RDS_VARS = ("RDS_ADDRESS", "RDS_USER", "RDS_SSH_KEY")
+EMULATOR_BASE = "/storage-pool/contract"
 
 
 @attrs.define
@@ -28,46 +39,108 @@ class BackendHarness:
     Attributes:
         base_path: Where this run puts its disk files.
         exact_accounting: Free space drops by exactly the size of each disk (the in-memory
-            pool does; a real Btrfs pool with sparse files does not).
+            pool does, and so does the emulator; a real Btrfs pool with sparse files may not).
         made: Volumes the test created, deleted at teardown even when the test fails.
+        emulator: The emulator behind the backend, if any (fault injection, state).
+        fake: The in-memory RDS, if that is the backend (its FaultPlan).
+        waits: Backoff waits the backend asked for (tests never sleep them).
     """
 
     backend: StorageBackend
     base_path: str
     exact_accounting: bool
     made: list[VolumeId] = attrs.field(factory=list)
+    emulator: Emulator | None = None
+    fake: InMemoryRds | None = None
+    waits: list[float] = attrs.field(factory=list)
 
     def volume(self, size: int = GIB) -> Volume:
         vid = VolumeId.from_name(f"contract-{uuid.uuid4()}")
         self.made.append(vid)
         return Volume(vid, Size(size), DiskPath(self.base_path, vid), Nqn.for_volume(vid))
 
+    @property
+    def ssh(self) -> RouterOsSshBackend:
+        assert isinstance(self.backend, RouterOsSshBackend)
+        return self.backend
+
 
 BACKENDS = [
     pytest.param("in-memory", id="in-memory"),
+    pytest.param("emulator-ssh", id="emulator-ssh", marks=pytest.mark.emulator),
     pytest.param("real", id="real-rds", marks=pytest.mark.real_rds),
 ]
 
 
-def _open_backend(kind: str, request: pytest.FixtureRequest) -> Iterator[BackendHarness]:
+POOL = Size(TIB)
+
+
+def start_emulator(root: pathlib.Path, pool_size: Size = POOL) -> Emulator:
+    emulator = Emulator(EmulatorConfig(data_dir=root / "rds", pool_size=pool_size))
+    emulator.start()
+    return emulator
+
+
+def emulator_backend(
+    emulator: Emulator,
+    root: pathlib.Path,
+    waits: list[float],
+    **overrides: object,
+) -> RouterOsSshBackend:
+    client = emulator.provision_client(root / "client")
+    settings = SshSettings.for_emulator(
+        host=client.host,
+        port=client.port,
+        user=client.user,
+        key_file=client.key_file,
+        known_hosts_file=client.known_hosts_file,
+        base_path=EMULATOR_BASE,
+        **{"command_timeout": 10.0, **overrides},
+    )
+    return open_ssh_backend(settings, sleep=waits.append)
+
+
+def _open_backend(kind: str, tmp_path: pathlib.Path) -> Iterator[BackendHarness]:
     if kind == "in-memory":
-        yield BackendHarness(
-            InMemoryRds(Size(TIB)), "/storage-pool/contract", exact_accounting=True
-        )
+        fake = InMemoryRds(Size(TIB))
+        yield BackendHarness(fake, "/storage-pool/contract", exact_accounting=True, fake=fake)
+        return
+    if kind == "emulator-ssh":
+        emulator = start_emulator(tmp_path)
+        waits: list[float] = []
+        backend = emulator_backend(emulator, tmp_path, waits)
+        try:
+            yield BackendHarness(
+                backend, EMULATOR_BASE, exact_accounting=True, emulator=emulator, waits=waits
+            )
+        finally:
+            backend.close()
+            emulator.stop()
         return
     if kind == "real":
-        missing = [v for v in ("RDS_ADDRESS", "RDS_USER", "RDS_SSH_KEY") if not os.environ.get(v)]
+        missing = [v for v in REAL_RDS_VARS if not os.environ.get(v)]
         if missing:
             pytest.skip(f"no real RDS: set {', '.join(missing)} to run the suite against one")
-        pytest.skip("the real-RDS backend needs the SSH adapter (issue: RouterOS SSH adapter)")
+        settings = SshSettings.from_env()
+        backend = open_ssh_backend(settings)
+        try:
+            yield BackendHarness(backend, settings.base_path, exact_accounting=False)
+        finally:
+            backend.close()
+        return
     raise AssertionError(kind)  # pragma: no cover
 
 
 @pytest.fixture(params=BACKENDS)
-def harness(request: pytest.FixtureRequest) -> Iterator[BackendHarness]:
-    for h in _open_backend(request.param, request):
+def harness(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[BackendHarness]:
+    for h in _open_backend(request.param, tmp_path):
         try:
             yield h
         finally:
+            if h.fake is not None:
+                h.fake.faults.clear()
+            if h.emulator is not None:
+                h.emulator.faults.clear()
+                h.emulator.latency.clear()
             for vid in h.made:
                 h.backend.delete_volume(vid)

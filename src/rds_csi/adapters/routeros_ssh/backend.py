@@ -1,0 +1,289 @@
+"""
+``RouterOsSshBackend``: the RDS as a ``StorageBackend``, over the RouterOS CLI.
+
+Round trips per operation on a warm connection: create 1 (one line checks, adds if missing,
+prints), get 1, list 1, capacity 1, health 1, delete 2 (print to learn the image file, then
+remove disk and file), resize 2 (print, then set and print).
+
+Retries: transport failures that are safe to repeat (refused or dropped connections, timeouts)
+are retried with exponential backoff, 1, 2, 4, 8 s ... capped at 16 s, 5 attempts (tenacity;
+the sleep is injectable). Every command line we send is idempotent, so a retry after a drop
+finds what the first attempt made instead of making it twice. RouterOS errors and malformed
+output are not retried. Health checks are tried once.
+
+RouterOS error texts are translated in one place (``_refusal``): "not enough space" ->
+``CapacityExhausted``; "no such item" -> not found (success for delete); anything else ->
+``BackendError`` carrying RouterOS's words.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import Final, Protocol
+
+import attrs
+import tenacity
+
+from rds_csi.adapters.routeros_ssh import commands
+from rds_csi.adapters.routeros_ssh.connection import CommandOutput, Counters, SshUnavailable
+from rds_csi.adapters.routeros_ssh.parse import (
+    Record,
+    RouterOsError,
+    capacity_from_records,
+    parse_detail,
+    split_reply,
+    volume_from_record,
+)
+from rds_csi.application.ports import Metrics, StorageBackend
+from rds_csi.domain import (
+    BackendError,
+    BackendUnavailable,
+    CapacityExhausted,
+    CapacityReport,
+    DiskPath,
+    DomainError,
+    MalformedOutput,
+    Size,
+    Volume,
+    VolumeId,
+    VolumeNotFound,
+)
+
+
+__all__ = ["CommandRunner", "RetryPolicy", "RouterOsSshBackend"]
+
+log = logging.getLogger(__name__)
+
+_NO_SPACE: Final = re.compile(
+    r"not enough (disk )?space|no space left|insufficient (disk )?space|disk (is )?full",
+    re.IGNORECASE,
+)
+_NO_SUCH_ITEM: Final = re.compile(r"no such item", re.IGNORECASE)
+_DUPLICATE: Final = re.compile(r"already have (such|an?) (entry|item|disk)", re.IGNORECASE)
+
+
+class CommandRunner(Protocol):
+    """Runs one RouterOS command line (``SshConnection`` is the real one)."""
+
+    counters: Counters
+
+    def run(self, command: str) -> CommandOutput: ...
+
+    def close(self) -> None: ...
+
+
+@attrs.frozen
+class RetryPolicy:
+    """Exponential backoff: ``first_wait`` doubling up to ``max_wait``, ``attempts`` tries."""
+
+    attempts: int = 5
+    first_wait: float = 1.0
+    max_wait: float = 16.0
+    sleep: Callable[[float], None] = time.sleep
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, SshUnavailable) and exc.retryable
+
+
+class RouterOsSshBackend(StorageBackend):
+    """
+    A StorageBackend on a real (or emulated) RDS.
+
+    Args:
+        runner: Where command lines go (one persistent SSH connection).
+        base_path: The default volume directory; a delete whose disk is already gone still
+            removes ``<base_path>/<id>.img``.
+        pool: Mount point of the pool whose size and free space ``capacity`` reports.
+        metrics: Told about every command (``backend_command``).
+    """
+
+    def __init__(
+        self,
+        runner: CommandRunner,
+        *,
+        base_path: str,
+        pool: str,
+        metrics: Metrics | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        marker: Callable[[], str] = commands.new_marker,
+    ) -> None:
+        self._runner = runner
+        self._base_path = base_path
+        self._pool = pool
+        self._metrics = metrics
+        self._retry = retry or RetryPolicy()
+        self._clock = clock
+        self._marker = marker
+
+    @property
+    def counters(self) -> Counters:
+        """SSH handshakes and command round trips so far."""
+        return self._runner.counters
+
+    def close(self) -> None:
+        self._runner.close()
+
+    # --- one command ------------------------------------------------------------------------
+
+    def _once(self, operation: str, script: commands.Script) -> str:
+        start = self._clock()
+        outcome = "ok"
+        try:
+            output = self._runner.run(script.render())
+            return split_reply(output.text, script.marker)
+        except RouterOsError:
+            outcome = "refused"
+            raise
+        except MalformedOutput:
+            outcome = "malformed"
+            raise
+        except BackendUnavailable:
+            outcome = "unavailable"
+            raise
+        finally:
+            if self._metrics is not None:
+                self._metrics.backend_command(operation, self._clock() - start, outcome)
+
+    def _command(self, operation: str, build: Callable[[str], commands.Script]) -> str:
+        """Run a command (retrying what is safe to retry); return its output before the marker."""
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self._retry.attempts),
+            wait=tenacity.wait_exponential(
+                multiplier=self._retry.first_wait, max=self._retry.max_wait
+            ),
+            retry=tenacity.retry_if_exception(_retryable),
+            sleep=self._retry.sleep,
+            reraise=True,
+            before_sleep=lambda state: log.warning(
+                "%s: attempt %d failed (%s); retrying",
+                operation,
+                state.attempt_number,
+                state.outcome.exception() if state.outcome else "",
+            ),
+        )
+        for attempt in retrying:
+            with attempt:
+                return self._once(operation, build(self._marker()))
+        raise AssertionError("tenacity ended without a result")  # pragma: no cover
+
+    @staticmethod
+    def _refusal(text: str, action: str) -> DomainError:
+        """RouterOS's error text -> the domain error it means (the one translation table)."""
+        if _NO_SPACE.search(text):
+            return CapacityExhausted(f"not enough space on the RDS to {action}: {text}")
+        return BackendError(f"the RDS refused to {action}", text)
+
+    def _one(self, records: Sequence[Record], volume_id: VolumeId, raw: str) -> Volume | None:
+        """The volume with this slot in a print, None if absent; foreign disks are errors."""
+        mine = [r for r in records if r.fields.get("slot") == volume_id.value]
+        if len(mine) != len(records):
+            # we asked `where slot="<id>"`: any other disk means we misread the answer
+            raise MalformedOutput(f"the RDS answered about disks other than {volume_id}", raw)
+        if not mine:
+            return None
+        if len(mine) > 1:
+            raise MalformedOutput(f"the RDS lists slot {volume_id} more than once", raw)
+        volume = volume_from_record(mine[0], raw)
+        if volume is None:
+            raise BackendError(
+                f"the RDS has a disk with slot {volume_id} that is not a volume of this driver "
+                "(not a file disk at <base>/<slot>.img); leaving it alone",
+            )
+        return volume
+
+    # --- the port ----------------------------------------------------------------------------
+
+    def create_volume(self, volume: Volume) -> Volume:
+        action = f"create disk {volume.volume_id} ({volume.size})"
+        try:
+            body = self._command("create", lambda m: commands.create_disk(volume, m))
+        except RouterOsError as exc:
+            if _DUPLICATE.search(exc.text):  # a concurrent create won the race: use its disk
+                return _as_requested(self.get_volume(volume.volume_id), volume)
+            raise self._refusal(exc.text, action) from None
+        made = self._one(parse_detail(body), volume.volume_id, body)
+        if made is None:
+            raise MalformedOutput(f"disk {volume.volume_id} was not listed after creation", body)
+        return _as_requested(made, volume)
+
+    def delete_volume(self, volume_id: VolumeId) -> None:
+        body = self._command("inspect", lambda m: commands.print_disk(volume_id, m))
+        found = self._one(parse_detail(body), volume_id, body)
+        path = found.path if found is not None else DiskPath(self._base_path, volume_id)
+        action = f"delete disk {volume_id}"
+        try:
+            self._command("delete", lambda m: commands.delete_disk(volume_id, path, m))
+        except RouterOsError as exc:
+            if not _NO_SUCH_ITEM.search(exc.text):
+                raise self._refusal(exc.text, action) from None
+            # this RouterOS refuses an empty [find] (assumption A13); the file may remain
+            try:
+                self._command("delete", lambda m: commands.remove_file(path, m))
+            except RouterOsError as again:
+                if not _NO_SUCH_ITEM.search(again.text):
+                    raise self._refusal(again.text, action) from None
+
+    def get_volume(self, volume_id: VolumeId) -> Volume:
+        body = self._command("inspect", lambda m: commands.print_disk(volume_id, m))
+        found = self._one(parse_detail(body), volume_id, body)
+        if found is None:
+            raise VolumeNotFound(str(volume_id))
+        return found
+
+    def list_volumes(self) -> Sequence[Volume]:
+        body = self._command("list", commands.list_disks)
+        volumes = []
+        for record in parse_detail(body):
+            volume = volume_from_record(record, body)
+            if volume is not None:
+                volumes.append(volume)
+        return volumes
+
+    def resize_volume(self, volume_id: VolumeId, size: Size) -> Volume:
+        current = self.get_volume(volume_id)
+        if size <= current.size:
+            return current
+        try:
+            body = self._command("resize", lambda m: commands.resize_disk(volume_id, size, m))
+        except RouterOsError as exc:
+            if _NO_SUCH_ITEM.search(exc.text):
+                raise VolumeNotFound(str(volume_id)) from None
+            raise self._refusal(exc.text, f"grow disk {volume_id} to {size}") from None
+        grown = self._one(parse_detail(body), volume_id, body)
+        if grown is None:
+            raise VolumeNotFound(str(volume_id), "it disappeared while growing")
+        if grown.size < size:
+            raise BackendError(
+                f"the RDS accepted growing disk {volume_id} to {size} but reports {grown.size}"
+            )
+        return grown
+
+    def capacity(self) -> CapacityReport:
+        body = self._command("capacity", lambda m: commands.capacity(self._pool, m))
+        records = parse_detail(body)
+        if not records:
+            raise BackendError(
+                f"no disk on the RDS is mounted at {self._pool!r}; set the pool setting to the "
+                "mount point that holds the volumes"
+            )
+        return capacity_from_records(records, body, self._pool)
+
+    def check_health(self) -> None:
+        try:
+            self._once("health", commands.health(self._marker()))
+        except BackendUnavailable:
+            raise
+        except (RouterOsError, BackendError) as exc:
+            raise BackendUnavailable(f"the RDS does not answer commands properly: {exc}") from None
+
+
+def _as_requested(made: Volume, wanted: Volume) -> Volume:
+    """RouterOS shows paths with a leading ``/``; keep the caller's spelling of the same file."""
+    if made.path.value.lstrip("/") == wanted.path.value.lstrip("/"):
+        return attrs.evolve(made, path=wanted.path)
+    return made

@@ -1,0 +1,223 @@
+"""
+The RouterOS command builder: every value is validated, then quoted; nothing else gets in.
+
+Values reach a command only as ``RosValue``s, which only this module's constructors make: a
+string must be a non-empty run of ``[A-Za-z0-9._:/@+-]`` (no whitespace, quotes, ``$``,
+``\\``, ``;``, brackets, braces, ``?``, ``#``, ``~`` or control characters), and is emitted in
+double quotes; numbers, booleans and sizes are emitted in RouterOS's own spelling. Property
+names and menus are fixed words of this module. A ``Script`` is a sequence of statements built
+the same way, each exec line ends with a ``:put`` of a marker that proves the line ran to its
+end (an error stops a RouterOS script, so the marker never appears after one).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from typing import Final
+
+import attrs
+
+from rds_csi.domain import DiskPath, InvalidArgument, Size, Volume, VolumeId
+from rds_csi.domain.model import check_port
+
+
+__all__ = [
+    "RosValue",
+    "Script",
+    "capacity",
+    "create_disk",
+    "delete_disk",
+    "health",
+    "list_disks",
+    "new_marker",
+    "print_disk",
+    "remove_file",
+    "resize_disk",
+]
+
+_SAFE_STRING: Final = re.compile(r"[A-Za-z0-9._:/@+-]{1,255}")
+_MARKER: Final = re.compile(r"rds-csi-end-[0-9a-f]{16}")
+_PROPERTY: Final = re.compile(r"[a-z][a-z0-9-]{0,63}")
+_MENUS: Final = frozenset({"/disk", "/file"})
+# Our volume IDs start with this; ``~`` is a regex match, and "^pvc-" holds no metacharacter
+# RouterOS would interpret inside quotes.
+OURS_PATTERN: Final = "^pvc-"
+
+
+class _Token:
+    """Proof that a piece of text came out of this module's validating constructors."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+@attrs.frozen
+class RosValue:
+    """A command argument value, already validated and in RouterOS spelling."""
+
+    _token: _Token = attrs.field(alias="token")
+
+    @property
+    def text(self) -> str:
+        return self._token.text
+
+    @classmethod
+    def string(cls, value: object, *, field: str = "value") -> RosValue:
+        if not isinstance(value, str) or _SAFE_STRING.fullmatch(value) is None:
+            shown = value[:64] if isinstance(value, str) else type(value).__name__
+            raise InvalidArgument(
+                field,
+                f"{shown!r} cannot be sent to RouterOS: only letters, digits and . _ : / @ + - "
+                "are allowed (1-255 characters)",
+            )
+        return cls(_Token(f'"{value}"'))
+
+    @classmethod
+    def integer(cls, value: object, *, field: str = "value") -> RosValue:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidArgument(field, f"{value!r} is not a non-negative integer")
+        return cls(_Token(str(value)))
+
+    @classmethod
+    def boolean(cls, *, value: object) -> RosValue:
+        if not isinstance(value, bool):
+            raise InvalidArgument("value", f"{value!r} is not a boolean")
+        return cls(_Token("yes" if value else "no"))
+
+    @classmethod
+    def size(cls, value: object) -> RosValue:
+        if not isinstance(value, Size) or value.bytes <= 0:
+            raise InvalidArgument("size", f"{value!r} is not a positive size")
+        return cls(_Token(value.to_routeros()))
+
+
+def _prop(name: str) -> str:
+    if _PROPERTY.fullmatch(name) is None:
+        raise ValueError(f"not a RouterOS property name: {name!r}")  # a bug in this module
+    return name
+
+
+def _args(args: Sequence[tuple[str, RosValue]]) -> str:
+    return " ".join(f"{_prop(k)}={v.text}" for k, v in args)
+
+
+def _find(menu: str, key: str, value: RosValue) -> str:
+    if menu not in _MENUS:
+        raise ValueError(menu)
+    return f"[{menu} find where {_prop(key)}={value.text}]"
+
+
+@attrs.frozen
+class Script:
+    """One exec line: statements, then ``:put "<marker>"``."""
+
+    statements: tuple[str, ...]
+    marker: str
+
+    def render(self) -> str:
+        if _MARKER.fullmatch(self.marker) is None:
+            raise ValueError("bad marker")
+        return "; ".join((*self.statements, f':put "{self.marker}"'))
+
+
+def new_marker() -> str:
+    return "rds-csi-end-" + secrets.token_hex(8)
+
+
+def _slot(volume_id: VolumeId) -> RosValue:
+    if not isinstance(volume_id, VolumeId):
+        raise InvalidArgument("volume_id", f"{volume_id!r} is not a VolumeId")
+    return RosValue.string(volume_id.value, field="volume_id")
+
+
+def _file_name(path: DiskPath) -> RosValue:
+    """``/file`` names carry no leading slash (FACTS section 3)."""
+    return RosValue.string(path.value.lstrip("/"), field="path")
+
+
+def print_disk(volume_id: VolumeId, marker: str) -> Script:
+    """``/disk print detail where slot="<id>"``."""
+    return Script((f"/disk print detail where slot={_slot(volume_id).text}",), marker)
+
+
+def list_disks(marker: str) -> Script:
+    """Every disk whose slot looks like ours; the parser keeps those that are."""
+    pattern = RosValue(_Token(f'"{OURS_PATTERN}"'))
+    return Script((f"/disk print detail where slot~{pattern.text}",), marker)
+
+
+def create_disk(volume: Volume, marker: str) -> Script:
+    """
+    One round trip: if no disk has the slot, remove a stale image of this volume left by an
+    interrupted delete, add the disk (exported), then print it either way.
+    """
+    slot = _slot(volume.volume_id)
+    add = _args(
+        [
+            ("type", RosValue(_Token("file"))),
+            ("file-path", RosValue.string(volume.path.value, field="path")),
+            ("file-size", RosValue.size(volume.size)),
+            ("slot", slot),
+            # never let the RDS mount the filesystem a node puts on the disk (SC does the same)
+            ("mount-filesystem", RosValue.boolean(value=False)),
+            ("nvme-tcp-export", RosValue.boolean(value=True)),
+            (
+                "nvme-tcp-server-port",
+                RosValue.integer(check_port(volume.nvme_port, field="nvme_port")),
+            ),
+            ("nvme-tcp-server-nqn", RosValue.string(volume.nqn.value, field="nqn")),
+        ]
+    )
+    return Script(
+        (
+            (
+                f":if ([:len {_find('/disk', 'slot', slot)}] = 0) do={{"
+                f"/file remove {_find('/file', 'name', _file_name(volume.path))}; "
+                f"/disk add {add}}}"
+            ),
+            f"/disk print detail where slot={slot.text}",
+        ),
+        marker,
+    )
+
+
+def delete_disk(volume_id: VolumeId, path: DiskPath, marker: str) -> Script:
+    """Remove the disk (if any), then its image file: RouterOS keeps the file otherwise."""
+    if path.volume_id != volume_id:
+        raise InvalidArgument("path", f"{path} is not the image of {volume_id}")
+    return Script(
+        (
+            f"/disk remove {_find('/disk', 'slot', _slot(volume_id))}",
+            f"/file remove {_find('/file', 'name', _file_name(path))}",
+        ),
+        marker,
+    )
+
+
+def remove_file(path: DiskPath, marker: str) -> Script:
+    """Only the image file (when the disk is gone already)."""
+    return Script((f"/file remove {_find('/file', 'name', _file_name(path))}",), marker)
+
+
+def resize_disk(volume_id: VolumeId, size: Size, marker: str) -> Script:
+    slot = _slot(volume_id)
+    return Script(
+        (
+            f"/disk set {_find('/disk', 'slot', slot)} file-size={RosValue.size(size).text}",
+            f"/disk print detail where slot={slot.text}",
+        ),
+        marker,
+    )
+
+
+def capacity(mount_point: str, marker: str) -> Script:
+    value = RosValue.string(mount_point, field="pool")
+    return Script((f"/disk print detail where mount-point={value.text}",), marker)
+
+
+def health(marker: str) -> Script:
+    return Script((), marker)

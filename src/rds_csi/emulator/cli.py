@@ -1,0 +1,156 @@
+"""
+``rds-csi emulator``: run an emulated RDS until interrupted.
+
+    rds-csi emulator --listen 127.0.0.1:2222 --data-dir /var/lib/rds-emu --pool-size 100G \\
+        --user admin --authorized-key ~/.ssh/id_ed25519.pub
+
+The password may come from ``--password-file`` or ``RDS_EMULATOR_PASSWORD`` (``--password`` shows
+in ``ps``). On start it prints the address and the ``known_hosts`` line of its host key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import pathlib
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from rds_csi.domain import InvalidArgument, Size
+from rds_csi.emulator import assumptions
+from rds_csi.emulator.server import Emulator, EmulatorConfig, EmulatorUser
+
+
+__all__ = ["add_arguments", "main", "parse_listen"]
+
+PASSWORD_ENV = "RDS_EMULATOR_PASSWORD"  # noqa: S105 - a variable name
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``127.0.0.1:2222``, ``[::1]:2222`` or ``localhost:0``."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:  # noqa: PLR2004
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def _size(text: str) -> Size:
+    try:
+        return Size.parse(text, field="--pool-size")
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--listen", type=parse_listen, default=("127.0.0.1", 2222), metavar="HOST:PORT"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=pathlib.Path,
+        required=True,
+        metavar="DIR",
+        help="disk table, exports file, host key and the pool's sparse images",
+    )
+    parser.add_argument("--pool-size", type=_size, default=Size.parse("100G"), metavar="SIZE")
+    parser.add_argument(
+        "--pool-name",
+        default="storage-pool",
+        help="mount point of the pool; disks live under /<pool-name>/",
+    )
+    parser.add_argument("--user", default="admin")
+    parser.add_argument(
+        "--password", default=None, help="prefer --password-file or $" + PASSWORD_ENV
+    )
+    parser.add_argument("--password-file", type=pathlib.Path, default=None)
+    parser.add_argument(
+        "--authorized-key",
+        type=pathlib.Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="OpenSSH public key file(s) the user may log in with",
+    )
+    parser.add_argument(
+        "--host-key",
+        type=pathlib.Path,
+        default=None,
+        metavar="FILE",
+        help="server private key; made on first start (default DIR/ssh_host_ecdsa_key)",
+    )
+    parser.add_argument(
+        "--width",
+        type=int,
+        default=assumptions.EXEC_WIDTH,
+        help="output width unless the login names one (admin+200w)",
+    )
+    parser.add_argument("--wrap-style", choices=("token", "hard"), default=assumptions.WRAP_STYLE)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every command")
+    parser.add_argument("--jitter", type=float, default=0.0, help="up to this much more, at random")
+    parser.add_argument(
+        "--rtt", type=float, default=0.0, help="emulated network round trip, seconds"
+    )
+    parser.add_argument("--log-level", default="INFO")
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    if args.password_file is not None:
+        return str(args.password_file.read_text().rstrip("\n"))
+    if args.password is not None:
+        return str(args.password)
+    return os.environ.get(PASSWORD_ENV) or None
+
+
+def config_from(args: argparse.Namespace) -> EmulatorConfig:
+    keys: list[str] = []
+    for path in args.authorized_key:
+        keys += [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return EmulatorConfig(
+        data_dir=args.data_dir,
+        pool_size=args.pool_size,
+        pool_name=args.pool_name,
+        listen=args.listen,
+        users=(EmulatorUser(args.user, _password(args), keys),),
+        host_key_file=args.host_key,
+        width=args.width,
+        wrap_style=args.wrap_style,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rds-csi emulator", description=__doc__.split("\n")[1])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    try:
+        config = config_from(args)
+    except OSError as exc:
+        parser.error(str(exc))
+    if config.users[0].password is None and not config.users[0].authorized_keys:
+        parser.error(
+            "nobody could log in: give --authorized-key, --password-file or $" + PASSWORD_ENV
+        )
+    emulator = Emulator(config)
+    emulator.latency.command = args.latency
+    emulator.latency.command_jitter = args.jitter
+    emulator.latency.rtt = args.rtt
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    host, port = emulator.start()
+    sys.stdout.write(f"RDS emulator listening on {host}:{port}\n")
+    sys.stdout.write(f"known_hosts: {emulator.known_hosts_line()}\n")
+    sys.stdout.flush()
+    try:
+        stop.wait()
+    finally:
+        emulator.stop()
+    return 0

@@ -1,0 +1,113 @@
+"""
+Where an emulated NVMe/TCP export goes: a pluggable data plane.
+
+The emulator tells its data plane when an export appears, goes, or changes size. The default
+writes ``<data-dir>/nvme-exports.json``, which the loop-device initiator reads to attach an
+image as a block device; a kernel nvmet data plane can stand behind the same interface.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+import threading
+from typing import Final, Protocol
+
+import attrs
+
+
+__all__ = [
+    "EXPORTS_FILE",
+    "EXPORTS_VERSION",
+    "DataPlane",
+    "ExportedDisk",
+    "JsonExportsDataPlane",
+    "atomic_write_json",
+]
+
+EXPORTS_FILE: Final = "nvme-exports.json"
+EXPORTS_VERSION: Final = 1
+
+
+@attrs.frozen
+class ExportedDisk:
+    """One exported file disk, as the data plane needs it."""
+
+    slot: str
+    nqn: str
+    image: pathlib.Path  # absolute path of the image file on this host
+    port: int
+    size: int
+
+
+class DataPlane(Protocol):
+    """
+    What carries the emulated exports to initiators.
+
+    ``export`` is idempotent: at start-up the emulator calls it for every exported disk in its
+    table, so a data plane rebuilds its state from scratch.
+    """
+
+    def export(self, disk: ExportedDisk) -> None: ...
+
+    def unexport(self, disk: ExportedDisk) -> None: ...
+
+    def resized(self, disk: ExportedDisk) -> None: ...
+
+
+def atomic_write_json(path: pathlib.Path, document: object) -> None:
+    """Write ``document`` so a reader sees the old file or the new one, never half of one."""
+    data = json.dumps(document, indent=2, sort_keys=True).encode() + b"\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        pathlib.Path(tmp).replace(path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class JsonExportsDataPlane(DataPlane):
+    """
+    Keeps ``nvme-exports.json`` equal to the set of exports, rewritten atomically on change::
+
+        {"version": 1, "exports": {"<nqn>": {"slot": "...", "image": "/abs/path.img",
+                                              "port": 4420, "size": 1073741824}}}
+    """
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._exports: dict[str, dict[str, object]] = {}
+        self._write()
+
+    def _write(self) -> None:
+        atomic_write_json(self.path, {"version": EXPORTS_VERSION, "exports": self._exports})
+
+    def export(self, disk: ExportedDisk) -> None:
+        with self._lock:
+            self._exports[disk.nqn] = {
+                "slot": disk.slot,
+                "image": str(disk.image),
+                "port": disk.port,
+                "size": disk.size,
+            }
+            self._write()
+
+    def unexport(self, disk: ExportedDisk) -> None:
+        with self._lock:
+            if self._exports.pop(disk.nqn, None) is not None:
+                self._write()
+
+    def resized(self, disk: ExportedDisk) -> None:
+        self.export(disk)

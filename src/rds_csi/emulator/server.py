@@ -1,0 +1,482 @@
+"""
+The emulated RDS: an SSH server (paramiko, server mode) in front of the RouterOS console.
+
+Exec channels only, one command line per exec, as RouterOS; many connections and channels at
+once. Logins by password or public key for the configured users; RouterOS login options after
+``+`` in the user name are stripped (a ``<N>w`` option sets the output width). Requests for
+``keepalive@openssh.com`` are refused, as RouterOS refuses them.
+
+Use it in-process::
+
+    with Emulator(EmulatorConfig(data_dir=tmp, pool_size=Size.parse("100G"),
+                                 users=(EmulatorUser("admin", password="x"),))) as emu:
+        host, port = emu.address
+        emu.faults.fail_next(1, match="/disk add")
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hmac
+import logging
+import pathlib
+import random
+import re
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Any, Final, Self
+
+import attrs
+import paramiko
+from paramiko.common import (
+    AUTH_FAILED,
+    AUTH_SUCCESSFUL,
+    MSG_CHANNEL_REQUEST,
+    OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+    OPEN_SUCCEEDED,
+)
+
+from rds_csi.domain import Size
+from rds_csi.emulator import assumptions
+from rds_csi.emulator.console import Console
+from rds_csi.emulator.dataplane import EXPORTS_FILE, DataPlane, JsonExportsDataPlane
+from rds_csi.emulator.faults import FaultInjector, FaultKind, Latency, garble, truncate
+from rds_csi.emulator.netdelay import delay_line
+from rds_csi.emulator.render import CRLF, WrapStyle
+from rds_csi.emulator.state import PoolState
+
+
+__all__ = [
+    "ClientFiles",
+    "Emulator",
+    "EmulatorConfig",
+    "EmulatorStats",
+    "EmulatorUser",
+    "load_or_create_host_key",
+    "public_key_line",
+]
+
+log = logging.getLogger("rds_csi.emulator")
+
+DEFAULT_HOST_KEY: Final = "ssh_host_ecdsa_key"
+_LOGIN_OPTIONS_RE: Final = re.compile(r"(?P<user>[^+]*)(?:\+(?P<options>[A-Za-z0-9]*))?")
+_WIDTH_OPTION_RE: Final = re.compile(r"([0-9]+)w")
+_MIN_WIDTH: Final = 20
+_POLL: Final = 0.05
+
+
+@attrs.define
+class EmulatorUser:
+    """A RouterOS user: a password, authorized public keys (OpenSSH lines), or both."""
+
+    name: str
+    password: str | None = attrs.field(default=None, repr=False)
+    authorized_keys: list[str] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class EmulatorConfig:
+    """
+    Attributes:
+        data_dir: Disk table, exports file, host key and the pool's images.
+        pool_size: The pool's total size.
+        pool_name: Mount point and slot of the pool; file disks live under ``/<pool_name>/``.
+        listen: Host and port (0 picks a free port).
+        users: Who may log in.
+        host_key_file: The server's private key; made (ECDSA P-256) if missing. Default
+            ``<data_dir>/ssh_host_ecdsa_key``.
+        width: Output width when the login names none (assumption A1).
+        wrap_style: ``token`` or ``hard`` (assumption A2).
+    """
+
+    data_dir: pathlib.Path
+    pool_size: Size
+    users: tuple[EmulatorUser, ...] = ()
+    pool_name: str = "storage-pool"
+    listen: tuple[str, int] = ("127.0.0.1", 0)
+    host_key_file: pathlib.Path | None = None
+    width: int = assumptions.EXEC_WIDTH
+    wrap_style: WrapStyle = assumptions.WRAP_STYLE
+
+
+@attrs.define
+class EmulatorStats:
+    """What the server saw; tests and the benchmark read it."""
+
+    connections: int = 0
+    logins: int = 0
+    failed_logins: int = 0
+    commands: int = 0
+    channels_open: int = 0
+    max_channels_open: int = 0
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
+
+    def bump(self, name: str, by: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + by)
+            if name == "channels_open":
+                self.max_channels_open = max(self.max_channels_open, self.channels_open)
+
+
+@attrs.frozen
+class ClientFiles:
+    """What a client needs to log in: a private key file, a known_hosts file, a user name."""
+
+    user: str
+    key_file: pathlib.Path
+    known_hosts_file: pathlib.Path
+    host: str
+    port: int
+
+
+def public_key_line(key: paramiko.PKey) -> str:
+    return f"{key.get_name()} {key.get_base64()}"
+
+
+def load_or_create_host_key(path: pathlib.Path) -> paramiko.PKey:
+    """Load the host key, or make an ECDSA P-256 one (mode 0600) on first start."""
+    if path.exists():
+        return paramiko.PKey.from_path(path)
+    key = paramiko.ECDSAKey.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    key.write_private_key_file(str(path))
+    return key
+
+
+def split_login(username: str) -> tuple[str, int | None]:
+    """``admin+ct511w4098h`` -> (``admin``, 511): the user and the width option, if any."""
+    match = _LOGIN_OPTIONS_RE.fullmatch(username)
+    if match is None:
+        return username, None
+    width = None
+    if options := match["options"]:
+        found = _WIDTH_OPTION_RE.search(options)
+        if found:
+            width = max(int(found.group(1)), _MIN_WIDTH)
+    return match["user"], width
+
+
+def _key_blob(line: str) -> tuple[str, bytes] | None:
+    parts = line.split()
+    if len(parts) < 2:  # noqa: PLR2004
+        return None
+    try:
+        return parts[0], base64.b64decode(parts[1], validate=True)
+    except ValueError:
+        return None
+
+
+class _Session(paramiko.ServerInterface):
+    """One SSH connection: authentication, and exec channels handed to the emulator."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.width = emulator.config.width
+        self.pending: dict[int, bytes] = {}
+        self.lock = threading.Lock()
+        self._counted = False
+
+    def get_allowed_auths(self, username: str) -> str:  # noqa: ARG002 - same for all
+        return "publickey,password"
+
+    def _user(self, username: str) -> EmulatorUser | None:
+        name, width = split_login(username)
+        if width is not None:
+            self.width = width
+        return self.emulator.user(name)
+
+    def _result(self, ok: bool) -> int:  # noqa: FBT001
+        if ok and not self.emulator.faults.logins_refused:
+            if not self._counted:  # paramiko asks twice per public key (query, then signed)
+                self._counted = True
+                self.emulator.stats.bump("logins")
+            return AUTH_SUCCESSFUL
+        self.emulator.stats.bump("failed_logins")
+        return AUTH_FAILED
+
+    def check_auth_password(self, username: str, password: str) -> int:
+        user = self._user(username)
+        ok = (
+            user is not None
+            and user.password is not None
+            and hmac.compare_digest(user.password.encode(), password.encode())
+        )
+        return self._result(ok)
+
+    def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+        user = self._user(username)
+        wanted = (key.get_name(), key.asbytes())
+        ok = user is not None and any(_key_blob(line) == wanted for line in user.authorized_keys)
+        return self._result(ok)
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:  # noqa: ARG002
+        if kind == "session":
+            return OPEN_SUCCEEDED
+        return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+
+    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+        with self.lock:
+            self.pending[channel.get_id()] = command
+        return True
+
+    def check_channel_pty_request(self, *_args: Any) -> bool:
+        return True  # accepted and ignored: exec output never depends on it here
+
+    def check_channel_shell_request(self, channel: paramiko.Channel) -> bool:  # noqa: ARG002
+        return False  # exec channels only
+
+    def check_global_request(self, kind: str, msg: paramiko.Message) -> bool:  # noqa: ARG002
+        return False  # keepalive@openssh.com included, as RouterOS
+
+    def start_pending(self, channel: paramiko.Channel) -> None:
+        with self.lock:
+            command = self.pending.pop(channel.get_id(), None)
+        if command is not None:
+            threading.Thread(
+                target=self.emulator.serve_exec,
+                args=(channel, command, self),
+                name=f"emulator-exec-{channel.get_id()}",
+                daemon=True,
+            ).start()
+
+
+def _handle_request_then_start(channel: paramiko.Channel, message: paramiko.Message) -> None:
+    # paramiko replies to the exec request only after check_channel_exec_request returns; the
+    # command starts after that reply, so a fast answer can never overtake it.
+    paramiko.Channel._handle_request(channel, message)  # type: ignore[attr-defined]  # noqa: SLF001
+    server = channel.get_transport().server_object
+    if isinstance(server, _Session):
+        server.start_pending(channel)
+
+
+class _ServerTransport(paramiko.Transport):
+    _channel_handler_table = {  # noqa: RUF012 - paramiko's own class-level dispatch table
+        **paramiko.Transport._channel_handler_table,  # type: ignore[attr-defined]  # noqa: SLF001
+        MSG_CHANNEL_REQUEST: _handle_request_then_start,
+    }
+
+
+class Emulator:
+    """
+    An RDS on loopback. ``start()`` returns ``(host, port)``; ``stop()`` ends every session.
+
+    Attributes:
+        faults: Switch faults on (fail, drop, hang, truncate, garble, refuse logins).
+        latency: Command and network latency, changed at any time.
+        stats: Connections, logins and commands seen.
+        state: The pool and its disks (read it to check what the RDS holds).
+    """
+
+    def __init__(self, config: EmulatorConfig, *, data_plane: DataPlane | None = None) -> None:
+        self.config = config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_plane = data_plane or JsonExportsDataPlane(config.data_dir / EXPORTS_FILE)
+        self.state = PoolState(
+            config.data_dir,
+            pool_name=config.pool_name,
+            pool_size=config.pool_size,
+            data_plane=self.data_plane,
+        )
+        self.console = Console(self.state, width=config.width, style=config.wrap_style)
+        self.host_key = load_or_create_host_key(
+            config.host_key_file or config.data_dir / DEFAULT_HOST_KEY
+        )
+        self.faults = FaultInjector()
+        self.latency = Latency()
+        self.stats = EmulatorStats()
+        self._users = {u.name: u for u in config.users}
+        self._users_lock = threading.Lock()
+        self._rng = random.Random(0xD15C)  # noqa: S311 - junk for garbling, not secrets
+        self._stopping = threading.Event()
+        self._listener: socket.socket | None = None
+        self._accepter: threading.Thread | None = None
+        self._transports: list[paramiko.Transport] = []
+        self._lock = threading.Lock()
+        self.address: tuple[str, int] = config.listen
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> tuple[str, int]:
+        host, port = self.config.listen
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(128)
+        listener.settimeout(_POLL * 4)
+        self._listener = listener
+        self.address = (host, listener.getsockname()[1])
+        self._stopping.clear()
+        self._accepter = threading.Thread(
+            target=self._accept_loop, name="emulator-accept", daemon=True
+        )
+        self._accepter.start()
+        log.info("RDS emulator listening on %s:%d", *self.address)
+        return self.address
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.faults.release_hangs()
+        if self._accepter is not None:
+            self._accepter.join()
+            self._accepter = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            transports, self._transports = self._transports, []
+        for transport in transports:
+            transport.close()
+
+    def disconnect_all(self) -> int:
+        """Close every session from the server's side (an RDS reboot, an idle timeout)."""
+        with self._lock:
+            transports, self._transports = self._transports, []
+        for transport in transports:
+            transport.close()
+        return len(transports)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- users and keys -----------------------------------------------------------------------
+
+    def user(self, name: str) -> EmulatorUser | None:
+        with self._users_lock:
+            return self._users.get(name)
+
+    def authorize(self, name: str, public_key: str) -> None:
+        """Let ``name`` log in with ``public_key`` (an OpenSSH public key line)."""
+        with self._users_lock:
+            user = self._users.setdefault(name, EmulatorUser(name))
+            user.authorized_keys.append(public_key)
+
+    def known_hosts_line(self) -> str:
+        host, port = self.address
+        name = host if port == 22 else f"[{host}]:{port}"  # noqa: PLR2004
+        return f"{name} {public_key_line(self.host_key)}"
+
+    def provision_client(self, directory: pathlib.Path, user: str = "admin") -> ClientFiles:
+        """
+        Make a key pair for ``user`` (authorized here) and a known_hosts file naming this
+        server: everything the SSH adapter needs to log in. Call after ``start()``.
+        """
+        directory.mkdir(parents=True, exist_ok=True)
+        key = paramiko.ECDSAKey.generate()
+        key_file = directory / "id_ecdsa"
+        key_file.touch(mode=0o600)
+        key_file.chmod(0o600)
+        key.write_private_key_file(str(key_file))
+        self.authorize(user, public_key_line(key))
+        known_hosts = directory / "known_hosts"
+        known_hosts.write_text(self.known_hosts_line() + "\n")
+        return ClientFiles(user, key_file, known_hosts, *self.address)
+
+    # --- serving ------------------------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        listener = self._listener
+        while listener is not None and not self._stopping.is_set():
+            try:
+                sock, _peer = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.stats.bump("connections")
+            try:
+                self._serve_connection(sock)
+            except Exception:
+                log.exception("could not start an SSH session")
+                sock.close()
+
+    def _serve_connection(self, sock: socket.socket) -> None:
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.latency.rtt > 0 or self.latency.rtt_jitter > 0:
+            sock = delay_line(sock, self.latency.one_way)
+        transport = _ServerTransport(sock)
+        transport.add_server_key(self.host_key)
+        with self._lock:
+            self._transports = [t for t in self._transports if t.is_active()]
+            self._transports.append(transport)
+        transport.start_server(event=threading.Event(), server=_Session(self))
+
+    def serve_exec(self, channel: paramiko.Channel, raw: bytes, session: _Session) -> None:
+        self.stats.bump("channels_open")
+        try:
+            self._answer(channel, raw, session)
+        except (EOFError, OSError, paramiko.SSHException) as exc:
+            log.debug("a client went away during a command: %r", exc)
+            with contextlib.suppress(Exception):
+                channel.close()
+        except Exception:
+            log.exception("exec failed")
+            with contextlib.suppress(Exception):
+                channel.close()
+        finally:
+            self.stats.bump("channels_open", -1)
+
+    def _answer(self, channel: paramiko.Channel, raw: bytes, session: _Session) -> None:
+        self.stats.bump("commands")
+        try:
+            line = raw.decode()
+        except UnicodeDecodeError:
+            line = "\x00"  # answered as the syntax error it is
+        fault = self.faults.take(line)
+        kind = fault.kind if fault is not None else None
+        delay = self.latency.command_delay()
+        if delay > 0 and self._stopping.wait(delay):
+            return
+        if kind is FaultKind.HANG:
+            self._hang(channel)
+            return
+        if kind is FaultKind.DROP_BEFORE:
+            self._drop(channel)
+            return
+        if fault is not None and kind is FaultKind.FAIL:
+            output, ok = fault.message + CRLF, False
+        else:
+            output, ok = self._run(line, session)
+        if kind is FaultKind.DROP_AFTER:
+            self._drop(channel)
+            return
+        if kind is FaultKind.TRUNCATE:
+            output = truncate(output)
+        elif kind is FaultKind.GARBLE:
+            output = garble(output, self._rng)
+        channel.sendall(output.encode("utf-8", "replace"))
+        channel.send_exit_status(0 if ok else assumptions.ERROR_EXIT_STATUS)
+        channel.shutdown_write()
+        channel.close()
+
+    def _run(self, line: str, session: _Session) -> tuple[str, bool]:
+        try:
+            return self.console.run(line, width=session.width)
+        except OSError as exc:
+            log.exception("the emulator's storage failed")
+            return f"failure: {exc.strerror or 'i/o error'}{CRLF}", False
+
+    def _hang(self, channel: paramiko.Channel) -> None:
+        while not (channel.closed or self._stopping.is_set() or self.faults.hang_released.is_set()):
+            time.sleep(_POLL)
+        channel.close()
+
+    @staticmethod
+    def _drop(channel: paramiko.Channel) -> None:
+        transport = channel.get_transport()
+        if transport is not None:
+            transport.close()
