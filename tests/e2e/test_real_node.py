@@ -510,3 +510,50 @@ def test_metrics_count_the_connects(node: RealNode) -> None:
     node.unstage(volume, staging)
     node.delete(volume)
     assert node.leftovers() == []
+
+
+def test_a_stale_staging_mount_is_recovered_by_remounting(node: RealNode) -> None:
+    """
+    The loop device under a staged volume is detached (as a lost NVMe/TCP connection takes
+    the namespace away): the next connect gives a new device. While a pod still holds the old
+    one the stage refuses; once it is gone, the stage remounts the volume on the new device.
+    """
+    volume = node.create(XFS, GIB)
+    vid = volume.volume_id
+    staging = node.driver.staging_dir(vid)
+    target = node.driver.target_path(vid)
+    image = node.plane.image_of(volume)
+    node.stage(volume, XFS, staging, "(loop attach, mkfs.xfs, mount)")
+    node.publish(volume, XFS, staging, target, "(bind dir)")
+    pathlib.Path(target, "kept.txt").write_text("survives the reconnect")
+    os.sync()
+    old = _mount_at(staging)
+    assert old is not None
+    # Busy, so the kernel only marks it to go on last close; the initiator no longer counts it.
+    subprocess.run(["losetup", "--detach", old.source], check=True, timeout=30)
+    stats = node.stats(volume, target)
+    assert stats.volume_condition.abnormal
+    assert "no NVMe/TCP connection" in stats.volume_condition.message
+
+    with pytest.raises(grpc.RpcError) as caught:
+        node.stage(volume, XFS, staging, "(stale, refused)")
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert target in (caught.value.details() or "")
+    refused = node.driver.sample("rds_csi_mount_recovery_total", outcome="refused")
+    assert refused >= 1
+
+    node.unpublish(volume, target)
+    node.stage(volume, XFS, staging, "(stale, recovered)")
+    new = _mount_at(staging)
+    assert new is not None
+    assert new.major_minor != old.major_minor
+    assert _losetup_of(image) == [new.source]  # the old loop device went with its last mount
+    assert node.driver.sample("rds_csi_mount_recovery_total", outcome="recovered") >= 1
+    assert pathlib.Path(staging, "kept.txt").read_text() == "survives the reconnect"
+    node.publish(volume, XFS, staging, target, "(bind dir)")
+    assert not node.stats(volume, target).volume_condition.abnormal
+
+    node.unpublish(volume, target)
+    node.unstage(volume, staging)
+    node.delete(volume)
+    assert node.leftovers() == []

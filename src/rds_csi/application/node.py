@@ -255,6 +255,22 @@ class _Node:
             "a stale mount after a reconnect"
         )
 
+    def refuse_while_held(self, vid: VolumeId, staging_path: str, stale: MountInfo) -> None:
+        """
+        Raises:
+            Conflict: mounts besides the staging path still hold the stale mount's device
+                (counted as a refused recovery).
+        """
+        holders = self.holders(stale, besides=[staging_path])
+        if holders:
+            self.recovery_outcome(RECOVERY_REFUSED)
+            raise Conflict(
+                f"volume {vid}: the staging mount at {staging_path} is stale, and "
+                f"{', '.join(holders)} still use{'s' if len(holders) == 1 else ''} the old "
+                f"device {stale.source}; it is remounted once those are unpublished (their "
+                "pods restarted), never while a second copy of the filesystem is live"
+            )
+
     def remount_staging(
         self,
         vid: VolumeId,
@@ -270,19 +286,11 @@ class _Node:
         ``fs_type``: a recovery never formats.
 
         Raises:
-            Conflict: other mounts still hold the old device, or ``device`` holds no
-                ``fs_type``.
-            BackendError: from the ports. Counted as a failed recovery either way.
+            Conflict: other mounts still hold the old device (a refused recovery), or
+                ``device`` holds no ``fs_type`` (a failed one).
+            BackendError: from the ports (a failed recovery).
         """
-        holders = self.holders(stale, besides=[staging_path])
-        if holders:
-            self.recovery_outcome(RECOVERY_REFUSED)
-            raise Conflict(
-                f"volume {vid}: the staging mount at {staging_path} is stale, and "
-                f"{', '.join(holders)} still use{'s' if len(holders) == 1 else ''} the old "
-                f"device {stale.source}; it is remounted once those are unpublished (their "
-                "pods restarted), never while a second copy of the filesystem is live"
-            )
+        self.refuse_while_held(vid, staging_path, stale)
         _log.warning(
             "volume %s: recovering the stale staging mount %s (%s -> %s)",
             vid,
@@ -469,6 +477,7 @@ class NodeStageVolume:
             "volume %s: %s", vid, self._node.stale_reason(vid, staging_path, stale, device)
         )
         was_connected = device is not None
+        self._node.refuse_while_held(vid, staging_path, stale)  # before connecting for nothing
         try:
             if device is None:
                 device = self._node.connect(ctx.target, reused=False)
