@@ -194,6 +194,18 @@ class _Node:
             return info.major_minor == self.number_of(device)
         return info.source == device
 
+    def mounts_on(self, devices: Sequence[str], *, besides: Sequence[str]) -> list[str]:
+        """Mount points, other than ``besides``, on any of ``devices`` as they are now."""
+        numbers = {self.number_of(d) for d in devices} - {None}
+        paths = set(devices)
+        skip = {_norm(p) for p in besides}
+        return [
+            m.target
+            for m in self.mounter.mounts()
+            if _norm(m.target) not in skip
+            and (m.major_minor in numbers if m.major_minor else m.source in paths)
+        ]
+
     @staticmethod
     def same_origin(info: MountInfo, other: MountInfo) -> bool:
         """Both mounts are on one device (live or not)."""
@@ -531,12 +543,7 @@ class NodeUnstageVolume:
         with self._locks.hold(str(vid)):
             nqns = self._node.connections_of(vid)
             devices = [d for d in (self._initiator.device_for(n) for n in nqns) if d]
-            staging = _norm(staging_path)
-            published = [
-                m.target
-                for m in self._mounter.mounts()
-                if _norm(m.target) != staging and any(self._node.on_device(m, d) for d in devices)
-            ]
+            published = self._node.mounts_on(devices, besides=[staging_path])
             if published:
                 raise Conflict(
                     f"volume {vid} is still published at {', '.join(published)}; "
@@ -711,12 +718,7 @@ class NodePublishVolume:
         self, vid: VolumeId, device: str, staging_path: str, target_path: str
     ) -> None:
         """SINGLE_NODE_SINGLE_WRITER (ReadWriteOncePod): one workload, so one target path."""
-        own = {_norm(staging_path), _norm(target_path)}
-        others = [
-            m.target
-            for m in self._mounter.mounts()
-            if _norm(m.target) not in own and self._node.on_device(m, device)
-        ]
+        others = self._node.mounts_on([device], besides=[staging_path, target_path])
         if others:
             raise Conflict(
                 f"volume {vid} is SINGLE_NODE_SINGLE_WRITER and already published at "
