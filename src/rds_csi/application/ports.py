@@ -233,12 +233,17 @@ class MountInfo:
     One line of the mount table that matters to us.
 
     Attributes:
-        source: What was mounted (``/dev/nvme0n1``; for a bind of a device node, the devtmpfs).
+        source: The block device behind the mount (``/dev/nvme0n1``), for bind mounts too:
+            the device of the filesystem a bound directory lives on, or the device node bound
+            onto a file (``/dev/loop0``, not the devtmpfs it lives in). The name is the one
+            the device had when it was mounted; after the device went away it names nothing,
+            or another device.
         options: The per-mount options (``ro``, ``noatime``), not the filesystem's own.
         root: The path inside the source filesystem that is mounted here: ``/`` for a whole
             filesystem, ``/loop0`` for a bind of ``/dev/loop0``, ``/sub`` for a bind of a subdir.
-        major_minor: The device number of the mounted filesystem (``7:0``); a staging mount
-            whose device number no longer matches the NQN's device is stale.
+        major_minor: The device number behind the mount (``7:0``): the filesystem's device, or
+            the bound device node's. Empty when unknown. A staging mount whose device number
+            no longer matches the NQN's device (``Filesystem.device_number``) is stale.
     """
 
     source: str
@@ -265,8 +270,9 @@ class FilesystemStats:
 
 class Mounter(Protocol):
     """
-    mount(8) and friends. Paths are absolute; mount points are created when missing (a
-    directory, or an empty file when binding a device node).
+    mount(8) and friends. Paths are absolute. ``mount`` and ``bind`` need an existing mount
+    point, as mount(8) does; ``make_mount_point`` is the one way to create one, and
+    ``remove_mount_point`` the one way to delete it, so the caller always knows what it made.
     """
 
     def mount(self, source: str, target: str, fs_type: str, options: Sequence[str]) -> None:
@@ -278,30 +284,32 @@ class Mounter(Protocol):
         Raises:
             Conflict: something else is mounted at ``target``.
             InvalidArgument: a path, type or option that cannot be passed safely.
-            BackendError: mount failed (its stderr in the message).
+            BackendError: ``target`` does not exist, or mount failed (its stderr in the
+                message); nothing is left mounted.
         """
         ...
 
     def bind(self, source: str, target: str, *, read_only: bool = False) -> None:
         """
-        Bind ``source`` (a directory or a device node) onto ``target``; read-only binds refuse
-        writes. Idempotent like ``mount``.
+        Bind ``source`` (a directory or a device node) onto ``target`` (an existing directory,
+        or an existing file for a device node); read-only binds refuse writes. Idempotent
+        like ``mount``.
 
         Raises:
             Conflict: something else, or the same thing with the other read-only flag, is
                 mounted at ``target``.
-            BackendError: the bind failed; nothing is left mounted.
+            BackendError: ``source`` or ``target`` is missing, or the bind failed; nothing is
+                left mounted.
         """
         ...
 
-    def unmount(self, target: str, *, remove: bool = False) -> None:
+    def unmount(self, target: str) -> None:
         """
-        Unmount everything mounted at ``target``. Idempotent: a path that is not mounted, or
-        does not exist, is fine. With ``remove``, the mount point is deleted afterwards (an
-        empty directory, or the empty file made for a block bind), as NodeUnpublishVolume must.
+        Unmount everything mounted at ``target`` (the mount point stays; ``remove_mount_point``
+        deletes it). Idempotent: a path that is not mounted, or does not exist, is fine.
 
         Raises:
-            BackendError: it is still mounted (busy), or the mount point cannot be removed.
+            BackendError: it is still mounted (busy).
         """
         ...
 
@@ -389,10 +397,21 @@ class Filesystem(Protocol):
 
     def device_size(self, device: str) -> int:
         """
-        The size of a block device in bytes.
+        The size of a block device in bytes (``device`` may also be a file a device node is
+        bound onto).
 
         Raises:
             BackendError: it does not exist or cannot be opened.
+        """
+        ...
+
+    def device_number(self, device: str) -> str:
+        """
+        The ``major:minor`` of the block device node ``device`` (as ``MountInfo.major_minor``
+        writes it): the node use cases compare it with a mount's to tell a stale mount.
+
+        Raises:
+            BackendError: ``device`` does not exist or is not a block device.
         """
         ...
 

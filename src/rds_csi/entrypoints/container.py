@@ -11,8 +11,9 @@ Adding an adapter is one entry in a selector:
   ``emulator`` (the embedded RouterOS emulator, reached through the same SSH adapter) and
   ``fake`` (in memory).
 * ``initiator``, ``mounter``, ``filesystem`` (key ``config.initiator``): ``fake`` selects the
-  whole in-memory node stack; ``nvme`` and ``loop`` go beside it with the real mount and
-  filesystem adapters.
+  whole in-memory node stack; ``nvme`` (nvme-cli, ``config.nvme_binary``,
+  ``config.sysfs_root``) and ``loop`` (the emulator's images on loop devices,
+  ``config.loop_exports_file``) select the real mount and filesystem adapters.
 
 Tests override providers instead of monkeypatching: ``with container.backend.override(rds):``.
 """
@@ -29,7 +30,10 @@ from prometheus_client import CollectorRegistry
 from rds_csi import __version__
 from rds_csi.adapters.fake_node import DeviceTable, FakeFilesystem, FakeMounter, FakeNvmeInitiator
 from rds_csi.adapters.fake_rds import InMemoryRds
+from rds_csi.adapters.loop import LoopInitiator
 from rds_csi.adapters.metrics import PrometheusMetrics
+from rds_csi.adapters.mount import LinuxFilesystem, LinuxMounter
+from rds_csi.adapters.nvme_cli import NvmeCliInitiator
 from rds_csi.application.health import CheckHealth
 from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.node import (
@@ -50,7 +54,7 @@ from rds_csi.application.provisioning import (
     ValidateVolumeCapabilities,
 )
 from rds_csi.application.topology import CreateVolumeInTopology, Topology
-from rds_csi.domain import VolumeParameters
+from rds_csi.domain import InvalidArgument, VolumeParameters
 from rds_csi.domain.identity import check_base_path, check_nqn_prefix
 from rds_csi.domain.model import check_host, check_port
 from rds_csi.entrypoints.backends import (
@@ -76,6 +80,26 @@ def fake_rds(latency: float | None) -> InMemoryRds:
     rds = InMemoryRds()
     rds.faults.latency = latency or 0.0
     return rds
+
+
+def loop_initiator(exports_file: str) -> LoopInitiator:
+    """The loop initiator on the emulator's exports file (required: nothing to guess)."""
+    if not exports_file:
+        raise InvalidArgument(
+            "loop_exports_file",
+            "is required with --initiator loop (the emulator's <data-dir>/nvme-exports.json)",
+        )
+    if not exports_file.startswith("/"):
+        raise InvalidArgument("loop_exports_file", f"{exports_file!r} is not an absolute path")
+    return LoopInitiator(exports_file)
+
+
+def nvme_initiator(binary: str, sysfs_root: str) -> NvmeCliInitiator:
+    if not binary:
+        raise InvalidArgument("nvme_binary", "is required with --initiator nvme")
+    if not sysfs_root.startswith("/"):
+        raise InvalidArgument("sysfs_root", f"{sysfs_root!r} is not an absolute path")
+    return NvmeCliInitiator(binary=binary, sysfs_root=sysfs_root)
 
 
 def volume_defaults(
@@ -202,15 +226,24 @@ class Container(containers.DeclarativeContainer):
                 config.mode, all=backend, controller=backend, node=providers.Object(None)
             ),
         ),
-        # nvme=providers.Singleton(...), loop=providers.Singleton(...)
+        nvme=providers.Singleton(
+            nvme_initiator, binary=config.nvme_binary, sysfs_root=config.sysfs_root
+        ),
+        loop=providers.Singleton(loop_initiator, exports_file=config.loop_exports_file),
     )
+    linux_mounter = providers.Singleton(LinuxMounter)
+    linux_filesystem = providers.Singleton(LinuxFilesystem)
     mounter = providers.Selector(
         config.initiator,
         fake=providers.Singleton(FakeMounter, devices=node_devices),
+        nvme=linux_mounter,
+        loop=linux_mounter,
     )
     filesystem = providers.Selector(
         config.initiator,
         fake=providers.Singleton(FakeFilesystem, devices=node_devices, mounter=mounter),
+        nvme=linux_filesystem,
+        loop=linux_filesystem,
     )
     node_info = providers.Singleton(
         NodeInfo,
@@ -226,9 +259,14 @@ class Container(containers.DeclarativeContainer):
             mounter=mounter,
             filesystem=filesystem,
             locks=node_locks,
+            metrics=metrics,
         ),
         unstage=providers.Factory(
-            NodeUnstageVolume, initiator=initiator, mounter=mounter, locks=node_locks
+            NodeUnstageVolume,
+            initiator=initiator,
+            mounter=mounter,
+            filesystem=filesystem,
+            locks=node_locks,
         ),
         publish=providers.Factory(
             NodePublishVolume,
@@ -236,6 +274,7 @@ class Container(containers.DeclarativeContainer):
             mounter=mounter,
             filesystem=filesystem,
             locks=node_locks,
+            metrics=metrics,
         ),
         unpublish=providers.Factory(NodeUnpublishVolume, mounter=mounter, locks=node_locks),
         stats=providers.Factory(

@@ -211,6 +211,13 @@ SERVE_OPTIONS: Final[tuple[Option, ...]] = (
         parse=_non_negative_int,
     ),
     Option("initiator", "fake", "the node's NVMe initiator", choices=_initiators),
+    Option("nvme_binary", "nvme", "the nvme-cli executable (initiator nvme)"),
+    Option("sysfs_root", "/sys", "where sysfs is mounted (initiator nvme reads NVMe state there)"),
+    Option(
+        "loop_exports_file",
+        "",
+        "the emulator's <data-dir>/nvme-exports.json (initiator loop; required there)",
+    ),
     Option(
         "topology",
         [],

@@ -1,8 +1,8 @@
 """
 Node-side contract fixtures: each port's suite runs against every implementation listed here.
 
-Adding an implementation (the in-memory fakes, for one) is one ``pytest.param`` in
-``INITIATORS`` or ``FILESYSTEMS`` and one branch in the matching ``_open_*`` function.
+Adding an implementation is one ``pytest.param`` in ``INITIATORS`` or ``FILESYSTEMS`` and one
+branch in the matching ``_open_*`` function.
 Everything a test makes (connections, loop devices, mounts) is undone at teardown, also when the
 test fails; root tests touch only devices and mounts under their own temp directory.
 """
@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import attrs
 import pytest
 
+from rds_csi.adapters.fake_node import DeviceTable, FakeFilesystem, FakeMedium, FakeMounter
 from rds_csi.adapters.loop import LoopInitiator
 from rds_csi.adapters.mount import LinuxFilesystem, LinuxMounter
 from rds_csi.application.ports import Filesystem, Mounter, NvmeInitiator
@@ -138,16 +139,42 @@ class MountHarness:
 
     Attributes:
         workdir: This test's own directory; every mount point and image lives below it.
+        real_data: Bytes written through a mount land on the device and show through every
+            other mount of it (the real adapters); the fakes keep only the mount table.
     """
 
     mounter: Mounter
     filesystem: Filesystem
     workdir: pathlib.Path
-    janitor: Janitor
+    real_data: bool = True
+
+    def device(self, size: int = 64 * MIB) -> str:
+        """A fresh blank block device of ``size`` bytes."""
+        raise NotImplementedError
+
+    def grow_device(self, device: str, size: int) -> None:
+        """Grow the device underneath a mounted filesystem, as an RDS resize + rescan would."""
+        raise NotImplementedError
+
+    def path(self, *parts: str) -> str:
+        return str(self.workdir.joinpath("mnt", *parts))
+
+    def mount_point(self, *parts: str, file: bool = False) -> str:
+        """A mount point made through the mounter (as the node use cases make them)."""
+        path = self.path(*parts)
+        assert self.mounter.make_mount_point(path, file=file)
+        return path
+
+
+@attrs.define
+class LinuxMountHarness(MountHarness):
+    """Loop devices on sparse images, real mounts; the janitor undoes what a test leaves."""
+
+    janitor: Janitor | None = None
     _images: dict[str, pathlib.Path] = attrs.field(factory=dict)
 
     def device(self, size: int = 64 * MIB) -> str:
-        """A fresh blank block device of ``size`` bytes (a loop device on a sparse image)."""
+        assert self.janitor is not None
         image = self.workdir / "images" / f"{uuid.uuid4()}.img"
         image.parent.mkdir(parents=True, exist_ok=True)
         with image.open("wb") as handle:
@@ -157,7 +184,6 @@ class MountHarness:
         return device
 
     def grow_device(self, device: str, size: int) -> None:
-        """Grow the device underneath a mounted filesystem, as an RDS resize + rescan would."""
         with self._images[device].open("ab") as handle:
             handle.truncate(size)
         done = subprocess.run(
@@ -169,19 +195,42 @@ class MountHarness:
         )
         assert done.returncode == 0, done.stderr
 
-    def path(self, *parts: str) -> str:
-        return str(self.workdir.joinpath("mnt", *parts))
+
+@attrs.define
+class FakeMountHarness(MountHarness):
+    """The in-memory mount table and filesystems over one DeviceTable."""
+
+    devices: DeviceTable = attrs.field(factory=DeviceTable)
+
+    def device(self, size: int = 64 * MIB) -> str:
+        return self.devices.attach(size, FakeMedium()).path
+
+    def grow_device(self, device: str, size: int) -> None:
+        found = self.devices.get(device)
+        assert found is not None
+        found.size = size
 
 
-FILESYSTEMS = [pytest.param("linux", id="linux", marks=pytest.mark.root)]
+FILESYSTEMS = [
+    pytest.param("fake", id="fake"),
+    pytest.param("linux", id="linux", marks=pytest.mark.root),
+]
 
 
 def _open_filesystem(kind: str, tmp_path: pathlib.Path) -> Iterator[MountHarness]:
+    if kind == "fake":
+        devices = DeviceTable()
+        mounter = FakeMounter(devices)
+        filesystem = FakeFilesystem(devices, mounter)
+        yield FakeMountHarness(mounter, filesystem, tmp_path, real_data=False, devices=devices)
+        return
     if kind == "linux":
         require_root("losetup", "mount", "umount", "blkid", "mkfs.ext4", "resize2fs")
         janitor = Janitor(tmp_path)
         try:
-            yield MountHarness(LinuxMounter(), LinuxFilesystem(), janitor.root, janitor)
+            yield LinuxMountHarness(
+                LinuxMounter(), LinuxFilesystem(), janitor.root, janitor=janitor
+            )
         finally:
             janitor.cleanup()
         return

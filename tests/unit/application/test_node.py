@@ -6,9 +6,11 @@ import pathlib
 
 import attrs
 import pytest
+from prometheus_client import CollectorRegistry
 
 from rds_csi.adapters.fake_node import DeviceTable, FakeFilesystem, FakeMounter, FakeNvmeInitiator
 from rds_csi.adapters.fake_rds import InMemoryRds
+from rds_csi.adapters.metrics import PrometheusMetrics
 from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.node import (
     NodeExpandVolume,
@@ -54,18 +56,19 @@ class Node:
     fs: FakeFilesystem
     locks: KeyedLocks
     root: pathlib.Path
+    metrics: PrometheusMetrics
 
     @property
     def stage(self) -> NodeStageVolume:
-        return NodeStageVolume(self.initiator, self.mounter, self.fs, self.locks)
+        return NodeStageVolume(self.initiator, self.mounter, self.fs, self.locks, self.metrics)
 
     @property
     def unstage(self) -> NodeUnstageVolume:
-        return NodeUnstageVolume(self.initiator, self.mounter, self.locks)
+        return NodeUnstageVolume(self.initiator, self.mounter, self.fs, self.locks)
 
     @property
     def publish(self) -> NodePublishVolume:
-        return NodePublishVolume(self.initiator, self.mounter, self.fs, self.locks)
+        return NodePublishVolume(self.initiator, self.mounter, self.fs, self.locks, self.metrics)
 
     @property
     def unpublish(self) -> NodeUnpublishVolume:
@@ -93,6 +96,21 @@ class Node:
     def target(self, name: str = "target") -> str:
         return str(self.root / "pods" / name)
 
+    def connects(self, outcome: str) -> float:
+        return self._sample("rds_csi_nvme_connect_total", outcome)
+
+    def recoveries(self, outcome: str) -> float:
+        return self._sample("rds_csi_mount_recovery_total", outcome)
+
+    def _sample(self, name: str, outcome: str) -> float:
+        value = self.metrics.registry.get_sample_value(name, {"outcome": outcome})
+        return value or 0.0
+
+    def device(self, ctx: dict[str, str]) -> str:
+        device = self.initiator.device_for(Nqn(ctx["nqn"]))
+        assert device is not None
+        return device
+
 
 @pytest.fixture
 def node(tmp_path: pathlib.Path) -> Node:
@@ -107,6 +125,7 @@ def node(tmp_path: pathlib.Path) -> Node:
         fs=FakeFilesystem(devices, mounter),
         locks=KeyedLocks(),
         root=tmp_path,
+        metrics=PrometheusMetrics(CollectorRegistry()),
     )
 
 
@@ -467,3 +486,340 @@ class TestExpand:
         vid, _ = node.create("a")
         with pytest.raises(VolumeNotFound):
             node.expand(vid, node.staging(), CapacityRange(required=GIB))
+
+
+class TestFormatOnlyBlank:
+    @pytest.mark.parametrize("signature", ["gpt partition table", "crypto_LUKS", "ext4"])
+    def test_any_signature_other_than_the_fs_type_is_never_formatted(
+        self, node: Node, signature: str
+    ) -> None:
+        vid, ctx = node.create("a")
+        nqn = Nqn(ctx["nqn"])
+        node.initiator.connect(VolumeContext.from_mapping(ctx).target)
+        node.devices.get(node.device(ctx)).medium.fs_type = signature  # type: ignore[union-attr]
+        node.initiator.disconnect(nqn)
+        with pytest.raises(Conflict, match="refusing to reformat"):
+            node.stage(vid, node.staging(), VolumeCapability.mount(fs_type="xfs"), ctx)
+        node.initiator.connect(VolumeContext.from_mapping(ctx).target)
+        assert node.fs.detect(node.device(ctx)) == signature
+
+    def test_a_filesystem_of_the_asked_type_is_mounted_as_it_is(self, node: Node) -> None:
+        vid, ctx = node.create("a")
+        staging = node.staging()
+        node.stage(vid, staging, MOUNT, ctx)
+        node.devices.get(node.device(ctx)).medium.used = 777  # type: ignore[union-attr]
+        node.unstage(vid, staging)
+        node.fs.faults.fail_next(
+            1, lambda: BackendError("mkfs", "must not run"), operations={"make"}
+        )
+        node.stage(vid, staging, MOUNT, ctx)
+        assert node.fs.stats(staging).bytes_used == 777
+
+
+class TestStageCleansUp:
+    @pytest.mark.parametrize("operation", ["detect", "make"])
+    def test_a_failing_filesystem_tool_leaves_no_mount_and_no_connection(
+        self, node: Node, operation: str
+    ) -> None:
+        vid, ctx = node.create("a")
+        node.fs.faults.fail_next(
+            1, lambda: BackendError(f"{operation} failed", "injected"), operations={operation}
+        )
+        with pytest.raises(BackendError, match=f"{operation} failed"):
+            node.stage(vid, node.staging(), MOUNT, ctx)
+        assert node.initiator.connections() == []
+        assert node.devices.paths() == []
+        assert node.mounter.mounts() == []
+
+    def test_a_staging_dir_the_stage_made_is_removed_again(self, node: Node) -> None:
+        vid, ctx = node.create("a")
+        staging = str(node.root / "not-made-by-kubelet")
+        node.mounter.faults.fail_next(1, lambda: BackendError("mount", "x"), operations={"mount"})
+        with pytest.raises(BackendError):
+            node.stage(vid, staging, MOUNT, ctx)
+        assert not pathlib.Path(staging).exists()
+        node.stage(vid, staging, MOUNT, ctx)  # and when it works, the stage makes it itself
+        assert node.mounter.mount_at(staging) is not None
+
+    def test_kubelets_staging_dir_is_kept(self, node: Node) -> None:
+        vid, ctx = node.create("a")
+        staging = node.staging()
+        node.mounter.faults.fail_next(1, lambda: BackendError("mount", "x"), operations={"mount"})
+        with pytest.raises(BackendError):
+            node.stage(vid, staging, MOUNT, ctx)
+        assert pathlib.Path(staging).is_dir()
+
+    def test_a_connection_the_stage_did_not_make_is_kept(self, node: Node) -> None:
+        vid, ctx = node.create("a")
+        node.initiator.connect(VolumeContext.from_mapping(ctx).target)
+        node.mounter.faults.fail_next(1, lambda: BackendError("mount", "x"), operations={"mount"})
+        with pytest.raises(BackendError):
+            node.stage(vid, node.staging(), MOUNT, ctx)
+        assert node.initiator.connections() == [Nqn(ctx["nqn"])]
+        assert node.mounter.mounts() == []
+
+    def test_a_failing_cleanup_is_noted_on_the_original_error(self, node: Node) -> None:
+        vid, ctx = node.create("a")
+        node.mounter.faults.fail_next(1, lambda: BackendError("mount", "x"), operations={"mount"})
+        node.initiator.faults.fail_next(
+            1, lambda: BackendError("disconnect", "stuck"), operations={"disconnect"}
+        )
+        with pytest.raises(BackendError, match="mount") as caught:
+            node.stage(vid, node.staging(), MOUNT, ctx)
+        assert any("disconnect" in note for note in caught.value.__notes__)
+
+
+class TestConnectOutcomes:
+    def test_connects_are_counted_by_outcome(self, node: Node) -> None:
+        vid, ctx = node.create("a")
+        node.stage(vid, node.staging(), BLOCK, ctx)
+        node.stage(vid, node.staging(), BLOCK, ctx)  # a block stage reconnects: reused
+        node.initiator.faults.fail_next(1, operations={"connect"})
+        vid_b, ctx_b = node.create("b")
+        with pytest.raises(BackendUnavailable):
+            node.stage(vid_b, node.staging("b"), MOUNT, ctx_b)
+        missing = str(VolumeId.from_name("never-created"))
+        with pytest.raises(VolumeNotFound):
+            node.stage(
+                missing,
+                node.staging("c"),
+                MOUNT,
+                {"nqn": f"nqn.2000-02.com.mikrotik:{missing}", "nvmeAddress": "10.0.0.1"},
+            )
+        node.initiator.faults.fail_next(
+            1, lambda: BackendError("nvme", "no such tool"), operations={"connect"}
+        )
+        with pytest.raises(BackendError):
+            node.stage(vid_b, node.staging("b"), MOUNT, ctx_b)
+        counts = {
+            o: node.connects(o)
+            for o in ("success", "reused", "unavailable", "not_found", "failure")
+        }
+        assert counts == {
+            "success": 1,
+            "reused": 1,
+            "unavailable": 1,
+            "not_found": 1,
+            "failure": 1,
+        }
+
+
+class TestStaleStagingMount:
+    def test_a_device_back_under_another_name_is_remounted(self, node: Node) -> None:
+        vid, ctx = node.create("a")
+        staging = node.staging()
+        node.stage(vid, staging, MOUNT, ctx)
+        old = node.device(ctx)
+        new = node.initiator.bounce(Nqn(ctx["nqn"]))
+        assert new != old
+        node.stage(vid, staging, MOUNT, ctx)
+        mounted = node.mounter.mount_at(staging)
+        assert mounted is not None
+        assert mounted.source == new
+        assert len(node.mounter.mounts()) == 1
+        assert node.recoveries("recovered") == 1
+        assert not node.stats(vid, staging).abnormal
+
+    def test_a_device_back_under_the_same_name_is_told_by_its_number(self, node: Node) -> None:
+        vid, ctx = node.create("a")
+        staging = node.staging()
+        node.stage(vid, staging, MOUNT, ctx)
+        old = node.mounter.mount_at(staging)
+        assert old is not None
+        assert node.initiator.bounce(Nqn(ctx["nqn"]), same_name=True) == old.source
+        assert node.stats(vid, staging).abnormal
+        node.stage(vid, staging, MOUNT, ctx)
+        mounted = node.mounter.mount_at(staging)
+        assert mounted is not None
+        assert mounted.major_minor != old.major_minor
+        assert mounted.major_minor == node.fs.device_number(node.device(ctx))
+        assert node.recoveries("recovered") == 1
+
+    def test_a_lost_connection_is_reconnected_and_remounted(self, node: Node) -> None:
+        vid, ctx = node.create("a")
+        staging = node.staging()
+        node.stage(vid, staging, MOUNT, ctx)
+        node.initiator.disconnect(Nqn(ctx["nqn"]))  # ctrl-loss-tmo ran out
+        node.stage(vid, staging, MOUNT, ctx)
+        mounted = node.mounter.mount_at(staging)
+        assert mounted is not None
+        assert mounted.source == node.device(ctx)
+        assert node.connects("success") == 2
+        assert node.recoveries("recovered") == 1
+
+    def test_no_recovery_while_a_pod_still_holds_the_old_device(self, node: Node) -> None:
+        vid, ctx = node.create("a")
+        staging, target = node.staging(), node.target()
+        node.stage(vid, staging, MOUNT, ctx)
+        node.publish(vid, staging, target, MOUNT)
+        before = node.mounter.mounts()
+        node.initiator.bounce(Nqn(ctx["nqn"]))
+        with pytest.raises(Conflict, match=f"{target} still uses the old device"):
+            node.stage(vid, staging, MOUNT, ctx)
+        assert node.mounter.mounts() == before
+        assert node.recoveries("refused") == 1
+        # The pod goes; then the staging mount is recovered.
+        node.unpublish(vid, target)
+        node.stage(vid, staging, MOUNT, ctx)
+        assert node.recoveries("recovered") == 1
+
+    def test_a_failed_recovery_is_counted_and_drops_the_connection_it_made(
+        self, node: Node
+    ) -> None:
+        vid, ctx = node.create("a")
+        staging = node.staging()
+        node.stage(vid, staging, MOUNT, ctx)
+        node.initiator.disconnect(Nqn(ctx["nqn"]))
+        node.mounter.faults.fail_next(1, lambda: BackendError("mount", "x"), operations={"mount"})
+        with pytest.raises(BackendError):
+            node.stage(vid, staging, MOUNT, ctx)
+        assert node.recoveries("failed") == 1
+        assert node.initiator.connections() == []
+        assert node.mounter.mount_at(staging) is None
+
+    def test_a_recovery_never_formats(self, node: Node) -> None:
+        vid, ctx = node.create("a")
+        staging = node.staging()
+        node.stage(vid, staging, MOUNT, ctx)
+        new = node.initiator.bounce(Nqn(ctx["nqn"]))
+        node.devices.get(new).medium.fs_type = None  # type: ignore[union-attr]
+        with pytest.raises(Conflict, match="never formats"):
+            node.stage(vid, staging, MOUNT, ctx)
+        assert node.fs.detect(new) is None
+        assert node.recoveries("failed") == 1
+
+    def test_a_mount_that_is_not_a_volume_is_left_alone(self, node: Node) -> None:
+        vid, ctx = node.create("a")
+        staging = node.staging()
+        elsewhere = node.staging("host-dir")
+        node.mounter.bind(elsewhere, staging)
+        with pytest.raises(AlreadyExists):
+            node.stage(vid, staging, MOUNT, ctx)
+        assert node.mounter.mount_at(staging) is not None
+        assert node.initiator.connections() == []
+
+    def test_publish_recovers_the_staging_mount_first(self, node: Node) -> None:
+        vid, ctx = node.create("a")
+        staging, target = node.staging(), node.target()
+        node.stage(vid, staging, MOUNT, ctx)
+        new = node.initiator.bounce(Nqn(ctx["nqn"]))
+        node.publish(vid, staging, target, MOUNT)
+        for path in (staging, target):
+            mounted = node.mounter.mount_at(path)
+            assert mounted is not None
+            assert mounted.source == new
+        assert node.recoveries("recovered") == 1
+
+    def test_publish_replaces_a_stale_block_bind(self, node: Node) -> None:
+        vid, ctx = node.create("b")
+        staging, target = node.staging(), node.target()
+        node.stage(vid, staging, BLOCK, ctx)
+        node.publish(vid, staging, target, BLOCK)
+        new = node.initiator.bounce(Nqn(ctx["nqn"]))
+        assert node.stats(vid, target).abnormal
+        node.publish(vid, staging, target, BLOCK)
+        mounted = node.mounter.mount_at(target)
+        assert mounted is not None
+        assert mounted.source == new
+        assert node.recoveries("recovered") == 1
+        assert not node.stats(vid, target).abnormal
+
+    def test_expand_refuses_a_stale_mount(self, node: Node) -> None:
+        vid, ctx = node.create("a")
+        staging = node.staging()
+        node.stage(vid, staging, MOUNT, ctx)
+        node.initiator.bounce(Nqn(ctx["nqn"]))
+        with pytest.raises(Conflict, match="stale mount"):
+            node.expand(vid, staging, CapacityRange(required=GIB))
+
+
+class TestUnstageGuards:
+    def test_a_volume_still_published_is_not_unstaged(self, node: Node) -> None:
+        vid, ctx = node.create("a")
+        staging, target = node.staging(), node.target()
+        node.stage(vid, staging, MOUNT, ctx)
+        node.publish(vid, staging, target, MOUNT)
+        with pytest.raises(Conflict, match=f"still published at {target}"):
+            node.unstage(vid, staging)
+        assert node.mounter.mount_at(staging) is not None
+        assert node.initiator.connections() == [Nqn(ctx["nqn"])]
+
+    def test_a_block_volume_still_published_is_not_disconnected(self, node: Node) -> None:
+        vid, ctx = node.create("b")
+        staging, target = node.staging(), node.target()
+        node.stage(vid, staging, BLOCK, ctx)
+        node.publish(vid, staging, target, BLOCK)
+        with pytest.raises(Conflict):
+            node.unstage(vid, staging)
+        assert node.initiator.connections() == [Nqn(ctx["nqn"])]
+        node.unpublish(vid, target)
+        node.unstage(vid, staging)
+        assert node.initiator.connections() == []
+
+    def test_a_stale_staging_mount_is_unstaged_too(self, node: Node) -> None:
+        vid, ctx = node.create("a")
+        staging = node.staging()
+        node.stage(vid, staging, MOUNT, ctx)
+        node.initiator.bounce(Nqn(ctx["nqn"]))
+        node.unstage(vid, staging)
+        assert node.mounter.mounts() == []
+        assert node.initiator.connections() == []
+
+
+class TestRawBlock:
+    def test_published_twice_for_a_live_migration(self, node: Node) -> None:
+        vid, ctx = node.create("b")
+        rwx = VolumeCapability.block(AccessMode.MULTI_NODE_MULTI_WRITER)
+        staging = node.staging()
+        node.stage(vid, staging, rwx, ctx)
+        node.publish(vid, staging, node.target("source-vm"), rwx)
+        node.publish(vid, staging, node.target("target-vm"), rwx)
+        device = node.device(ctx)
+        for name in ("source-vm", "target-vm"):
+            mounted = node.mounter.mount_at(node.target(name))
+            assert mounted is not None
+            assert mounted.source == device
+            assert pathlib.Path(node.target(name)).is_file()
+        assert node.fs.detect(device) is None
+
+    def test_read_only_block(self, node: Node) -> None:
+        vid, ctx = node.create("b")
+        staging, target = node.staging(), node.target()
+        node.stage(vid, staging, BLOCK, ctx)
+        node.publish(vid, staging, target, BLOCK, read_only=True)
+        mounted = node.mounter.mount_at(target)
+        assert mounted is not None
+        assert mounted.read_only
+
+    def test_a_mount_published_there_is_not_a_block_publish(self, node: Node) -> None:
+        vid, ctx = node.create("b")
+        staging, target = node.staging(), node.target()
+        node.stage(vid, staging, MOUNT, ctx)
+        node.publish(vid, staging, target, MOUNT)
+        with pytest.raises(AlreadyExists, match="different access type"):
+            node.publish(vid, staging, target, BLOCK)
+
+
+class TestStatsCondition:
+    def test_a_block_volume_whose_device_is_gone_is_abnormal(self, node: Node) -> None:
+        vid, ctx = node.create("b")
+        staging, target = node.staging(), node.target()
+        node.stage(vid, staging, BLOCK, ctx)
+        node.publish(vid, staging, target, BLOCK)
+        node.initiator.disconnect(Nqn(ctx["nqn"]))
+        stats = node.stats(vid, target)
+        assert stats.abnormal
+        assert "no NVMe/TCP connection" in stats.message
+        assert stats.total_bytes == 0
+
+    def test_unreadable_usage_is_abnormal_not_an_error(self, node: Node) -> None:
+        vid, ctx = node.create("a")
+        staging = node.staging()
+        node.stage(vid, staging, MOUNT, ctx)
+        node.fs.faults.fail_next(
+            1, lambda: BackendError("statvfs", "Input/output error"), operations={"stats"}
+        )
+        stats = node.stats(vid, staging)
+        assert stats.abnormal
+        assert "Input/output error" in stats.message
+        assert not node.stats(vid, staging).abnormal

@@ -33,17 +33,21 @@ class FakeDevice:
 
     Attributes:
         size: The size this node sees; it changes only on a rescan, as with NVMe.
+        number: Its ``major:minor``; every attach gets a new one, so a device that came
+            back after a reconnect is another device, even under a reused name.
     """
 
     path: str
     size: int
     medium: FakeMedium
+    number: str = ""
 
 
 class DeviceTable:
     """
     Block devices by path: ``/dev/nvme<N>n1``, numbered in connect order from 1, so code that
-    assumes ``/dev/nvme0n1`` fails here as it would on a real node.
+    assumes ``/dev/nvme0n1`` fails here as it would on a real node. Device numbers are
+    ``259:<N>`` (the kernel's block extended major), never reused.
     """
 
     def __init__(self) -> None:
@@ -51,11 +55,18 @@ class DeviceTable:
         self._devices: dict[str, FakeDevice] = {}
         self._next = 1
 
-    def attach(self, size: int, medium: FakeMedium) -> FakeDevice:
+    def attach(self, size: int, medium: FakeMedium, *, name: str | None = None) -> FakeDevice:
+        """
+        A new device for ``medium``; ``name`` reuses a path that is free again (a device
+        that came back under its old name, with a new number).
+        """
         with self._lock:
-            path = f"/dev/nvme{self._next}n1"
+            number = self._next
             self._next += 1
-            device = FakeDevice(path, size, medium)
+            path = name or f"/dev/nvme{number}n1"
+            if path in self._devices:
+                raise ValueError(f"{path} is attached already")
+            device = FakeDevice(path, size, medium, f"259:{number}")
             self._devices[path] = device
             return device
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from rds_csi.adapters.fake_node.devices import DeviceTable, FakeDevice
-from rds_csi.adapters.fake_node.mounter import FakeMounter
+from rds_csi.adapters.fake_node.mounter import DEVICE_BIND_FS, FakeMounter
 from rds_csi.adapters.fake_rds import FaultPlan
 from rds_csi.application.ports import Filesystem, FilesystemStats
-from rds_csi.domain import BackendError
+from rds_csi.domain import BackendError, Conflict, InvalidArgument, NotFound
 from rds_csi.domain.capability import SUPPORTED_FS_TYPES
 
 
@@ -36,7 +36,7 @@ class FakeFilesystem(Filesystem):
     def _device(self, path: str) -> FakeDevice:
         device = self._devices.get(path)
         if device is None:
-            raise BackendError(f"{path}", "no such block device")
+            raise BackendError(f"device {path} does not exist")
         return device
 
     def detect(self, device: str) -> str | None:
@@ -44,18 +44,20 @@ class FakeFilesystem(Filesystem):
         return self._device(device).medium.fs_type
 
     def make(self, device: str, fs_type: str) -> None:
+        if fs_type not in SUPPORTED_FS_TYPES:
+            raise InvalidArgument(
+                "fs_type", f"{fs_type!r} is not supported (use one of {sorted(SUPPORTED_FS_TYPES)})"
+            )
         self.faults.before("make")
         dev = self._device(device)
-        if fs_type not in SUPPORTED_FS_TYPES:
-            raise BackendError(f"mkfs on {device} failed", f"unknown filesystem {fs_type!r}")
         if dev.medium.fs_type is not None:
-            raise BackendError(
-                f"mkfs on {device} refused", f"it already holds {dev.medium.fs_type}"
-            )
+            raise Conflict(f"{device} already holds {dev.medium.fs_type}; refusing to format it")
         dev.medium.fs_type = fs_type
         dev.medium.fs_size = dev.size
 
     def grow(self, device: str, mount_path: str, fs_type: str) -> None:
+        if fs_type not in SUPPORTED_FS_TYPES:
+            raise InvalidArgument("fs_type", f"{fs_type!r} is not supported")
         self.faults.before("grow")
         dev = self._device(device)
         if dev.medium.fs_type != fs_type:
@@ -70,10 +72,18 @@ class FakeFilesystem(Filesystem):
 
     def stats(self, path: str) -> FilesystemStats:
         self.faults.before("stats")
+        if not Path(path).exists():
+            raise NotFound(f"{path} does not exist")
         mounted = self._mounter.mount_at(path)
         if mounted is None:
-            raise BackendError(f"statvfs {path} failed", "not a mount point of a volume")
-        medium = self._device(mounted.source).medium
+            raise BackendError(f"cannot read the filesystem at {path}", "not a volume's mount")
+        device = self._mounter.device(mounted)
+        if device is None:
+            # The kernel keeps a dead superblock's counters; our fake has nothing to read.
+            raise BackendError(
+                f"cannot read the filesystem at {path}", "Input/output error (device gone)"
+            )
+        medium = device.medium
         inodes = medium.fs_size // _BYTES_PER_INODE
         used_inodes = min(inodes, _RESERVED_INODES + medium.used // _BYTES_PER_INODE)
         return FilesystemStats(
@@ -85,21 +95,25 @@ class FakeFilesystem(Filesystem):
             inodes_used=used_inodes,
         )
 
+    def _device_or_bound(self, path: str) -> FakeDevice:
+        """The device at ``path``, or the device node bound onto the file ``path``."""
+        dev = self._devices.get(path)
+        if dev is None:
+            mounted = self._mounter.mount_at(path)
+            if mounted is not None and mounted.fs_type == DEVICE_BIND_FS:
+                dev = self._mounter.device(mounted)
+        if dev is None:
+            raise BackendError(f"device {path} does not exist")
+        return dev
+
     def device_size(self, device: str) -> int:
-        dev = self._devices.get(device)
-        if dev is None:
-            mounted = self._mounter.mount_at(device)
-            dev = self._devices.get(mounted.source) if mounted is not None else None
-        if dev is None:
-            raise BackendError(f"{device}", "no such block device")
-        return dev.size
+        return self._device_or_bound(device).size
+
+    def device_number(self, device: str) -> str:
+        return self._device_or_bound(device).number
 
     def is_block_device(self, path: str) -> bool:
         if self._devices.get(path) is not None:
             return True
         mounted = self._mounter.mount_at(path)
-        return (
-            mounted is not None
-            and self._devices.get(mounted.source) is not None
-            and not Path(path).is_dir()
-        )
+        return mounted is not None and mounted.fs_type == DEVICE_BIND_FS

@@ -77,6 +77,22 @@ class FakeNvmeInitiator(NvmeInitiator):
         with self._lock:
             return list(self._connected)
 
+    def bounce(self, nqn: Nqn, *, same_name: bool = False) -> str:
+        """
+        For tests: the connection drops and comes back (ctrl-loss-tmo expired, then a
+        reconnect), as another device; with ``same_name`` under the old path but a new
+        number. Mounts of the old device are left stale. Returns the new device path.
+        """
+        with self._lock:
+            old = self._connected[nqn]
+            device = self._devices.get(old)
+            if device is None:
+                raise VolumeNotFound(nqn.value.rpartition(":")[2], f"{nqn} is not connected")
+            self._devices.detach(old)
+            new = self._devices.attach(device.size, device.medium, name=old if same_name else None)
+            self._connected[nqn] = new.path
+            return new.path
+
     def rescan(self, nqn: Nqn) -> None:
         self.faults.before("rescan")
         path = self.device_for(nqn)

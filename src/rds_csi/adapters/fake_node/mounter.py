@@ -3,32 +3,47 @@
 from __future__ import annotations
 
 import os
+import posixpath
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from rds_csi.adapters.fake_node.devices import DeviceTable
+from rds_csi.adapters.fake_node.devices import DeviceTable, FakeDevice
 from rds_csi.adapters.fake_rds import FaultPlan
 from rds_csi.application.ports import Mounter, MountInfo
-from rds_csi.domain import BackendError
+from rds_csi.domain import BackendError, Conflict, InvalidArgument
 
 
-__all__ = ["FakeMounter"]
+__all__ = ["DEVICE_BIND_FS", "FakeMounter"]
 
 # What /proc/self/mountinfo calls the filesystem of a bound device node.
 DEVICE_BIND_FS = "devtmpfs"
+# The rule the real mounter applies to one mount(8) option.
+_OPTION_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:=/+@-]{0,255}")
 
 
 def _key(path: str) -> str:
     return os.path.normpath(path)
 
 
+def _check_path(value: str, field: str) -> str:
+    if not value.startswith("/") or "\0" in value or "\n" in value:
+        raise InvalidArgument(field, f"{value[:128]!r} is not an absolute path")
+    return value
+
+
 class FakeMounter(Mounter):
     """
     ``mount``/``umount`` in memory, with the kernel's checks that matter to the use cases:
     the source device must exist and carry the filesystem asked for, the target must exist
-    (a directory, or a file for a device node), mounts stack, a mounted path cannot be
-    removed. Mount points themselves are created and removed on the real filesystem.
+    (a directory, or a file for a device node), nothing is stacked (the same thing again is
+    success, something else is a Conflict), a mounted path cannot be removed. Mount points
+    themselves are created and removed on the real filesystem.
+
+    Bind mounts are reported as the kernel reports them, resolved the way the port asks:
+    ``source`` is the device behind the bound directory or the bound device node itself,
+    ``root`` the path inside that filesystem, ``major_minor`` the device's number.
 
     Attributes:
         faults: Operations: mount, bind, unmount, make_mount_point, remove_mount_point.
@@ -40,57 +55,107 @@ class FakeMounter(Mounter):
         self._table: dict[str, list[MountInfo]] = {}
         self.faults = FaultPlan()
 
+    # --- mount, bind -------------------------------------------------------------------------
+
     def mount(self, source: str, target: str, fs_type: str, options: Sequence[str]) -> None:
+        _check_path(source, "source")
+        _check_path(target, "target")
+        for option in options:
+            if _OPTION_RE.fullmatch(option) is None:
+                raise InvalidArgument(
+                    "mount option", f"{option[:64]!r} cannot be passed to mount(8)"
+                )
         self.faults.before("mount")
         device = self._devices.get(source)
+        current = self.mount_at(target)
+        if current is not None:
+            if device is not None and current.major_minor == device.number:
+                return
+            raise Conflict(f"{target} already has {current.source} mounted, not {source}")
         if device is None:
             raise BackendError(
-                f"mount {source} on {target} failed", "special device does not exist"
+                f"cannot mount {source} ({fs_type}) on {target}", "special device does not exist"
             )
         if not Path(target).is_dir():
-            raise BackendError(f"mount {source} on {target} failed", "mount point does not exist")
+            raise BackendError(
+                f"cannot mount {source} ({fs_type}) on {target}", "mount point does not exist"
+            )
         if device.medium.fs_type != fs_type:
             raise BackendError(
-                f"mount {source} on {target} failed",
+                f"cannot mount {source} ({fs_type}) on {target}",
                 f"wrong fs type, bad option, bad superblock on {source} (it holds "
                 f"{device.medium.fs_type or 'no filesystem'}, not {fs_type})",
             )
-        opts = tuple(options) if "ro" in options else (*options, "rw")
-        self._push(MountInfo(source, _key(target), fs_type, opts))
+        opts = tuple(options) if "ro" in options else ("rw", *options)
+        self._push(MountInfo(source, _key(target), fs_type, opts, "/", device.number))
 
     def bind(self, source: str, target: str, *, read_only: bool = False) -> None:
+        _check_path(source, "source")
+        _check_path(target, "target")
         self.faults.before("bind")
-        mode = "ro" if read_only else "rw"
-        if self._devices.get(source) is not None:
-            if not Path(target).is_file():
-                raise BackendError(
-                    f"bind {source} on {target} failed", "the target is not an existing file"
-                )
-            self._push(MountInfo(source, _key(target), DEVICE_BIND_FS, ("bind", mode)))
+        wanted = self._bound(source, target, read_only=read_only)
+        current = self.mount_at(target)
+        if current is not None:
+            if (current.major_minor, current.root) != (wanted.major_minor, wanted.root):
+                raise Conflict(f"{target} already has {current.source} mounted, not {source}")
+            if current.read_only != wanted.read_only:
+                mode = "read-only" if current.read_only else "read-write"
+                raise Conflict(f"{target} already has {source} bound {mode}")
             return
-        if not Path(source).is_dir():
-            raise BackendError(f"bind {source} on {target} failed", "the source does not exist")
-        if not Path(target).is_dir():
+        needs_file = self._devices.get(source) is not None
+        if needs_file and not Path(target).is_file():
+            raise BackendError(f"cannot bind {source} on {target}", "the target is not a file")
+        if not needs_file and not Path(target).is_dir():
             raise BackendError(
-                f"bind {source} on {target} failed", "the target is not an existing directory"
+                f"cannot bind {source} on {target}", "the target is not an existing directory"
             )
-        below = self.mount_at(source)
-        origin = below.source if below is not None else _key(source)
-        fs_type = below.fs_type if below is not None else "none"
-        self._push(MountInfo(origin, _key(target), fs_type, ("bind", mode)))
+        self._push(wanted)
+
+    def _bound(self, source: str, target: str, *, read_only: bool) -> MountInfo:
+        """The mount table entry binding ``source`` onto ``target`` would make."""
+        device = self._devices.get(source)
+        if device is not None:
+            mode = "ro" if read_only else "rw"
+            root = "/" + posixpath.basename(device.path)
+            return MountInfo(
+                device.path, _key(target), DEVICE_BIND_FS, (mode,), root, device.number
+            )
+        if not Path(source).is_dir():
+            raise BackendError(f"cannot bind {source} on {target}", "the source does not exist")
+        below = self._containing(source)
+        if below is None:
+            # A directory on the host's own filesystem: nothing of ours behind it.
+            mode = "ro" if read_only else "rw"
+            return MountInfo("none", _key(target), "none", (mode,), _key(source), "")
+        inside = posixpath.relpath(_key(source), below.target)
+        root = posixpath.normpath(posixpath.join(below.root, inside))
+        mode = "ro" if read_only or below.read_only else "rw"
+        return MountInfo(
+            below.source, _key(target), below.fs_type, (mode,), root, below.major_minor
+        )
+
+    def _containing(self, path: str) -> MountInfo | None:
+        """The topmost mount whose target holds ``path`` (the longest matching prefix)."""
+        key = _key(path)
+        with self._lock:
+            holders = [
+                stack[-1]
+                for target, stack in self._table.items()
+                if key == target or key.startswith(target.rstrip("/") + "/")
+            ]
+        return max(holders, key=lambda m: len(m.target), default=None)
 
     def _push(self, info: MountInfo) -> None:
         with self._lock:
             self._table.setdefault(info.target, []).append(info)
 
+    # --- unmount, the table ------------------------------------------------------------------
+
     def unmount(self, target: str) -> None:
+        _check_path(target, "target")
         self.faults.before("unmount")
         with self._lock:
-            stack = self._table.get(_key(target))
-            if stack:
-                stack.pop()
-                if not stack:
-                    del self._table[_key(target)]
+            self._table.pop(_key(target), None)
 
     def mount_at(self, target: str) -> MountInfo | None:
         with self._lock:
@@ -98,34 +163,50 @@ class FakeMounter(Mounter):
             return stack[-1] if stack else None
 
     def mounts(self) -> list[MountInfo]:
-        """The whole table, bottom of each stack first (for assertions)."""
+        """The whole table, bottom of each stack first."""
         with self._lock:
             return [info for stack in self._table.values() for info in stack]
 
+    # --- mount points ------------------------------------------------------------------------
+
     def make_mount_point(self, path: str, *, file: bool = False) -> bool:
+        _check_path(path, "path")
         self.faults.before("make_mount_point")
         target = Path(path)
         if target.exists():
+            if file != target.is_file():
+                kind = "file" if file else "directory"
+                raise BackendError(f"cannot create mount point {path}", f"it exists, not a {kind}")
             return False
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             if file:
-                target.parent.mkdir(parents=True, exist_ok=True)
                 target.touch(exist_ok=False)
             else:
-                target.mkdir(parents=True)
+                target.mkdir()
         except OSError as exc:
             raise BackendError(f"cannot create mount point {path}", str(exc)) from exc
         return True
 
     def remove_mount_point(self, path: str) -> None:
+        _check_path(path, "path")
         self.faults.before("remove_mount_point")
         if self.mount_at(path) is not None:
             raise BackendError(f"cannot remove {path}", "it is still mounted (busy)")
         target = Path(path)
         try:
-            if target.is_dir():
-                target.rmdir()
+            if target.is_dir() and not target.is_symlink():
+                target.rmdir()  # only ever empty: never a recursive delete
+            elif target.is_file() and target.stat().st_size > 0:
+                raise BackendError(f"will not remove {path}", "it is not an empty file")
             else:
                 target.unlink(missing_ok=True)
         except OSError as exc:
             raise BackendError(f"cannot remove mount point {path}", str(exc)) from exc
+
+    # --- for tests ---------------------------------------------------------------------------
+
+    def device(self, info: MountInfo) -> FakeDevice | None:
+        """The live device behind a mount, if it is still attached under that number."""
+        device = self._devices.get(info.source)
+        return device if device is not None and device.number == info.major_minor else None

@@ -171,15 +171,33 @@ class LinuxFilesystem(Filesystem):
         finally:
             os.close(fd)
 
+    def device_number(self, device: str) -> str:
+        check_path(device, field="device")
+        st = _stat(device)
+        if not stat.S_ISBLK(st.st_mode):
+            raise BackendError(f"{device} is not a block device")
+        return f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
 
-def _require_device(device: str) -> None:
+    def is_block_device(self, path: str) -> bool:
+        check_path(path, field="path")
+        try:
+            return stat.S_ISBLK(pathlib.Path(path).stat().st_mode)
+        except OSError:
+            return False
+
+
+def _stat(device: str) -> os.stat_result:
     try:
-        st = pathlib.Path(device).stat()
+        return pathlib.Path(device).stat()
     except FileNotFoundError:
         raise BackendError(f"device {device} does not exist") from None
     except OSError as exc:
         if exc.errno == errno.ENXIO:
             raise BackendError(f"device {device} is gone (no such device)") from exc
         raise BackendError(f"cannot stat {device}", str(exc)) from exc
+
+
+def _require_device(device: str) -> None:
+    st = _stat(device)
     if not (stat.S_ISBLK(st.st_mode) or stat.S_ISREG(st.st_mode)):
         raise BackendError(f"{device} is neither a block device nor an image file")

@@ -17,6 +17,8 @@ import stat
 from collections.abc import Callable, Sequence
 from typing import Final
 
+import attrs
+
 from rds_csi.adapters.mount.parse import parse_mountinfo
 from rds_csi.adapters.process import ToolTimeout, run_tool
 from rds_csi.application.ports import Mounter, MountInfo
@@ -81,7 +83,8 @@ class LinuxMounter(Mounter):
             text = self._mountinfo.read_text(errors="replace")
         except OSError as exc:
             raise BackendError(f"cannot read {self._mountinfo}", str(exc)) from exc
-        return parse_mountinfo(text)
+        table = parse_mountinfo(text)
+        return [_resolve_device_bind(entry, table) for entry in table]
 
     def mount_at(self, target: str) -> MountInfo | None:
         wanted = _real(check_path(target, field="target"))
@@ -109,7 +112,10 @@ class LinuxMounter(Mounter):
         opts = [check_mount_option(o) for o in options]
         if self._already(target, lambda st: _device_of(source) == st.st_dev, source):
             return
-        _make_directory(target)
+        if not pathlib.Path(target).is_dir():
+            raise BackendError(
+                f"cannot mount {source} ({fs_type}) on {target}", "the mount point does not exist"
+            )
         argv = [self._mount, "-t", fs_type]
         if opts:
             argv += ["-o", ",".join(opts)]
@@ -130,10 +136,7 @@ class LinuxMounter(Mounter):
 
         if self._already(target, same, source, read_only=read_only):
             return
-        if stat.S_ISDIR(src.st_mode):
-            _make_directory(target)
-        else:
-            _make_file(target)
+        _require_mount_point(target, directory=stat.S_ISDIR(src.st_mode), source=source)
         self._run(
             [self._mount, "--bind", "--", source, target], f"cannot bind {source} on {target}"
         )
@@ -181,7 +184,7 @@ class LinuxMounter(Mounter):
 
     # --- unmount -----------------------------------------------------------------------------
 
-    def unmount(self, target: str, *, remove: bool = False) -> None:
+    def unmount(self, target: str) -> None:
         check_path(target, field="target")
         for _ in range(_MAX_STACK):
             if self.mount_at(target) is None:
@@ -196,8 +199,44 @@ class LinuxMounter(Mounter):
             _log.info("unmounted %s", target)
         else:
             raise BackendError(f"{target} is still mounted after {_MAX_STACK} unmounts")
-        if remove:
-            _remove_mount_point(target)
+
+    # --- mount points ------------------------------------------------------------------------
+
+    def make_mount_point(self, path: str, *, file: bool = False) -> bool:
+        check_path(path, field="path")
+        point = pathlib.Path(path)
+        try:
+            st = point.stat()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            # EIO/ENOTCONN: a stale mount sits there; the caller's mount_at will say what.
+            raise BackendError(f"cannot create the mount point {path}", str(exc)) from exc
+        else:
+            if file == stat.S_ISDIR(st.st_mode):
+                kind = "a file" if file else "a directory"
+                raise BackendError(f"cannot use {path} as a mount point", f"it is not {kind}")
+            return False
+        try:
+            point.parent.mkdir(parents=True, exist_ok=True)
+            if file:
+                # O_EXCL: a file someone else made in between is theirs, not ours to remove.
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o640))
+            else:
+                point.mkdir(mode=0o750)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise BackendError(f"cannot create the mount point {path}", str(exc)) from exc
+        _log.info("made the mount point %s", path)
+        return True
+
+    def remove_mount_point(self, path: str) -> None:
+        check_path(path, field="path")
+        current = self.mount_at(path)
+        if current is not None:
+            raise BackendError(f"cannot remove {path}", f"{current.source} is still mounted there")
+        _remove_mount_point(path)
 
 
 def _device_of(source: str) -> int | None:
@@ -208,26 +247,48 @@ def _device_of(source: str) -> int | None:
     return st.st_rdev if stat.S_ISBLK(st.st_mode) else None
 
 
-def _make_directory(path: str) -> None:
+def _require_mount_point(target: str, *, directory: bool, source: str) -> None:
+    kind = "directory" if directory else "file"
     try:
-        pathlib.Path(path).mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise BackendError(f"cannot mount on {path}", "it exists and is not a directory") from None
+        st = pathlib.Path(target).stat()
     except OSError as exc:
-        raise BackendError(f"cannot create the mount point {path}", str(exc)) from exc
+        raise BackendError(
+            f"cannot bind {source} on {target}", f"the mount point: {exc.strerror or exc}"
+        ) from exc
+    if stat.S_ISDIR(st.st_mode) != directory:
+        raise BackendError(f"cannot bind {source} on {target}", f"the mount point is not a {kind}")
 
 
-def _make_file(path: str) -> None:
-    """A block device is bound onto a plain file (kubelet passes the file's path)."""
-    target = pathlib.Path(path)
+# Filesystems a device node can be bound from (a container's /dev may be a tmpfs).
+_DEVICE_FS: Final = frozenset({"devtmpfs", "tmpfs"})
+_DELETED: Final = "//deleted"
+
+
+def _resolve_device_bind(entry: MountInfo, table: Sequence[MountInfo]) -> MountInfo:
+    """
+    A device node bound onto a file shows in mountinfo as the devtmpfs with the node's path
+    as root (``/loop0``; ``/nvme1n1//deleted`` once the node is gone). The port wants the device
+    behind it: the node's path under /dev, and its device number, read from the bound inode
+    itself (it outlives the node's removal).
+    """
+    if entry.fs_type not in _DEVICE_FS or entry.root == "/":
+        return entry
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_dir():
-            raise BackendError(f"cannot bind a device on {path}", "it is a directory")
-        if not target.exists():
-            target.touch()
-    except OSError as exc:
-        raise BackendError(f"cannot create the mount point {path}", str(exc)) from exc
+        st = pathlib.Path(entry.target).stat()
+    except OSError:
+        return entry
+    if not stat.S_ISBLK(st.st_mode):
+        return entry
+    base = next(
+        (m.target for m in table if m.major_minor == entry.major_minor and m.root == "/"),
+        "/dev",
+    )
+    root = entry.root.removesuffix(_DELETED)
+    return attrs.evolve(
+        entry,
+        source=os.path.normpath(base + root),
+        major_minor=f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}",
+    )
 
 
 def _remove_mount_point(path: str) -> None:
