@@ -144,7 +144,13 @@ def start_driver(
     argv = [sys.executable, "-m", "rds_csi", mode]
     if endpoint_flag:
         argv += ["--endpoint", f"unix://{socket_path}"]
-    argv += ["--metrics-address", f"127.0.0.1:{metrics_port}", "--node-id", "e2e-node", *args]
+    argv += ["--metrics-address", f"127.0.0.1:{metrics_port}", "--node-id", "e2e-node"]
+    # These tiers exercise the servicers on the in-memory stack unless a test picks another.
+    if "--backend" not in args:
+        argv += ["--backend", "fake"]
+    if "--initiator" not in args:
+        argv += ["--initiator", "fake"]
+    argv += args
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}

@@ -11,16 +11,25 @@ import logging
 import pathlib
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from rds_csi.adapters.routeros_ssh import RouterOsSshBackend
 from rds_csi.adapters.routeros_ssh.settings import SshSettings, open_ssh_backend
 from rds_csi.application.ports import Metrics
-from rds_csi.domain import Size
+from rds_csi.domain import InvalidArgument, Size
 from rds_csi.emulator import Emulator, EmulatorConfig
+from rds_csi.emulator.dataplane import EXPORTS_FILE
 
 
-__all__ = ["AUTO", "open_emulator", "open_rds", "resolve_backend", "ssh_over_emulator"]
+__all__ = [
+    "AUTO",
+    "loop_exports_path",
+    "open_emulator",
+    "open_rds",
+    "resolve_backend",
+    "resolve_initiator",
+    "ssh_over_emulator",
+]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +46,30 @@ def resolve_backend(backend: str, mode: str) -> str:
     return "emulator" if mode == "all" else "ssh"
 
 
+def resolve_initiator(initiator: str, backend: str, mode: str) -> str:
+    """
+    ``auto``: a single-node trial on the emulator attaches its images as loop devices (this
+    host has no NVMe/TCP target to talk to); on the in-memory RDS it uses the in-memory node
+    stack; a real node uses nvme-cli.
+    """
+    if initiator and initiator != AUTO:
+        return initiator
+    if mode == "all":
+        kind = resolve_backend(backend, mode)
+        if kind == "emulator":
+            return "loop"
+        if kind == "fake":
+            return "fake"
+    return "nvme"
+
+
+def loop_exports_path(explicit: str, backend: str, emulator: Callable[[], Emulator]) -> str:
+    """The loop initiator's exports file: as given, or the embedded emulator's own."""
+    if explicit or backend != "emulator":
+        return explicit
+    return str(emulator().config.data_dir / EXPORTS_FILE)
+
+
 def open_rds(
     *,
     address: str,
@@ -49,6 +82,10 @@ def open_rds(
     metrics: Metrics,
 ) -> Iterator[RouterOsSshBackend]:
     """A real RDS over one persistent SSH connection."""
+    if not key_file:
+        raise InvalidArgument(
+            "rds_ssh_key", "is required with --backend ssh (the private key file from a Secret)"
+        )
     settings = SshSettings(
         address=address,
         port=port,

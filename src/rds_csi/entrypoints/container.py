@@ -10,7 +10,8 @@ Adding an adapter is one entry in a selector:
 * ``backend`` (key ``config.backend``, ``auto`` resolved by mode): ``ssh`` (a real RDS),
   ``emulator`` (the embedded RouterOS emulator, reached through the same SSH adapter) and
   ``fake`` (in memory).
-* ``initiator``, ``mounter``, ``filesystem`` (key ``config.initiator``): ``fake`` selects the
+* ``initiator``, ``mounter``, ``filesystem`` (key ``config.initiator``, ``auto`` resolved by
+  mode and backend: ``loop`` for ``all`` on the emulator, ``nvme`` otherwise): ``fake`` selects the
   whole in-memory node stack; ``nvme`` (nvme-cli, ``config.nvme_binary``,
   ``config.sysfs_root``) and ``loop`` (the emulator's images on loop devices,
   ``config.loop_exports_file``) select the real mount and filesystem adapters.
@@ -59,9 +60,11 @@ from rds_csi.domain.identity import check_base_path, check_nqn_prefix
 from rds_csi.domain.model import check_host, check_port
 from rds_csi.entrypoints.backends import (
     AUTO,
+    loop_exports_path,
     open_emulator,
     open_rds,
     resolve_backend,
+    resolve_initiator,
     ssh_over_emulator,
 )
 from rds_csi.entrypoints.csi._pb import csi_pb2_grpc
@@ -215,8 +218,11 @@ class Container(containers.DeclarativeContainer):
 
     # --- node -----------------------------------------------------------------------------
     node_devices = providers.Singleton(DeviceTable)
+    initiator_kind = providers.Callable(
+        resolve_initiator, config.initiator, config.backend, config.mode
+    )
     initiator = providers.Selector(
-        config.initiator,
+        initiator_kind,
         # In `all` mode the fake initiator connects only to what the controller's backend
         # exports; a lone node has no RDS to ask, and connects to any target.
         fake=providers.Singleton(
@@ -229,18 +235,26 @@ class Container(containers.DeclarativeContainer):
         nvme=providers.Singleton(
             nvme_initiator, binary=config.nvme_binary, sysfs_root=config.sysfs_root
         ),
-        loop=providers.Singleton(loop_initiator, exports_file=config.loop_exports_file),
+        loop=providers.Singleton(
+            loop_initiator,
+            exports_file=providers.Callable(
+                loop_exports_path,
+                config.loop_exports_file,
+                providers.Callable(resolve_backend, config.backend, config.mode),
+                emulator.provider,
+            ),
+        ),
     )
     linux_mounter = providers.Singleton(LinuxMounter)
     linux_filesystem = providers.Singleton(LinuxFilesystem)
     mounter = providers.Selector(
-        config.initiator,
+        initiator_kind,
         fake=providers.Singleton(FakeMounter, devices=node_devices),
         nvme=linux_mounter,
         loop=linux_mounter,
     )
     filesystem = providers.Selector(
-        config.initiator,
+        initiator_kind,
         fake=providers.Singleton(FakeFilesystem, devices=node_devices, mounter=mounter),
         nvme=linux_filesystem,
         loop=linux_filesystem,
@@ -338,4 +352,4 @@ def backend_kinds() -> list[str]:
 
 
 def initiator_kinds() -> list[str]:
-    return sorted(Container.initiator.providers)
+    return [AUTO, *sorted(Container.initiator.providers)]

@@ -210,13 +210,21 @@ SERVE_OPTIONS: Final[tuple[Option, ...]] = (
         "attach limit reported to Kubernetes; 0 lets it decide",
         parse=_non_negative_int,
     ),
-    Option("initiator", "fake", "the node's NVMe initiator", choices=_initiators),
+    Option(
+        "initiator",
+        "auto",
+        "the node's initiator: nvme (nvme-cli), loop (the emulator's images as loop devices), "
+        "fake (in memory); auto: loop for `all` on the emulator, fake on backend fake, nvme "
+        "otherwise",
+        choices=_initiators,
+    ),
     Option("nvme_binary", "nvme", "the nvme-cli executable (initiator nvme)"),
     Option("sysfs_root", "/sys", "where sysfs is mounted (initiator nvme reads NVMe state there)"),
     Option(
         "loop_exports_file",
         "",
-        "the emulator's <data-dir>/nvme-exports.json (initiator loop; required there)",
+        "the emulator's <data-dir>/nvme-exports.json (initiator loop; default with the embedded "
+        "emulator: its own)",
     ),
     Option(
         "topology",

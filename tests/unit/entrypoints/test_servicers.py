@@ -67,7 +67,14 @@ def start() -> Iterator[Start]:
     ) -> Driver:
         container = Container()
         container.config.from_dict(
-            {**default_settings(), "node_id": "node-1", "mode": mode, **config}
+            {
+                **default_settings(),
+                "node_id": "node-1",
+                "mode": mode,
+                "backend": "fake",
+                "initiator": "fake",
+                **config,
+            }
         )
         if backend is not None:
             container.backend.override(backend)

@@ -40,8 +40,8 @@ def test_defaults_without_any_source() -> None:
     assert s["volume_path"] == "/storage-pool/metal-csi"
     assert s["nvme_port"] == 4420
     assert s["max_volumes_per_node"] == 0
-    assert s["backend"] == "fake"
-    assert s["initiator"] == "fake"
+    assert s["backend"] == "auto"
+    assert s["initiator"] == "auto"
     assert s["topology"] == []
     assert s["rds_insecure_ignore_host_key"] is False
 
