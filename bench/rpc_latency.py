@@ -8,6 +8,7 @@ publishes, stats, unpublishes, unstages and deletes. Client-side wall time per c
 includes the channel, the interceptor (log line, metrics) and the use case.
 
     PYTHONPATH=src python bench/rpc_latency.py [--calls 1000] [--log-level info]
+    PYTHONPATH=src python bench/rpc_latency.py --backend emulator   # the controller over SSH
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ GIB = 1 << 30
 WARMUP = 50
 
 
-def _start(workdir: pathlib.Path, log_level: str) -> tuple[subprocess.Popen[bytes], str]:
+def _start(
+    workdir: pathlib.Path, log_level: str, backend: str
+) -> tuple[subprocess.Popen[bytes], str]:
     sock = workdir / "csi.sock"
     proc = subprocess.Popen(
         [
@@ -50,6 +53,13 @@ def _start(workdir: pathlib.Path, log_level: str) -> tuple[subprocess.Popen[byte
             "",
             "--log-level",
             log_level,
+            "--backend",
+            backend,
+            "--initiator",
+            "fake",
+            # room for every volume the run makes (the emulator counts files at full size)
+            "--emulator-pool-size",
+            "64T",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -92,12 +102,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--backend",
+        default="fake",
+        choices=["fake", "emulator"],
+        help="the RDS behind the controller: in memory, or the embedded emulator over SSH",
+    )
     args = parser.parse_args()
     n: int = args.calls
 
     with tempfile.TemporaryDirectory(prefix="rds-csi-bench-") as tmp:
         workdir = pathlib.Path(tmp)
-        proc, target = _start(workdir, args.log_level)
+        proc, target = _start(workdir, args.log_level, args.backend)
         try:
             with grpc.insecure_channel(target) as channel:
                 rows = _run(channel, workdir, n)
