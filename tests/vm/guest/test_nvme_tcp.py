@@ -20,8 +20,8 @@ from typing import TypeVar
 
 import pytest
 
-from rds_csi.adapters.nvmet import NvmetConfigfs
 from rds_csi.domain import Nqn, VolumeId
+from rds_csi.emulator.nvmet import NvmetConfigfs
 from tests.vm.guest.conftest import StageTimer
 
 
