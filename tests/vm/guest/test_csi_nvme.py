@@ -116,7 +116,8 @@ def number(dev: Path) -> str:
 
 
 def sectors(dev: Path) -> int:
-    return int(Path("/sys/block", dev.name, "size").read_text())
+    # Not /sys/block/<name>: the kernel links that only after the device node appears.
+    return int(Path("/sys/class/block", dev.name, "size").read_text())
 
 
 def mount_at(path: str) -> MountInfo | None:

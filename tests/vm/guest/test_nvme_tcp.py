@@ -70,7 +70,8 @@ def block_device(nqn: str) -> Path | None:
 
 
 def sectors(device: Path) -> int:
-    return int(Path("/sys/block", device.name, "size").read_text())
+    # Not /sys/block/<name>: the kernel links that only after the device node appears.
+    return int(Path("/sys/class/block", device.name, "size").read_text())
 
 
 def nqn_for(name: str) -> str:
