@@ -1,8 +1,9 @@
 """
 The e2e_nvme tier: boot the qemu guest and run the in-guest tests there.
 
-In the guest run the NVMe/TCP tests (tests/vm/guest) and the nvmet configfs contract suite,
-whose kernel variant exists only there. A pass needs the guest to power off by itself after
+In the guest run the NVMe/TCP tests (tests/vm/guest: the kernel target and initiator alone,
+then the driver over them) and the nvmet configfs contract suite, whose kernel variant exists
+only there. A pass needs the guest to power off by itself after
 pytest exited 0, with a JUnit report in which every expected test ran and none skipped: a hang,
 a panic, a missing report or a skip inside the guest is a failure, with the console attached.
 """
@@ -21,7 +22,7 @@ from tests.vm.harness import GuestConfig, GuestImage, read_timings, run_pytest_i
 pytestmark = pytest.mark.e2e_nvme
 
 GUEST_TESTS = ("tests/vm/guest", "tests/contract/test_nvmet_configfs.py")
-# Bounds the whole boot; the typical run takes well under a minute on 2 TCG vCPUs.
+# Bounds the whole boot; the typical run takes about 100 s on 2 TCG vCPUs.
 GUEST_TIMEOUT = float(os.environ.get("RDS_CSI_VM_TIMEOUT", "420"))
 
 
