@@ -259,7 +259,9 @@ def nvmet_available(
         log.info("modprobe %s failed: %s", " ".join(modules), exc)
         return False
     if done.returncode != 0:
-        log.info("modprobe %s failed: %s", " ".join(modules), done.stderr.strip())
+        log.info(
+            "modprobe %s exited %d %s", " ".join(modules), done.returncode, done.stderr.strip()
+        )
     return nvmet.available()
 
 
@@ -294,7 +296,8 @@ def open_data_plane(
             return json_plane
         raise ValueError(
             f"data plane nvmet: the kernel NVMe target is not available ({nvmet_root} is "
-            f"missing and `modprobe {' '.join(NVMET_MODULES)}` did not provide it; root needed)"
+            f"missing and `modprobe {' '.join(NVMET_MODULES)}` did not provide it; it needs "
+            "root and a kernel with those modules)"
         )
     log.info("exports are served by the kernel NVMe/TCP target on %s", address)
     return CompositeDataPlane(json_plane, NvmetDataPlane(NvmetConfigfs(nvmet_root, ops), address))
