@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from rds_csi.adapters.nvmet import (
+from rds_csi.emulator.nvmet import (
     DEFAULT_ROOT,
     ConfigfsOps,
     FakeConfigfs,

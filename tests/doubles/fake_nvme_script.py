@@ -13,12 +13,21 @@ What it reproduces, because the adapter must cope with it:
 * a second connect to the same target prints ``already connected`` and exits 1;
 * an NQN the target does not export: ``Failed to write to /dev/nvme-fabrics: Input/output
   error`` + ``could not add new controller: failed to write to nvme-fabrics device``, exit 1;
-* an unreachable address: the same with ``Connection refused``;
+* an unreachable address: ``Failed to write to /dev/nvme-fabrics: Connection refused`` +
+  ``could not add new controller: connection refused`` (``discover``: ``failed to add
+  controller, error connection refused``), exit 1;
+* ``discover -o json`` lists the discovery subsystem itself first (subtype ``current discovery
+  subsystem``), then one record per exported NQN;
 * ``disconnect -n`` prints ``NQN:<nqn> disconnected <k> controller(s)`` and exits 0, k = 0 too;
-* ``ns-rescan`` brings the namespace's sysfs ``size`` up to the target's;
-* sysfs as Linux lays it out: class links into ``devices/virtual``, ``nvme-subsysM/nvmeMn1``
-  (native multipath) or ``nvmeN/nvmeNn1`` (without), hidden ``nvmeMcNn1``, ``ngMn1``,
-  ``ctrl_loss_tmo`` shown as ``off`` for -1.
+* ``ns-rescan`` brings the namespace's sysfs ``size`` up to the target's; of a controller that
+  is gone: ``/dev/nvmeN: No such file or directory`` and the usage, exit 1;
+* sysfs as Linux lays it out: class links into ``devices/virtual``, ``nvme-subsysM/nvmeMnH``
+  (native multipath) or ``nvmeN/nvmeNn1`` (without), hidden ``nvmeMcNnH``, ``ngMnH``,
+  ``ctrl_loss_tmo`` shown as ``off`` for -1. ``H`` is the namespace head's instance in its
+  subsystem, not the NSID: 1 for the first, and the next free one while a lost connection's
+  head is still held open (``FakeNvme.lose_connection``), as Linux names them.
+
+Measured against Linux 6.1's target and initiator with nvme-cli 2.3 in the e2e_nvme guest.
 """
 
 from __future__ import annotations
@@ -43,8 +52,13 @@ LOCK = HERE / "nvme-world.lock"
 
 REFUSED = (
     "Failed to write to /dev/nvme-fabrics: Connection refused\n"
-    "could not add new controller: failed to write to nvme-fabrics device\n"
+    "could not add new controller: connection refused\n"
 )
+DISCOVERY_REFUSED = (
+    "Failed to write to /dev/nvme-fabrics: Connection refused\n"
+    "failed to add controller, error connection refused\n"
+)
+DISCOVERY_NQN = "nqn.2014-08.org.nvmexpress.discovery"
 NOT_EXPORTED = (
     "Failed to write to /dev/nvme-fabrics: Input/output error\n"
     "could not add new controller: failed to write to nvme-fabrics device\n"
@@ -264,15 +278,35 @@ def make_controller(tree: Tree, subsys: pathlib.Path, opts: dict[str, str]) -> p
     return ctrl
 
 
+def head_instance(world: dict[str, Any], subsys: pathlib.Path) -> int:
+    """The lowest head instance free in ``subsys`` (Linux's per-subsystem ida)."""
+    taken = set(world.get("held", {}).get(subsys.name, []))
+    for entry in subsys.iterdir():
+        match = re.fullmatch(r"nvme[0-9]+n([0-9]+)", entry.name)
+        if match:
+            taken.add(int(match.group(1)))
+    h = 1
+    while h in taken:
+        h += 1
+    return h
+
+
 def make_namespace(
-    tree: Tree, subsys: pathlib.Path, ctrl: pathlib.Path, export: dict[str, Any], *, multipath: bool
+    tree: Tree,
+    subsys: pathlib.Path,
+    ctrl: pathlib.Path,
+    export: dict[str, Any],
+    *,
+    multipath: bool,
+    instance: int = 1,
 ) -> None:
     m = int(subsys.name.removeprefix("nvme-subsys"))
     n = int(ctrl.name.removeprefix("nvme"))
     sectors = str(int(export["size"]) // 512)
     if multipath:
-        head, generic = subsys / f"nvme{m}n1", subsys / f"ng{m}n1"
-        write(ctrl / f"nvme{m}c{n}n1" / "size", sectors)  # the hidden per-path node
+        h = instance
+        head, generic = subsys / f"nvme{m}n{h}", subsys / f"ng{m}n{h}"
+        write(ctrl / f"nvme{m}c{n}n{h}" / "size", sectors)  # the hidden per-path node
     else:
         head, generic = ctrl / f"nvme{n}n1", ctrl / f"ng{n}n1"
     write(head / "size", sectors)
@@ -297,7 +331,14 @@ def connect(world: dict[str, Any], args: list[str]) -> int:
     ctrl = make_controller(tree, subsys, opts)
     if world.get("namespace_appears", True):
         export = exported[opts["nqn"]]
-        make_namespace(tree, subsys, ctrl, export, multipath=world.get("multipath", True))
+        make_namespace(
+            tree,
+            subsys,
+            ctrl,
+            export,
+            multipath=world.get("multipath", True),
+            instance=head_instance(world, subsys),
+        )
     if opts.get("output_format") == "json":
         sys.stdout.write(json.dumps({"device": ctrl.name}, indent=2).replace('": ', '":') + "\n")
         return int(world.get("json_exit_status", 0))
@@ -314,6 +355,34 @@ def _remove_tree(path: pathlib.Path) -> None:
         path.rmdir()
 
 
+def drop_controllers(world: dict[str, Any], tree: Tree, subsys: pathlib.Path) -> int:
+    """
+    Remove every controller of ``subsys`` and its namespaces (sysfs and /dev), as a disconnect
+    or the end of ctrl-loss-tmo does. The subsystem itself goes too, unless a namespace head of
+    it is still held open (``world["held"]``): Linux keeps it, empty, and reuses it on the next
+    connect. Returns how many controllers went.
+    """
+    count = 0
+    for name in tree.controllers_of(subsys):
+        ctrl = tree.virt_ctrl / name
+        for entry in ctrl.iterdir():
+            if entry.is_dir() and (is_head(entry.name) or entry.name.startswith("ng")):
+                (tree.dev / entry.name).unlink(missing_ok=True)
+        (tree.dev / name).unlink(missing_ok=True)
+        _remove_tree(ctrl)
+        (tree.class_ctrl / name).unlink(missing_ok=True)
+        (subsys / name).unlink()
+        count += 1
+    for entry in list(subsys.iterdir()):
+        if entry.is_dir() and (is_head(entry.name) or entry.name.startswith("ng")):
+            (tree.dev / entry.name).unlink(missing_ok=True)
+            _remove_tree(entry)
+    if not world.get("held", {}).get(subsys.name):
+        (tree.class_subsys / subsys.name).unlink(missing_ok=True)
+        _remove_tree(subsys)
+    return count
+
+
 def disconnect(world: dict[str, Any], args: list[str]) -> int:
     opts, _ = parse(args)
     if "nqn" not in opts:
@@ -322,23 +391,11 @@ def disconnect(world: dict[str, Any], args: list[str]) -> int:
     nqn = opts["nqn"]
     tree = Tree(world)
     count = 0
+    seen: set[str] = set()
     subsys = tree.subsystem_for(nqn)
-    while subsys is not None:
-        for name in tree.controllers_of(subsys):
-            ctrl = tree.virt_ctrl / name
-            for entry in ctrl.iterdir():
-                if entry.is_dir() and (is_head(entry.name) or entry.name.startswith("ng")):
-                    (tree.dev / entry.name).unlink(missing_ok=True)
-            (tree.dev / name).unlink(missing_ok=True)
-            _remove_tree(ctrl)
-            (tree.class_ctrl / name).unlink(missing_ok=True)
-            (subsys / name).unlink()
-            count += 1
-        for entry in subsys.iterdir():
-            if entry.is_dir() and (is_head(entry.name) or entry.name.startswith("ng")):
-                (tree.dev / entry.name).unlink(missing_ok=True)
-        (tree.class_subsys / subsys.name).unlink(missing_ok=True)
-        _remove_tree(subsys)
+    while subsys is not None and subsys.name not in seen:
+        seen.add(subsys.name)
+        count += drop_controllers(world, tree, subsys)
         subsys = tree.subsystem_for(nqn)
     sys.stdout.write(f"NQN:{nqn} disconnected {count} controller(s)\n")
     return 0
@@ -352,8 +409,11 @@ def ns_rescan(world: dict[str, Any], args: list[str]) -> int:
     device = pathlib.Path(positional[0])
     tree = Tree(world)
     ctrl = tree.virt_ctrl / device.name
-    if device.parent != tree.dev or not ctrl.is_dir():
-        sys.stderr.write(f"Failed to open {device}: No such file or directory\n")
+    if device.parent != tree.dev or not device.exists() or not ctrl.is_dir():
+        sys.stderr.write(
+            f"{device}: No such file or directory\n"
+            "Usage: nvme ns-rescan <device> [OPTIONS]\n\nRescans the NVMe namespaces\n\n"
+        )
         return 1
     nqn = Tree._read(ctrl / "subsysnqn")
     address = dict(
@@ -375,9 +435,7 @@ def discover(world: dict[str, Any], args: list[str]) -> int:
     opts, _ = parse(args)
     traddr, trsvcid = opts.get("traddr", ""), opts.get("trsvcid", "4420")
     if traddr in world.get("unreachable", []):
-        sys.stderr.write(
-            REFUSED.replace("could not add new controller", "failed to add controller")
-        )
+        sys.stderr.write(DISCOVERY_REFUSED)
         return 1
     if not world.get("discovery", True):
         sys.stderr.write(NOT_EXPORTED)
@@ -387,8 +445,8 @@ def discover(world: dict[str, Any], args: list[str]) -> int:
         {
             "trtype": "tcp",
             "adrfam": "ipv4",
-            "subtype": "nvme subsystem",
-            "treq": "not specified",
+            "subtype": subtype,
+            "treq": "not specified, sq flow control disable supported",
             "portid": 1,
             "trsvcid": trsvcid,
             "subnqn": nqn,
@@ -396,7 +454,10 @@ def discover(world: dict[str, Any], args: list[str]) -> int:
             "eflags": "none",
             "sectype": "none",
         }
-        for nqn in sorted(exported)
+        for subtype, nqn in [
+            ("current discovery subsystem", DISCOVERY_NQN),
+            *(("nvme subsystem", nqn) for nqn in sorted(exported)),
+        ]
     ]
     sys.stdout.write(json.dumps({"genctr": len(records), "records": records}, indent=2) + "\n")
     return 0

@@ -80,9 +80,59 @@ class FakeNvme:
         targets.setdefault(f"{address}:{port}", {})[nqn] = {"size": size, "image": str(image)}
         self.update(targets=targets)
 
-    def resize(self, nqn: str, size: int, address: str = "127.0.0.1", port: int = 4420) -> None:
-        """Grow the namespace on the target (the node sees it after ``ns-rescan``)."""
+    def resize(
+        self,
+        nqn: str,
+        size: int,
+        address: str = "127.0.0.1",
+        port: int = 4420,
+        *,
+        announce: bool = False,
+    ) -> None:
+        """
+        Grow the namespace on the target. A connected node sees it after ``ns-rescan``; with
+        ``announce`` at once, as from Linux's target, whose namespace-changed event makes the
+        host revalidate the size by itself.
+        """
         self.export(nqn, size, address, port)
+        if announce:
+            tree = script.Tree(self.world())
+            subsys = tree.subsystem_for(nqn)
+            heads = [p for p in (subsys.iterdir() if subsys else []) if script.is_head(p.name)]
+            for head in heads:
+                script.write(head / "size", str(size // 512))
+
+    def lose_connection(self, nqn: str, *, held: bool = True) -> None:
+        """
+        The target stayed away past ctrl-loss-tmo: the kernel removes the controllers and the
+        namespace's devices. With ``held`` (a mount still holds the old device) the subsystem
+        stays in sysfs, empty, and the next connect reuses it under a new head name
+        (``nvme0n2``) until ``release``.
+        """
+        world = self.world()
+        tree = script.Tree(world)
+        subsys = tree.subsystem_for(nqn)
+        assert subsys is not None, f"{nqn} is not connected"
+        if held:
+            instances = [
+                int(p.name.rpartition("n")[2]) for p in subsys.iterdir() if script.is_head(p.name)
+            ]
+            world.setdefault("held", {}).setdefault(subsys.name, []).extend(instances)
+            self.update(held=world["held"])
+        script.drop_controllers(self.world(), tree, subsys)
+
+    def release(self, nqn: str) -> None:
+        """The last holder of a lost connection's device let go (unmounted)."""
+        world = self.world()
+        tree = script.Tree(world)
+        subsys = tree.subsystem_for(nqn)
+        if subsys is None:
+            return
+        held = world.get("held", {})
+        held.pop(subsys.name, None)
+        self.update(held=held)
+        if not tree.controllers_of(subsys):
+            script.drop_controllers(self.world(), tree, subsys)
 
     def unexport(self, nqn: str, address: str = "127.0.0.1", port: int = 4420) -> None:
         targets = self.world()["targets"]
@@ -99,7 +149,14 @@ class FakeNvme:
         address = script.Tree._read(ctrl / "address")
         fields = dict(p.split("=", 1) for p in address.split(","))
         export = world["targets"][f"{fields['traddr']}:{fields['trsvcid']}"][nqn]
-        script.make_namespace(tree, subsys, ctrl, export, multipath=world["multipath"])
+        script.make_namespace(
+            tree,
+            subsys,
+            ctrl,
+            export,
+            multipath=world["multipath"],
+            instance=script.head_instance(world, subsys),
+        )
 
     def set_host_identity(self, hostnqn: str | None, hostid: str | None) -> None:
         self.config_dir.mkdir(parents=True, exist_ok=True)
@@ -161,6 +218,7 @@ def install_fake_nvme(root: pathlib.Path, **world: Any) -> FakeNvme:
         "namespace_appears": True,
         "multipath": True,
         "discovery": True,
+        "held": {},
     }
     defaults.update(world)
     (fake.bin_dir / "nvme-world.json").write_text(json.dumps(defaults, indent=1))

@@ -14,6 +14,7 @@ import pytest
 
 from tests.vm.harness import GuestRun, job_script, read_junit
 from tests.vm.harness.initramfs import CpioWriter
+from tests.vm.harness.shares import mount_point_of, parse_mount_points, plan_shares
 
 
 def _read_newc(data: bytes) -> dict[str, tuple[int, bytes, tuple[int, int]]]:
@@ -164,3 +165,44 @@ def test_read_junit_reads_what_pytest_writes(tmp_path: Path) -> None:
     assert "boom" in report.by_outcome("failed")[0].message
     assert report.summary() == "1 passed, 1 failed, 1 skipped"
     assert read_junit(tmp_path / "absent.xml") is None
+
+
+class TestShares:
+    """Which host directories the guest gets besides the root filesystem."""
+
+    def test_mount_points_are_read_with_their_escapes(self) -> None:
+        text = (
+            "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
+            "40 22 0:35 / /tmp rw,nosuid shared:2 - tmpfs tmpfs rw\n"
+            "41 22 0:36 / /srv/my\\040clone rw - xfs /dev/vdb rw\n"
+        )
+        points = parse_mount_points(text)
+        assert points == ["/", "/tmp", "/srv/my clone"]
+        assert mount_point_of("/srv/my clone/.tox", points) == "/srv/my clone"
+        assert mount_point_of("/srv/my", points) == "/"
+        assert mount_point_of("/tmpfoo", points) == "/"
+
+    def test_only_what_the_root_share_does_not_show_is_shared(self, tmp_path: Path) -> None:
+        plain, hidden, data = tmp_path / "plain", tmp_path / "hidden", tmp_path / "data"
+        clone = hidden / "clone"
+        venv = clone / ".tox" / "e2e-nvme"
+        nested = clone / "mnt"
+        other_venv = data / "venv"
+        for d in (plain, venv, nested, other_venv):
+            d.mkdir(parents=True)
+        mounts = ["/", str(data), str(nested)]
+        shares = plan_shares(
+            [plain, venv, clone, other_venv, nested, tmp_path / "absent", Path("/")],
+            mounts,
+            hidden=(str(hidden),),
+        )
+        # The clone under a hidden directory holds its venv (same mount); a mount inside it
+        # is not in a non-recursive bind, so it is shared on its own; so is another mount.
+        assert shares == [data / "venv", clone, nested]
+
+    def test_a_path_through_a_symlink_is_shared_where_it_really_is(self, tmp_path: Path) -> None:
+        real = tmp_path / "hidden" / "prefix"
+        real.mkdir(parents=True)
+        link = tmp_path / "link"
+        link.symlink_to(real)
+        assert plan_shares([link], ["/"], hidden=(str(tmp_path / "hidden"),)) == [real]

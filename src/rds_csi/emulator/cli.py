@@ -2,7 +2,7 @@
 ``rds-csi emulator``: run an emulated RDS until interrupted.
 
     rds-csi emulator --listen 127.0.0.1:2222 --data-dir /var/lib/rds-emu --pool-size 100G \\
-        --user admin --authorized-key ~/.ssh/id_ed25519.pub
+        --user admin --authorized-key ~/.ssh/id_ed25519.pub [--data-plane nvmet]
 
 The password may come from ``--password-file`` or ``RDS_EMULATOR_PASSWORD`` (``--password`` shows
 in ``ps``). On start it prints the address and the ``known_hosts`` line of its host key.
@@ -22,6 +22,7 @@ from types import FrameType
 
 from rds_csi.domain import InvalidArgument, Size
 from rds_csi.emulator import assumptions
+from rds_csi.emulator.nvmet_plane import DATA_PLANES, check_data_address
 from rds_csi.emulator.server import Emulator, EmulatorConfig, EmulatorUser
 
 
@@ -42,6 +43,13 @@ def _size(text: str) -> Size:
     try:
         return Size.parse(text, field="--pool-size")
     except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _ip(text: str) -> str:
+    try:
+        return check_data_address(text, field="--data-address")
+    except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -94,6 +102,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rtt", type=float, default=0.0, help="emulated network round trip, seconds"
     )
+    parser.add_argument(
+        "--data-plane",
+        choices=DATA_PLANES,
+        default="json",
+        help="json: exports only described in DIR/nvme-exports.json (for the loop initiator); "
+        "nvmet: also served over NVMe/TCP by the kernel target (root, nvmet modules); "
+        "auto: nvmet where the kernel has it",
+    )
+    parser.add_argument(
+        "--data-address",
+        type=_ip,
+        default=None,
+        metavar="IP",
+        help="where the kernel target listens (default: the --listen host)",
+    )
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -118,6 +141,8 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
         host_key_file=args.host_key,
         width=args.width,
         wrap_style=args.wrap_style,
+        data_plane=args.data_plane,
+        data_address=args.data_address,
     )
 
 
@@ -141,7 +166,11 @@ def run(args: argparse.Namespace) -> int:
             f"or ${PASSWORD_ENV}\n"
         )
         return 2
-    emulator = Emulator(config)
+    try:
+        emulator = Emulator(config)
+    except ValueError as exc:
+        sys.stderr.write(f"rds-csi emulator: {exc}\n")
+        return 2
     emulator.latency.command = args.latency
     emulator.latency.command_jitter = args.jitter
     emulator.latency.rtt = args.rtt
@@ -159,5 +188,5 @@ def run(args: argparse.Namespace) -> int:
     try:
         stop.wait()
     finally:
-        emulator.stop()
+        emulator.close()
     return 0

@@ -3,7 +3,7 @@ Where an emulated NVMe/TCP export goes: a pluggable data plane.
 
 The emulator tells its data plane when an export appears, goes, or changes size. The default
 writes ``<data-dir>/nvme-exports.json``, which the loop-device initiator reads to attach an
-image as a block device; a kernel nvmet data plane can stand behind the same interface.
+image as a block device; the kernel NVMe target (``nvmet_plane.py``) serves them for real.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ class DataPlane(Protocol):
     What carries the emulated exports to initiators.
 
     ``export`` is idempotent: at start-up the emulator calls it for every exported disk in its
-    table, so a data plane rebuilds its state from scratch.
+    table, so a data plane rebuilds its state from scratch. ``close`` is called once when the
+    emulator shuts down for good.
     """
 
     def export(self, disk: ExportedDisk) -> None: ...
@@ -55,6 +56,8 @@ class DataPlane(Protocol):
     def unexport(self, disk: ExportedDisk) -> None: ...
 
     def resized(self, disk: ExportedDisk) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def atomic_write_json(path: pathlib.Path, document: object) -> None:
@@ -111,3 +114,6 @@ class JsonExportsDataPlane(DataPlane):
 
     def resized(self, disk: ExportedDisk) -> None:
         self.export(disk)
+
+    def close(self) -> None:
+        """The file stays: it describes the disk table, which outlives the process."""

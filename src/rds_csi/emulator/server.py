@@ -42,9 +42,11 @@ from paramiko.common import (
 from rds_csi.domain import Size
 from rds_csi.emulator import assumptions
 from rds_csi.emulator.console import Console
-from rds_csi.emulator.dataplane import EXPORTS_FILE, DataPlane, JsonExportsDataPlane
+from rds_csi.emulator.dataplane import DataPlane
 from rds_csi.emulator.faults import FaultInjector, FaultKind, Latency, garble, truncate
 from rds_csi.emulator.netdelay import delay_line
+from rds_csi.emulator.nvmet import DEFAULT_ROOT as NVMET_ROOT
+from rds_csi.emulator.nvmet_plane import open_data_plane
 from rds_csi.emulator.render import CRLF, WrapStyle
 from rds_csi.emulator.state import PoolState
 
@@ -90,6 +92,10 @@ class EmulatorConfig:
             ``<data_dir>/ssh_host_ecdsa_key``.
         width: Output width when the login names none (assumption A1).
         wrap_style: ``token`` or ``hard`` (assumption A2).
+        data_plane: ``json`` (the exports file only), ``nvmet`` (also the kernel NVMe/TCP
+            target) or ``auto`` (``nvmet`` where the kernel has it); see ``nvmet_plane.py``.
+        data_address: The IP the kernel target listens on; default the ``listen`` host.
+        nvmet_root: nvmet's configfs directory.
     """
 
     data_dir: pathlib.Path
@@ -100,6 +106,9 @@ class EmulatorConfig:
     host_key_file: pathlib.Path | None = None
     width: int = assumptions.EXEC_WIDTH
     wrap_style: WrapStyle = assumptions.WRAP_STYLE
+    data_plane: str = "json"
+    data_address: str | None = None
+    nvmet_root: pathlib.Path = NVMET_ROOT
 
 
 @attrs.define
@@ -262,7 +271,8 @@ class _ServerTransport(paramiko.Transport):
 
 class Emulator:
     """
-    An RDS on loopback. ``start()`` returns ``(host, port)``; ``stop()`` ends every session.
+    An RDS on loopback. ``start()`` returns ``(host, port)``; ``stop()`` ends every session;
+    ``close()`` (or leaving a ``with`` block) also withdraws the data plane's exports.
 
     Attributes:
         faults: Switch faults on (fail, drop, hang, truncate, garble, refuse logins).
@@ -274,7 +284,12 @@ class Emulator:
     def __init__(self, config: EmulatorConfig, *, data_plane: DataPlane | None = None) -> None:
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.data_plane = data_plane or JsonExportsDataPlane(config.data_dir / EXPORTS_FILE)
+        self.data_plane = data_plane or open_data_plane(
+            config.data_plane,
+            config.data_dir,
+            config.data_address or config.listen[0],
+            nvmet_root=config.nvmet_root,
+        )
         self.state = PoolState(
             config.data_dir,
             pool_name=config.pool_name,
@@ -332,6 +347,11 @@ class Emulator:
         for transport in transports:
             transport.close()
 
+    def close(self) -> None:
+        """``stop()``, and withdraw the exports from the data plane (the RDS is going away)."""
+        self.stop()
+        self.data_plane.close()
+
     def disconnect_all(self) -> int:
         """Close every session from the server's side (an RDS reboot, an idle timeout)."""
         with self._lock:
@@ -350,7 +370,7 @@ class Emulator:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        self.close()
 
     # --- users and keys -----------------------------------------------------------------------
 

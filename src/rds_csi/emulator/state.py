@@ -13,6 +13,7 @@ Callers hold ``lock`` around a whole command line (assumption A24).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -275,7 +276,15 @@ class PoolState:
         self._disks.append(disk)
         self._save()
         if disk.nvme_tcp_export:
-            self.data_plane.export(self.exported(disk))
+            try:
+                self.data_plane.export(self.exported(disk))
+            except Exception:
+                # A disk the data plane refused is not added (its image file stays: A11).
+                self._disks.remove(disk)
+                self._save()
+                with contextlib.suppress(Exception):
+                    self.data_plane.unexport(self.exported(disk))
+                raise
         return disk
 
     def remove(self, disk: Disk) -> None:

@@ -23,6 +23,7 @@ from rds_csi.emulator.dataplane import EXPORTS_FILE
 
 __all__ = [
     "AUTO",
+    "emulator_data_address",
     "loop_exports_path",
     "open_emulator",
     "open_rds",
@@ -104,23 +105,42 @@ def open_rds(
         backend.close()
 
 
-def open_emulator(*, data_dir: str, pool_size: str) -> Iterator[Emulator]:
+def emulator_data_address(explicit: str, nvme_address: str, rds_address: str) -> str:
+    """Where the embedded emulator's kernel target listens: where nodes are told to connect."""
+    return explicit or nvme_address or rds_address or "127.0.0.1"
+
+
+def open_emulator(
+    *, data_dir: str, pool_size: str, data_plane: str = "json", data_address: str = "127.0.0.1"
+) -> Iterator[Emulator]:
     """
     The RouterOS emulator on loopback (a free port). Without ``data_dir`` its disks live in a
-    temporary directory that goes away with the process.
+    temporary directory that goes away with the process. ``data_plane`` ``nvmet`` (or ``auto``
+    on a kernel with nvmet) also serves its exports over NVMe/TCP on ``data_address``; they
+    are withdrawn when the emulator stops.
     """
     temporary = not data_dir
     directory = pathlib.Path(data_dir or tempfile.mkdtemp(prefix="rds-csi-emulator-"))
     directory.mkdir(parents=True, exist_ok=True)
-    emulator = Emulator(
-        EmulatorConfig(data_dir=directory, pool_size=Size.parse(pool_size, field="pool size"))
-    )
+    try:
+        emulator = Emulator(
+            EmulatorConfig(
+                data_dir=directory,
+                pool_size=Size.parse(pool_size, field="pool size"),
+                data_plane=data_plane,
+                data_address=data_address,
+            )
+        )
+    except ValueError as exc:
+        if temporary:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise InvalidArgument("emulator_data_plane", str(exc)) from None
     host, port = emulator.start()
     log.info("embedded RDS emulator on %s:%d, disks in %s", host, port, directory)
     try:
         yield emulator
     finally:
-        emulator.stop()
+        emulator.close()
         if temporary:
             shutil.rmtree(directory, ignore_errors=True)
 

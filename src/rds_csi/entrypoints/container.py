@@ -60,6 +60,7 @@ from rds_csi.domain.identity import check_base_path, check_nqn_prefix
 from rds_csi.domain.model import check_host, check_port
 from rds_csi.entrypoints.backends import (
     AUTO,
+    emulator_data_address,
     loop_exports_path,
     open_emulator,
     open_rds,
@@ -165,7 +166,16 @@ class Container(containers.DeclarativeContainer):
 
     # --- the RDS --------------------------------------------------------------------------
     emulator = providers.Resource(
-        open_emulator, data_dir=config.emulator_data_dir, pool_size=config.emulator_pool_size
+        open_emulator,
+        data_dir=config.emulator_data_dir,
+        pool_size=config.emulator_pool_size,
+        data_plane=config.emulator_data_plane,
+        data_address=providers.Callable(
+            emulator_data_address,
+            config.emulator_data_address,
+            config.nvme_address,
+            config.rds_address,
+        ),
     )
     backend = providers.Selector(
         providers.Callable(resolve_backend, config.backend, config.mode),

@@ -181,6 +181,20 @@ SERVE_OPTIONS: Final[tuple[Option, ...]] = (
         "backend emulator: where its disk table and images live; empty: a temporary directory",
     ),
     Option("emulator_pool_size", "100G", "backend emulator: the size of its storage pool"),
+    Option(
+        "emulator_data_plane",
+        "json",
+        "backend emulator: how its exports reach nodes: json (an exports file, for the loop "
+        "initiator), nvmet (also the kernel NVMe/TCP target; root), auto (nvmet where the "
+        "kernel has it)",
+        choices=("json", "nvmet", "auto"),
+    ),
+    Option(
+        "emulator_data_address",
+        "",
+        "backend emulator: the IP its kernel NVMe/TCP target listens on; empty: nvme_address, "
+        "else rds_address",
+    ),
     Option("rds_address", "127.0.0.1", "RDS control-plane address (SSH; default rdsAddress)"),
     Option("rds_port", 22, "RDS SSH port", parse=_port),
     Option("rds_user", "admin", "RDS SSH user"),

@@ -208,6 +208,7 @@ class TestExports:
 
     def test_the_data_plane_is_pluggable(self, tmp_path: pathlib.Path) -> None:
         calls: list[tuple[str, ExportedDisk]] = []
+        closed: list[bool] = []
 
         class Recording:
             def export(self, disk: ExportedDisk) -> None:
@@ -218,6 +219,9 @@ class TestExports:
 
             def resized(self, disk: ExportedDisk) -> None:
                 calls.append(("resized", disk))
+
+            def close(self) -> None:
+                closed.append(True)
 
         config = EmulatorConfig(data_dir=tmp_path, pool_size=Size.parse("10G"))
         emulator = Emulator(config, data_plane=Recording())
@@ -231,6 +235,9 @@ class TestExports:
         ]
         assert calls[0][1].image == tmp_path.resolve() / IMAGE
         assert not (tmp_path / "nvme-exports.json").exists()
+        assert closed == []
+        emulator.close()
+        assert closed == [True]
 
 
 def test_the_command_line_starts_and_stops_an_emulator(tmp_path: pathlib.Path) -> None:

@@ -151,6 +151,34 @@ class TestDeviceResolution:
         initiator.connect(target)
         assert list(initiator.connections()) == [target.nqn]
 
+    def test_after_a_lost_connection_the_volume_comes_back_under_a_new_name(
+        self, fake: FakeNvme
+    ) -> None:
+        """
+        As Linux does past ctrl-loss-tmo while a mount holds the old device: the subsystem
+        stays in sysfs, empty; a new connect reuses it and names the namespace ``nvme0n2``.
+        """
+        target, other = _target(), _target("other")
+        _export(fake, target)
+        _export(fake, other)
+        initiator = fake.initiator()
+        assert initiator.connect(target) == str(fake.dev / "nvme0n1")
+        initiator.connect(other)
+        fake.lose_connection(target.nqn.value)
+        assert (fake.sysfs / "class" / "nvme-subsystem" / "nvme-subsys0").is_dir()
+        assert initiator.device_for(target.nqn) is None
+        assert list(initiator.connections()) == [other.nqn]  # an empty subsystem is none
+
+        assert initiator.connect(target) == str(fake.dev / "nvme0n2")
+        assert initiator.device_for(target.nqn) == str(fake.dev / "nvme0n2")
+        assert initiator.device_for(other.nqn) == str(fake.dev / "nvme1n1")
+        initiator.disconnect(target.nqn)
+        assert initiator.device_for(target.nqn) is None
+        assert target.nqn not in initiator.connections()
+        fake.release(target.nqn.value)
+        assert not (fake.sysfs / "class" / "nvme-subsystem" / "nvme-subsys0").exists()
+        assert initiator.connect(target) == str(fake.dev / "nvme0n1")
+
 
 class TestExitStatusAndRetries:
     def test_exit_status_one_from_a_successful_json_connect_is_success(
@@ -274,3 +302,28 @@ class TestRescanReachesTheKernel:
         assert size_file.read_text().strip() == str(32 * MIB // 512)
         initiator.rescan(target.nqn)
         assert size_file.read_text().strip() == str(80 * MIB // 512)
+
+    def test_a_target_that_announces_a_resize_needs_no_rescan_and_rescan_still_works(
+        self, fake: FakeNvme
+    ) -> None:
+        target = _target()
+        _export(fake, target, 32 * MIB)
+        initiator = fake.initiator()
+        initiator.connect(target)
+        size_file = fake.sysfs / "class" / "nvme-subsystem" / "nvme-subsys0" / "nvme0n1" / "size"
+        fake.resize(target.nqn.value, 80 * MIB, target.address, target.port, announce=True)
+        assert size_file.read_text().strip() == str(80 * MIB // 512)
+        initiator.rescan(target.nqn)
+        assert size_file.read_text().strip() == str(80 * MIB // 512)
+
+    def test_rescan_of_a_controller_gone_meanwhile_is_an_error_with_the_tools_words(
+        self, fake: FakeNvme
+    ) -> None:
+        target = _target()
+        _export(fake, target)
+        initiator = fake.initiator()
+        initiator.connect(target)
+        # Between sysfs naming the controller and ns-rescan opening it, the device goes.
+        (fake.dev / "nvme0").unlink()
+        with pytest.raises(BackendError, match="/dev/nvme0: No such file or directory"):
+            initiator.rescan(target.nqn)

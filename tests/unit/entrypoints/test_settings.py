@@ -8,6 +8,7 @@ import socket
 import pytest
 
 from rds_csi.entrypoints.cli import build_parser
+from rds_csi.entrypoints.container import Container
 from rds_csi.entrypoints.settings import (
     SERVE_OPTIONS,
     SettingsError,
@@ -150,3 +151,43 @@ class TestErrors:
 
 def test_default_settings_has_every_option() -> None:
     assert set(default_settings()) == {opt.name for opt in SERVE_OPTIONS}
+
+
+class TestEmbeddedEmulatorDataPlane:
+    def test_defaults_keep_the_exports_file_only(self) -> None:
+        s = settings([])
+        assert (s["emulator_data_plane"], s["emulator_data_address"]) == ("json", "")
+
+    def test_the_choices_are_the_emulators(self) -> None:
+        assert settings(["--emulator-data-plane", "nvmet"])["emulator_data_plane"] == "nvmet"
+        with pytest.raises(SettingsError, match="--emulator-data-plane: 'spdk'"):
+            settings([], {"RDS_CSI_EMULATOR_DATA_PLANE": "spdk"})
+
+    @pytest.mark.parametrize(
+        ("flags", "address"),
+        [
+            ([], "127.0.0.1"),
+            (["--rds-address", "192.0.2.10"], "192.0.2.10"),
+            (["--rds-address", "192.0.2.10", "--nvme-address", "198.51.100.7"], "198.51.100.7"),
+            (["--nvme-address", "198.51.100.7", "--emulator-data-address", "::1"], "::1"),
+        ],
+    )
+    def test_the_container_gives_the_emulator_the_address_nodes_connect_to(
+        self, tmp_path: pathlib.Path, flags: list[str], address: str
+    ) -> None:
+        container = Container()
+        container.config.from_dict(
+            {
+                **settings(flags),
+                "mode": "all",
+                "backend": "emulator",
+                "emulator_data_dir": str(tmp_path / "rds"),
+            }
+        )
+        try:
+            emulator = container.emulator()
+            assert emulator.config.data_plane == "json"
+            assert emulator.config.data_address == address
+            assert (tmp_path / "rds" / "nvme-exports.json").exists()
+        finally:
+            container.shutdown_resources()

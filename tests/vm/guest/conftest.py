@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rds_csi.adapters.nvmet import NvmetConfigfs
+from rds_csi.emulator.nvmet import NvmetConfigfs
 
 
 IN_GUEST = os.environ.get("RDS_CSI_VM_GUEST") == "1"

@@ -20,8 +20,8 @@ from typing import TypeVar
 
 import pytest
 
-from rds_csi.adapters.nvmet import NvmetConfigfs
 from rds_csi.domain import Nqn, VolumeId
+from rds_csi.emulator.nvmet import NvmetConfigfs
 from tests.vm.guest.conftest import StageTimer
 
 
@@ -70,7 +70,8 @@ def block_device(nqn: str) -> Path | None:
 
 
 def sectors(device: Path) -> int:
-    return int(Path("/sys/block", device.name, "size").read_text())
+    # Not /sys/block/<name>: the kernel links that only after the device node appears.
+    return int(Path("/sys/class/block", device.name, "size").read_text())
 
 
 def nqn_for(name: str) -> str:

@@ -21,6 +21,7 @@ from tests.vm.harness.host import HostTools, HostToolsUnavailable, ensure_host_t
 from tests.vm.harness.initramfs import build_initramfs
 from tests.vm.harness.kernel import Kernel, KernelUnavailable, default_cache, fetch_kernel
 from tests.vm.harness.report import JunitReport, read_junit
+from tests.vm.harness.shares import interpreter_paths, parse_mount_points, plan_shares
 
 
 # The kernel NVMe/TCP target and initiator, and the block/filesystem modules the node tests use.
@@ -40,11 +41,11 @@ _SOCKET_WAIT = 10.0
 STATUS_FILE = ".rdsvm-exit-status"
 _CONSOLE_TAIL = 150
 
-# Mount the host's / (its root filesystem only: a non-recursive bind skips /proc, /sys and any
-# other mount) read-only in a private mount namespace, and serve that to the guest. The guest
-# mounts it read-only as well; the two together mean a guest can never write to the host's root.
-_READONLY_ROOT = (
-    'mount --bind / "$1" && mount -o remount,bind,ro "$1" && '
+# Mount a host directory ("/" for the root filesystem; a non-recursive bind skips /proc, /sys and
+# any other mount below it) read-only in a private mount namespace, and serve that to the guest.
+# The guest mounts it read-only as well; the two together mean a guest can never write to it.
+_READONLY_SHARE = (
+    'mount --bind "$4" "$1" && mount -o remount,bind,ro "$1" && '
     'exec "$2" --socket-path="$3" -o source="$1" -o cache=always -o sandbox=namespace'
 )
 
@@ -181,52 +182,61 @@ def guest_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class _Share:
+    tag: str
+    source: Path  # the host directory ("/" for the root)
+    readonly: bool = True
+
+
+def _share_daemon(image: GuestImage, share: _Share, sockets: Path) -> list[str]:
+    socket = sockets / f"{share.tag}.sock"
+    if not share.readonly:
+        return [
+            str(image.virtiofsd),
+            f"--socket-path={socket}",
+            "-o", f"source={share.source}",
+            "-o", "cache=none",
+            "-o", "sandbox=namespace",
+        ]  # fmt: skip
+    mnt = sockets / share.tag
+    mnt.mkdir()
+    return [
+        "unshare", "--mount", "--propagation", "private", "--",
+        "/bin/sh", "-c", _READONLY_SHARE, "sh",
+        str(mnt), str(image.virtiofsd), str(socket), str(share.source),
+    ]  # fmt: skip
+
+
 @contextmanager
-def _virtiofsd(image: GuestImage, sockets: Path, logs: Path, job_dir: Path) -> Iterator[list[Path]]:
-    root_mnt = sockets / "root"
-    root_mnt.mkdir()
-    root_sock, job_sock = sockets / "root.sock", sockets / "job.sock"
-    daemons = []
+def _virtiofsd(
+    image: GuestImage, sockets: Path, logs: Path, shares: Sequence[_Share]
+) -> Iterator[list[Path]]:
+    """One virtiofsd per share; yields their sockets, in the order of ``shares``."""
+    daemons: list[subprocess.Popen[bytes]] = []
+    paths = [sockets / f"{share.tag}.sock" for share in shares]
+    log_files = [logs / f"virtiofsd-{share.tag}.log" for share in shares]
     try:
-        with (logs / "virtiofsd-root.log").open("wb") as log:
-            daemons.append(
-                subprocess.Popen(
-                    [
-                        "unshare", "--mount", "--propagation", "private", "--",
-                        "/bin/sh", "-c", _READONLY_ROOT, "sh",
-                        str(root_mnt), str(image.virtiofsd), str(root_sock),
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - single-threaded harness
+        for share, log_path in zip(shares, log_files, strict=True):
+            with log_path.open("wb") as log:
+                daemons.append(
+                    subprocess.Popen(
+                        _share_daemon(image, share, sockets),
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        preexec_fn=_die_with_parent,  # noqa: PLW1509 - single-threaded harness
+                    )
                 )
-            )  # fmt: skip
-        with (logs / "virtiofsd-job.log").open("wb") as log:
-            daemons.append(
-                subprocess.Popen(
-                    [
-                        str(image.virtiofsd),
-                        f"--socket-path={job_sock}",
-                        "-o", f"source={job_dir}",
-                        "-o", "cache=none",
-                        "-o", "sandbox=namespace",
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - single-threaded harness
-                )
-            )  # fmt: skip
         deadline = time.monotonic() + _SOCKET_WAIT
-        while not (root_sock.exists() and job_sock.exists()):
+        while not all(p.exists() for p in paths):
             dead = [d for d in daemons if d.poll() is not None]
             if dead or time.monotonic() > deadline:
                 raise GuestUnavailable(
                     f"virtiofsd did not start (see {logs}/virtiofsd-*.log): "
-                    + (logs / "virtiofsd-root.log").read_text(errors="replace")[-1000:]
-                    + (logs / "virtiofsd-job.log").read_text(errors="replace")[-1000:]
+                    + "".join(f.read_text(errors="replace")[-1000:] for f in log_files)
                 )
             time.sleep(0.02)
-        yield [root_sock, job_sock]
+        yield paths
     finally:
         for d in daemons:
             if d.poll() is None:
@@ -239,10 +249,21 @@ def _virtiofsd(image: GuestImage, sockets: Path, logs: Path, job_dir: Path) -> I
                 d.wait()
 
 
-def _qemu_argv(
-    image: GuestImage, config: GuestConfig, sockets: list[Path], console: Path, job_dir: Path
+def _qemu_argv(  # noqa: PLR0917 - one private caller
+    image: GuestImage,
+    config: GuestConfig,
+    shares: Sequence[_Share],
+    sockets: list[Path],
+    console: Path,
+    job_dir: Path,
 ) -> list[str]:
     mem = f"{config.memory_mb}M"
+    devices = []
+    for share, socket in zip(shares, sockets, strict=True):
+        devices += [
+            "-chardev", f"socket,id=fs{share.tag},path={_check_path(socket, 'socket')}",
+            "-device", f"vhost-user-fs-pci,chardev=fs{share.tag},tag={share.tag}",
+        ]  # fmt: skip
     return [
         str(image.tools.qemu),
         "-accel", "tcg",
@@ -256,11 +277,23 @@ def _qemu_argv(
         "-kernel", _check_path(image.kernel.vmlinuz, "kernel"),
         "-initrd", _check_path(image.initramfs, "initramfs"),
         "-append", f"console=ttyS0 panic=-1 quiet rdsvm.job={_check_path(job_dir, 'job dir')}",
-        "-chardev", f"socket,id=fsroot,path={_check_path(sockets[0], 'socket')}",
-        "-device", "vhost-user-fs-pci,chardev=fsroot,tag=hostroot",
-        "-chardev", f"socket,id=fsjob,path={_check_path(sockets[1], 'socket')}",
-        "-device", "vhost-user-fs-pci,chardev=fsjob,tag=results",
+        *devices,
     ]  # fmt: skip
+
+
+def guest_shares(
+    image: GuestImage, argv: Sequence[str], cwd: Path, env: Mapping[str, str], extra: Sequence[Path]
+) -> list[Path]:
+    """
+    Host directories the guest command needs that the root share does not show it: the
+    checkout and ``cwd``, the interpreters (this one, and ``argv[0]``'s when it is a path),
+    ``PYTHONPATH``, the kernel's module tree, and ``extra``. See ``shares.py``.
+    """
+    wanted = [REPO, cwd, image.kernel.modules, *interpreter_paths(argv[0] if argv else None)]
+    wanted += [Path(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    wanted += extra
+    mount_points = parse_mount_points(Path("/proc/self/mountinfo").read_text())
+    return plan_shares(wanted, mount_points)
 
 
 def run_in_guest(
@@ -271,9 +304,14 @@ def run_in_guest(
     cwd: Path,
     env: Mapping[str, str] | None = None,
     config: GuestConfig | None = None,
+    share: Sequence[Path] = (),
 ) -> GuestRun:
     """
     Boot a fresh guest, run ``argv`` in ``cwd`` as root, power off, report.
+
+    The guest sees the host's root filesystem; the checkout, ``cwd``, the interpreters and
+    ``share`` are shared besides when they live elsewhere (another mount, or under ``/tmp``,
+    which the guest mounts afresh), so a clone anywhere runs as it does here.
 
     ``run_dir`` (empty or absent) receives ``console.log``, the virtiofsd logs and ``job/``, the
     directory shared with the guest. Never raises for what happens inside the guest: a hang, a
@@ -287,22 +325,28 @@ def run_in_guest(
     job_dir = run_dir / "job"
     job_dir.mkdir()
     console = run_dir / "console.log"
+    command_env = guest_env({"RDS_CSI_VM_JOB_DIR": str(job_dir), **(env or {})})
+    extra = [
+        _Share(f"x{i}", Path(_check_path(p, "shared directory")))
+        for i, p in enumerate(guest_shares(image, argv, cwd, command_env, share))
+    ]
+    shares = [_Share("hostroot", Path("/")), _Share("results", job_dir, readonly=False), *extra]
+    listed = " ".join(f"{s.tag}={s.source}" for s in extra)
     (job_dir / "stage1.conf").write_text(
         f"RDSVM_MODULES_DIR={shlex.quote(_check_path(image.kernel.modules, 'module tree'))}\n"
         f"RDSVM_LOAD={shlex.quote(' '.join(config.modules))}\n"
+        f"RDSVM_SHARES={shlex.quote(listed)}\n"
     )
-    (job_dir / "job.sh").write_text(
-        job_script(argv, cwd, guest_env({"RDS_CSI_VM_JOB_DIR": str(job_dir), **(env or {})}))
-    )
+    (job_dir / "job.sh").write_text(job_script(argv, cwd, command_env))
     sockets = Path(tempfile.mkdtemp(prefix="rdsvm-"))  # AF_UNIX paths must stay short
     started = time.monotonic()
     timed_out = False
     try:
-        with _virtiofsd(image, sockets, run_dir, job_dir) as socks:
+        with _virtiofsd(image, sockets, run_dir, shares) as socks:
             qemu_log = run_dir / "qemu.log"
             with qemu_log.open("wb") as log:
                 proc = subprocess.Popen(
-                    _qemu_argv(image, config, socks, console, job_dir),
+                    _qemu_argv(image, config, shares, socks, console, job_dir),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,

@@ -10,10 +10,13 @@ Facts they encode (nvme-cli 2.x / libnvme 1.x on Linux 6.x):
   ``already connected``. An NQN the target does not export comes back as an I/O error (the kernel
   turns the target's "Connect Invalid Parameters" into EIO; newer kernels, EINVAL).
 * sysfs: ``/sys/class/nvme-subsystem/nvme-subsysN/subsysnqn``; with native multipath the block
-  device ``nvme<subsys>n<nsid>`` sits in the subsystem directory, next to the char device
-  ``ng<N>n<nsid>`` and the controller links ``nvme<ctrl>``; the per-path ``nvme<S>c<C>n<nsid>``
-  nodes are hidden (no /dev entry). Without multipath the block device sits under the
-  controller. A controller's ``address`` reads ``traddr=...,trsvcid=...[,src_addr=...]``.
+  device ``nvme<subsys>n<head>`` sits in the subsystem directory, next to the char device
+  ``ng<N>n<head>`` and the controller links ``nvme<ctrl>``; the per-path ``nvme<S>c<C>n<head>``
+  nodes are hidden (no /dev entry). ``<head>`` is the namespace head's instance within its
+  subsystem, not the NSID: when a connection was lost past ctrl-loss-tmo while a mount still
+  held the device, the subsystem stays, empty, and the reconnected namespace is ``nvme0n2``
+  (seen on Linux 6.1). Without multipath the block device sits under the controller. A
+  controller's ``address`` reads ``traddr=...,trsvcid=...[,src_addr=...]``.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ _UUID_RE: Final = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12
 
 def namespace_order(name: str) -> tuple[int, int] | None:
     """
-    ``(instance, nsid)`` for a block namespace name (``nvme0n1``), or None for anything else:
+    ``(subsystem instance, head instance)`` for a block namespace name (``nvme0n1``), or None
+    for anything else:
     the hidden per-path ``nvme0c0n1``, the generic char device ``ng0n1``, partitions
     ``nvme0n1p1``, controllers, attribute files.
     """

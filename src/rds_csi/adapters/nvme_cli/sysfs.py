@@ -30,10 +30,10 @@ class Controller:
 @attrs.frozen
 class Subsystem:
     """
-    One ``nvme-subsysN``: its NQN, controllers, and block namespaces (``nvme0n1``) by nsid.
+    One ``nvme-subsysN``: its NQN, controllers, and block namespaces (``nvme0n1``).
 
     Attributes:
-        namespaces: Block device names, lowest instance and nsid first.
+        namespaces: Block device names, lowest subsystem and head instance first.
     """
 
     name: str

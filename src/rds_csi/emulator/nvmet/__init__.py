@@ -1,6 +1,6 @@
 """The Linux kernel NVMe/TCP target (nvmet) through configfs, and a fake tree for tests."""
 
-from rds_csi.adapters.nvmet.configfs import (
+from rds_csi.emulator.nvmet.configfs import (
     DEFAULT_ROOT,
     ConfigfsOps,
     KernelConfigfs,
@@ -10,7 +10,7 @@ from rds_csi.adapters.nvmet.configfs import (
     PortInfo,
     direct_io_works,
 )
-from rds_csi.adapters.nvmet.fake import FakeConfigfs
+from rds_csi.emulator.nvmet.fake import FakeConfigfs
 
 
 __all__ = [

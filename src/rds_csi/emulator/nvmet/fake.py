@@ -1,7 +1,7 @@
 """
 A fake nvmet configfs on an ordinary directory, for tests on machines without the target.
 
-It answers the :class:`~rds_csi.adapters.nvmet.configfs.ConfigfsOps` calls the way the kernel's
+It answers the :class:`~rds_csi.emulator.nvmet.configfs.ConfigfsOps` calls the way the kernel's
 configfs does (measured on Debian's 6.1 kernel, and checked by the contract suite that runs the
 same tests against the real one inside the qemu guest): ``mkdir`` of a subsystem, namespace or
 port creates its attribute files with the kernel's defaults; attributes cannot be created or
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-from rds_csi.adapters.nvmet.configfs import (
+from rds_csi.emulator.nvmet.configfs import (
     DISCOVERY_NQN,
     MODEL_MAX,
     NSID_MAX,

@@ -30,7 +30,7 @@ A data plane exports, resizes and withdraws a disk like this::
 
 Pure standard library, for the emulator's kernel data plane and the VM tests. Every filesystem
 call goes through :class:`ConfigfsOps`, so the same code runs against the kernel
-(:class:`KernelConfigfs`) or the fake tree in :mod:`rds_csi.adapters.nvmet.fake`.
+(:class:`KernelConfigfs`) or the fake tree in :mod:`rds_csi.emulator.nvmet.fake`.
 """
 
 from __future__ import annotations
