@@ -149,16 +149,30 @@ class _S(enum.Enum):
     IN_BARE = 7
 
 
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+
 class _Bad(Exception):
     """Internal: the record text breaks the grammar."""
 
 
-def _scan(text: str) -> tuple[_S, list[tuple[str, str]], str, str]:  # noqa: C901, PLR0912, PLR0915 - a state machine
+def _scan(text: str) -> tuple[_S, list[tuple[str, str]], str, str]:
     """
     Read ``text`` as ``key=value`` pairs; return the state where it stopped, the complete
     pairs, and the key and value read so far (raw: quotes and escapes kept).
     """
+    state, pairs, key, value, _boundary = _scan_from(text)
+    return state, pairs, key, value
+
+
+def _scan_from(text: str) -> tuple[_S, list[tuple[str, str]], str, str, int]:  # noqa: C901, PLR0912, PLR0915 - a state machine
+    """
+    ``_scan``, also returning the last boundary: the index after which a new key may start.
+    Nothing before it changes how the rest is read, so a caller that appends text can scan
+    again from there instead of from the beginning.
+    """
     state = _S.KEY_START
+    boundary = 0
     pairs: list[tuple[str, str]] = []
     key: list[str] = []
     value: list[str] = []
@@ -185,6 +199,7 @@ def _scan(text: str) -> tuple[_S, list[tuple[str, str]], str, str]:  # noqa: C90
                 if ch == " ":
                     pairs.append(("".join(key), ""))
                     state = _S.KEY_START
+                    boundary = i + 1
                 elif ch == '"':
                     value = ['"']
                     state = _S.IN_QUOTED
@@ -207,6 +222,7 @@ def _scan(text: str) -> tuple[_S, list[tuple[str, str]], str, str]:  # noqa: C90
                     raise _Bad(i)
                 pairs.append(("".join(key), "".join(value)))
                 state = _S.KEY_START
+                boundary = i + 1
             case _S.IN_BARE:
                 if ch == " ":
                     sofar = "".join(value)
@@ -222,12 +238,16 @@ def _scan(text: str) -> tuple[_S, list[tuple[str, str]], str, str]:  # noqa: C90
                         continue
                     pairs.append(("".join(key), sofar))
                     state = _S.KEY_START
+                    if rest[:1] and not rest[0].isdigit():
+                        # (after a space at the very end, or before a digit, a number or a
+                        # date may yet continue in text appended later: not a boundary)
+                        boundary = i + 1
                 elif ch in '"=':
                     raise _Bad(i)
                 else:
                     value.append(ch)
         i += 1
-    return state, pairs, "".join(key), "".join(value)
+    return state, pairs, "".join(key), "".join(value), boundary
 
 
 def _finish(text: str) -> list[tuple[str, str]]:
@@ -260,11 +280,20 @@ def _mask_quotes(text: str) -> str:
     return "".join(out)
 
 
-def _join(acc: str, line: str, indent: int) -> str:  # noqa: PLR0911 - one return per case
-    """Append a continuation line, deciding whether the break replaced a space (see module)."""
+def _join(acc: str, line: str, indent: int, start: int = 0) -> tuple[str, int]:
+    """
+    Append a continuation line, deciding whether the break replaced a space (see module).
+
+    ``acc`` is scanned from ``start``, a boundary an earlier call returned, so joining a
+    record's lines costs linear time, not quadratic. Returns the text and the new boundary.
+    """
+    state, _pairs, _key, value, boundary = _scan_from(acc[start:])
+    return _joined(acc, line, indent, state, value), start + boundary
+
+
+def _joined(acc: str, line: str, indent: int, state: _S, value: str) -> str:  # noqa: PLR0911 - one return per case
     exact = line[indent:] if line.startswith(" " * indent) else line.lstrip(" ")
     body = line.lstrip(" ")
-    state, _pairs, _key, value = _scan(acc)
     if state in {_S.IN_QUOTED, _S.IN_ESCAPE}:
         return acc + exact
     if state in {_S.IN_KEY, _S.AFTER_EQ, _S.KEY_START}:
@@ -321,9 +350,9 @@ class _Pending:
         # it equal to the prefix width, but it is measured rather than assumed.
         leads = [len(x) - len(x.lstrip(" ")) for x in self.rest]
         indent = min((lead for lead in leads if lead), default=0)
-        text = self.first
+        text, start = self.first, 0
         for line in self.rest:
-            text = _join(text, line, indent)
+            text, start = _join(text, line, indent, start)
         return text
 
 
@@ -368,7 +397,7 @@ def parse_detail(raw: str) -> tuple[Record, ...]:  # noqa: C901, PLR0912 - one p
     pending: list[_Pending] = []
     current: _Pending | None = None
     for line in lines[i:]:
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in line):  # noqa: PLR2004
+        if _CONTROL.search(line):
             raise MalformedOutput("the RDS's output holds control characters", raw)
         if not line.strip():
             current = None  # a record separator
