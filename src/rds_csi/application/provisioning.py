@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
@@ -51,6 +52,8 @@ __all__ = [
     "Validation",
     "VolumePage",
 ]
+
+log = logging.getLogger(__name__)
 
 NAME_MAX_BYTES: Final = 128
 
@@ -98,6 +101,14 @@ class CreateVolume:
         volume_id = VolumeId.from_name(check_name(name))
         check_capabilities(capabilities)
         params = VolumeParameters.from_mapping(parameters, defaults=self._defaults)
+        if params.unknown:
+            # Not an error: the Go driver ignored them too, and a drop-in swap must not break a
+            # StorageClass; but a typo deserves a word in the log.
+            log.warning(
+                "CreateVolume %r: ignoring unknown StorageClass parameters %s",
+                name,
+                ", ".join(params.unknown),
+            )
         size = capacity.allocate()
         wanted = Volume(
             volume_id=volume_id,

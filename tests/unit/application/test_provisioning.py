@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -98,6 +99,15 @@ class TestCreateVolume:
         assert made.volume.size == Size(GIB + MIB)
         with pytest.raises(OutOfRange):
             create("pvc-b", CapacityRange(required=GIB + 1, limit=GIB + 2), RWO, PARAMS)
+
+    def test_unknown_parameters_are_logged_not_refused(
+        self, create: CreateVolume, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        params = {**PARAMS, "rdsUser": "x", "csi.storage.k8s.io/pvc/name": "data"}
+        with caplog.at_level(logging.WARNING):
+            assert create("pvc-a", CapacityRange(), RWO, params).volume.exported
+        assert "ignoring unknown StorageClass parameters rdsUser" in caplog.text
+        assert "pvc/name" not in caplog.text
 
     def test_pool_exhaustion_is_capacity_exhausted_and_leaves_nothing(
         self, create: CreateVolume, rds: InMemoryRds
