@@ -691,15 +691,31 @@ class _Run:
     def _rows(self, menu: str) -> list[tuple[ItemId, Callable[[str], object]]]:
         """Every item of ``menu`` in print order, with a property lookup for ``where``."""
         if menu == "disk":
-            rows = []
-            for key, disk in self.state.items():
-                values = self.state.disk_values(disk)
-                rows.append((ItemId("disk", key), _lookup(values)))
-            return rows
+            return [
+                (ItemId("disk", key), self._disk_lookup(disk)) for key, disk in self.state.items()
+            ]
         return [
             (ItemId("file", _file_key(entry)), _lookup(file_values(entry)))
             for entry in self.state.files()
         ]
+
+    def _disk_lookup(self, disk: Disk | None) -> Callable[[str], object]:
+        """
+        A disk's properties, built only when a query needs more than its slot: the driver's
+        every `where`/`find` is by slot, and building all rows (a stat per image, a walk of the
+        pool) made each command cost O(disks) of file system calls.
+        """
+        built: dict[str, object] | None = None
+
+        def lookup(name: str) -> object:
+            nonlocal built
+            if name == "slot":
+                return disk.slot if disk is not None else self.state.pool_name
+            if built is None:
+                built = self.state.disk_values(disk)
+            return built.get(name, "")
+
+        return lookup
 
     def _select(self, cmd: MenuCmd, scope: dict[str, object]) -> list[int]:
         """Indexes (print numbers) of the items ``where`` (or ``find k=v``) selects."""

@@ -62,7 +62,9 @@ class DataPlane(Protocol):
 
 def atomic_write_json(path: pathlib.Path, document: object) -> None:
     """Write ``document`` so a reader sees the old file or the new one, never half of one."""
-    data = json.dumps(document, indent=2, sort_keys=True).encode() + b"\n"
+    # One line, no indent: json's C encoder only serves the compact form, and these files are
+    # rewritten on every change (the pure-Python indenting encoder made that O(disks) slow).
+    data = json.dumps(document, sort_keys=True, separators=(",", ":")).encode() + b"\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
