@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from rds_csi.adapters.fake_node.devices import DeviceTable, FakeMedium
 from rds_csi.adapters.fake_rds import FaultPlan
 from rds_csi.application.ports import NvmeInitiator, StorageBackend
-from rds_csi.domain import Nqn, NvmeTarget, VolumeNotFound
+from rds_csi.domain import Nqn, NvmeTarget, VolumeId, VolumeNotFound
 from rds_csi.domain.size import GIB
 
 
@@ -41,10 +41,18 @@ class FakeNvmeInitiator(NvmeInitiator):
     def _exported_size(self, nqn: Nqn) -> int:
         if self._exports is None:
             return _UNLINKED_SIZE
-        for volume in self._exports.list_volumes():
-            if volume.nqn == nqn and volume.exported:
-                return volume.size.bytes
-        raise VolumeNotFound(nqn.value.rpartition(":")[2], f"the target exports no {nqn}")
+        # Our NQNs end in the volume ID, the disk's slot: one lookup, not a full listing.
+        slot = nqn.value.rpartition(":")[2]
+        missing = VolumeNotFound(slot, f"the target exports no {nqn}")
+        if not VolumeId.is_valid(slot):
+            raise missing
+        try:
+            volume = self._exports.get_volume(VolumeId(slot))
+        except VolumeNotFound:
+            raise missing from None
+        if volume.nqn != nqn or not volume.exported:
+            raise missing
+        return volume.size.bytes
 
     def connect(self, target: NvmeTarget) -> str:
         self.faults.before("connect")
