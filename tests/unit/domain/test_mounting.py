@@ -63,7 +63,7 @@ class TestNodePath:
             return
         assert path.startswith("/")
         assert ".." not in path.split("/")
-        assert all(ord(ch) >= 0x20 and ord(ch) != 0x7F for ch in path)  # noqa: PLR2004
+        assert all(ord(ch) >= 0x20 and ord(ch) != 0x7F for ch in path)
 
 
 class TestMountOption:
