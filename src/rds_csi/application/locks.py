@@ -1,17 +1,16 @@
-"""The per-volume in-flight guard, and a system clock: in-process services, no I/O."""
+"""The per-volume in-flight guard: an in-process service, no I/O."""
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from rds_csi.application.ports import Clock, Locks
+from rds_csi.application.ports import Locks
 from rds_csi.domain import OperationInProgress
 
 
-__all__ = ["KeyedLocks", "SystemClock"]
+__all__ = ["KeyedLocks"]
 
 
 class KeyedLocks(Locks):
@@ -44,14 +43,3 @@ class KeyedLocks(Locks):
     def is_held(self, key: str) -> bool:
         with self._guard:
             return key in self._held
-
-
-class SystemClock(Clock):
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time(self) -> float:
-        return time.time()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)

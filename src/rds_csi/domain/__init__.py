@@ -36,6 +36,7 @@ from rds_csi.domain.model import (
     Snapshot,
     Volume,
 )
+from rds_csi.domain.mounting import MountOption, NodePath
 from rds_csi.domain.parameters import VolumeContext, VolumeParameters
 from rds_csi.domain.size import CapacityRange, Size
 
@@ -59,6 +60,8 @@ __all__ = [
     "InvalidPageToken",
     "MalformedOutput",
     "MountAccess",
+    "MountOption",
+    "NodePath",
     "NotFound",
     "Nqn",
     "NvmeTarget",

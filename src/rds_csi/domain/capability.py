@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterable
 from typing import Final
 
 import attrs
 
 from rds_csi.domain.errors import InvalidArgument, UnsupportedCapability
+from rds_csi.domain.mounting import MountOption
 
 
 __all__ = [
@@ -25,8 +25,6 @@ __all__ = [
 
 DEFAULT_FS_TYPE: Final = "ext4"
 SUPPORTED_FS_TYPES: Final = frozenset({"ext4", "xfs", "ext3"})
-# Mount options go to mount(8) as one -o argument: no separators, spaces or control chars.
-_MOUNT_FLAG_RE: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:=/+@-]*")
 MOUNT_FLAGS_MAX_BYTES: Final = 4096
 
 
@@ -81,11 +79,7 @@ class MountAccess:
         total = 0
         for flag in self.mount_flags:
             total += len(flag.encode()) + 1
-            if _MOUNT_FLAG_RE.fullmatch(flag) is None:
-                raise InvalidArgument(
-                    "volume_capability.mount.mount_flags",
-                    f"{flag!r} is not a mount option (no spaces, commas or quotes)",
-                )
+            MountOption.parse(flag, field="volume_capability.mount.mount_flags")
         if total > MOUNT_FLAGS_MAX_BYTES:
             raise InvalidArgument(
                 "volume_capability.mount.mount_flags",
@@ -137,6 +131,14 @@ class VolumeCapability:
     @classmethod
     def block(cls, access_mode: AccessMode = AccessMode.SINGLE_NODE_WRITER) -> VolumeCapability:
         return cls(access_mode, BlockAccess())
+
+    def mount_options(self) -> tuple[str, ...]:
+        """What mount(8) gets for this capability: its mount flags, and ``ro`` for a reader
+        mode. Empty for a raw block volume."""
+        if not isinstance(self.access, MountAccess):
+            return ()
+        read_only = ("ro",) if self.access_mode.is_read_only else ()
+        return (*self.access.mount_flags, *read_only)
 
     def unsupported_reason(self) -> str:
         """Why this driver cannot serve the capability, or ``""`` when it can."""

@@ -135,6 +135,16 @@ class Nqn:
         check_nqn_prefix(prefix)
         return cls(f"{prefix}:{volume_id}")
 
+    @property
+    def volume_id(self) -> VolumeId | None:
+        """
+        The volume this NQN exports: its last ``:``-part (``<prefix>:<volume-id>``, as
+        ``for_volume`` makes it), whatever the prefix; None when that part is not a volume ID
+        of ours (another owner's target, the UUID form).
+        """
+        leaf = self.value.rpartition(":")[2]
+        return VolumeId(leaf) if VolumeId.is_valid(leaf) else None
+
     def is_strict(self) -> bool:
         """Whether this NQN has the narrow form our own targets use."""
         return _NQN_STRICT_RE.fullmatch(self.value) is not None

@@ -29,6 +29,7 @@ from dependency_injector import containers, providers
 from prometheus_client import CollectorRegistry
 
 from rds_csi import __version__
+from rds_csi.adapters.clock import SystemClock
 from rds_csi.adapters.fake_node import DeviceTable, FakeFilesystem, FakeMounter, FakeNvmeInitiator
 from rds_csi.adapters.fake_rds import InMemoryRds
 from rds_csi.adapters.loop import LoopInitiator
@@ -103,7 +104,7 @@ def nvme_initiator(binary: str, sysfs_root: str) -> NvmeCliInitiator:
         raise InvalidArgument("nvme_binary", "is required with --initiator nvme")
     if not sysfs_root.startswith("/"):
         raise InvalidArgument("sysfs_root", f"{sysfs_root!r} is not an absolute path")
-    return NvmeCliInitiator(binary=binary, sysfs_root=sysfs_root)
+    return NvmeCliInitiator(binary=binary, sysfs_root=sysfs_root, clock=SystemClock())
 
 
 def volume_defaults(

@@ -283,6 +283,36 @@ class TestExitStatusAndRetries:
         assert len(fake.calls("connect")) == 2
         assert clock.sleeps == [5.0]
 
+    def test_a_disconnect_that_never_takes_is_an_error_once_the_wait_runs_out(
+        self, fake: FakeNvme
+    ) -> None:
+        target = _target()
+        _export(fake, target)
+        fake.initiator().connect(target)
+        clock = StepClock()
+        # `true` answers like a disconnect that did nothing: the controller stays in sysfs.
+        stuck = fake.initiator(clock, binary="/bin/true", device_timeout=2.0, poll_interval=0.5)
+        with pytest.raises(BackendError, match=r"left .* connected"):
+            stuck.disconnect(target.nqn)
+        assert clock.sleeps == [0.5, 0.5, 0.5, 0.5]
+        assert fake.controllers(target.nqn.value) != []
+
+    def test_a_disconnect_is_waited_for_until_sysfs_lets_go(self, fake: FakeNvme) -> None:
+        target = _target()
+        _export(fake, target)
+        initiator = fake.initiator()
+        initiator.connect(target)
+        clock = StepClock()
+
+        def the_kernel_lets_go() -> None:
+            if len(clock.sleeps) == 2:
+                initiator.disconnect(target.nqn)
+
+        clock.on_sleep.append(the_kernel_lets_go)
+        fake.initiator(clock, binary="/bin/true", poll_interval=0.25).disconnect(target.nqn)
+        assert clock.sleeps == [0.25, 0.25]
+        assert fake.controllers(target.nqn.value) == []
+
     def test_a_missing_nvme_binary_is_a_clear_error(self, fake: FakeNvme) -> None:
         target = _target()
         initiator = fake.initiator(binary=str(fake.bin_dir / "no-such-nvme"))

@@ -10,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rds_csi.adapters.loop.parse import Export, LoopDevice, parse_exports, parse_loop_devices
-from rds_csi.adapters.mount.mounter import check_mount_option, check_path
 from rds_csi.adapters.mount.parse import parse_blkid_export, parse_mountinfo, unescape_mount_path
 from rds_csi.adapters.nvme_cli import HostIdentity, connect_argv
 from rds_csi.adapters.nvme_cli.parse import (
@@ -267,17 +266,3 @@ class TestBlkidAndArguments:
             "PTUUID": "1a2b",
             "PTTYPE": "dos",
         }
-
-    @pytest.mark.parametrize("option", ["ro", "noatime", "context=system_u:object_r:x:s0", "uid=0"])
-    def test_plain_mount_options_pass(self, option: str) -> None:
-        assert check_mount_option(option) == option
-
-    @pytest.mark.parametrize("option", ["", "ro,remount", "-o", "a b", "x'y", "a\nb"])
-    def test_options_that_could_carry_more_are_refused(self, option: str) -> None:
-        with pytest.raises(InvalidArgument):
-            check_mount_option(option)
-
-    @pytest.mark.parametrize("path", ["", "relative/dir", "/a\nb", "/a\0b"])
-    def test_paths_must_be_absolute_and_single_line(self, path: str) -> None:
-        with pytest.raises(InvalidArgument):
-            check_path(path, field="target")

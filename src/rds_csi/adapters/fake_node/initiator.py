@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from rds_csi.adapters.fake_node.devices import DeviceTable, FakeMedium
 from rds_csi.adapters.fake_rds import FaultPlan
 from rds_csi.application.ports import NvmeInitiator, StorageBackend
-from rds_csi.domain import Nqn, NvmeTarget, VolumeId, VolumeNotFound
+from rds_csi.domain import Nqn, NvmeTarget, VolumeNotFound
 from rds_csi.domain.size import GIB
 
 
@@ -42,12 +42,12 @@ class FakeNvmeInitiator(NvmeInitiator):
         if self._exports is None:
             return _UNLINKED_SIZE
         # Our NQNs end in the volume ID, the disk's slot: one lookup, not a full listing.
-        slot = nqn.value.rpartition(":")[2]
-        missing = VolumeNotFound(slot, f"the target exports no {nqn}")
-        if not VolumeId.is_valid(slot):
+        volume_id = nqn.volume_id
+        missing = VolumeNotFound(str(volume_id or nqn), f"the target exports no {nqn}")
+        if volume_id is None:
             raise missing
         try:
-            volume = self._exports.get_volume(VolumeId(slot))
+            volume = self._exports.get_volume(volume_id)
         except VolumeNotFound:
             raise missing from None
         if volume.nqn != nqn or not volume.exported:
@@ -95,7 +95,7 @@ class FakeNvmeInitiator(NvmeInitiator):
             old = self._connected[nqn]
             device = self._devices.get(old)
             if device is None:
-                raise VolumeNotFound(nqn.value.rpartition(":")[2], f"{nqn} is not connected")
+                raise VolumeNotFound(str(nqn.volume_id or nqn), f"{nqn} is not connected")
             self._devices.detach(old)
             new = self._devices.attach(device.size, device.medium, name=old if same_name else None)
             self._connected[nqn] = new.path
@@ -106,5 +106,5 @@ class FakeNvmeInitiator(NvmeInitiator):
         path = self.device_for(nqn)
         device = self._devices.get(path) if path else None
         if device is None:
-            raise VolumeNotFound(nqn.value.rpartition(":")[2], f"{nqn} is not connected")
+            raise VolumeNotFound(str(nqn.volume_id or nqn), f"{nqn} is not connected")
         device.size = self._exported_size(nqn)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,25 +11,17 @@ from pathlib import Path
 from rds_csi.adapters.fake_node.devices import DeviceTable, FakeDevice
 from rds_csi.adapters.fake_rds import FaultPlan
 from rds_csi.application.ports import Mounter, MountInfo
-from rds_csi.domain import BackendError, Conflict, InvalidArgument
+from rds_csi.domain import BackendError, Conflict, MountOption, NodePath
 
 
 __all__ = ["DEVICE_BIND_FS", "FakeMounter"]
 
 # What /proc/self/mountinfo calls the filesystem of a bound device node.
 DEVICE_BIND_FS = "devtmpfs"
-# The rule the real mounter applies to one mount(8) option.
-_OPTION_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:=/+@-]{0,255}")
 
 
 def _key(path: str) -> str:
     return os.path.normpath(path)
-
-
-def _check_path(value: str, field: str) -> str:
-    if not value.startswith("/") or "\0" in value or "\n" in value:
-        raise InvalidArgument(field, f"{value[:128]!r} is not an absolute path")
-    return value
 
 
 class FakeMounter(Mounter):
@@ -58,13 +49,10 @@ class FakeMounter(Mounter):
     # --- mount, bind -------------------------------------------------------------------------
 
     def mount(self, source: str, target: str, fs_type: str, options: Sequence[str]) -> None:
-        _check_path(source, "source")
-        _check_path(target, "target")
+        NodePath.parse(source, field="source")
+        NodePath.parse(target, field="target")
         for option in options:
-            if _OPTION_RE.fullmatch(option) is None:
-                raise InvalidArgument(
-                    "mount option", f"{option[:64]!r} cannot be passed to mount(8)"
-                )
+            MountOption.parse(option)
         self.faults.before("mount")
         device = self._devices.get(source)
         current = self.mount_at(target)
@@ -90,8 +78,8 @@ class FakeMounter(Mounter):
         self._push(MountInfo(source, _key(target), fs_type, opts, "/", device.number))
 
     def bind(self, source: str, target: str, *, read_only: bool = False) -> None:
-        _check_path(source, "source")
-        _check_path(target, "target")
+        NodePath.parse(source, field="source")
+        NodePath.parse(target, field="target")
         self.faults.before("bind")
         wanted = self._bound(source, target, read_only=read_only)
         current = self.mount_at(target)
@@ -152,7 +140,7 @@ class FakeMounter(Mounter):
     # --- unmount, the table ------------------------------------------------------------------
 
     def unmount(self, target: str) -> None:
-        _check_path(target, "target")
+        NodePath.parse(target, field="target")
         self.faults.before("unmount")
         with self._lock:
             self._table.pop(_key(target), None)
@@ -170,7 +158,7 @@ class FakeMounter(Mounter):
     # --- mount points ------------------------------------------------------------------------
 
     def make_mount_point(self, path: str, *, file: bool = False) -> bool:
-        _check_path(path, "path")
+        NodePath.parse(path, field="path")
         self.faults.before("make_mount_point")
         target = Path(path)
         if target.exists():
@@ -189,7 +177,7 @@ class FakeMounter(Mounter):
         return True
 
     def remove_mount_point(self, path: str) -> None:
-        _check_path(path, "path")
+        NodePath.parse(path, field="path")
         self.faults.before("remove_mount_point")
         if self.mount_at(path) is not None:
             raise BackendError(f"cannot remove {path}", "it is still mounted (busy)")

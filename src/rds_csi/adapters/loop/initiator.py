@@ -103,8 +103,10 @@ class LoopInitiator(NvmeInitiator):
         Loop devices of an NQN the emulator no longer exports (the disk was deleted while
         attached): backing files named ``<volume-id>.img`` inside the emulator's data dir.
         """
+        if nqn.volume_id is None:
+            return []
         data_dir = os.path.realpath(self._exports_file.parent) + os.sep
-        leaf = nqn.value.rpartition(":")[2] + ".img"
+        leaf = f"{nqn.volume_id}.img"
         return [
             d
             for d in devices

@@ -15,11 +15,10 @@ import pathlib
 import stat
 from typing import Final
 
-from rds_csi.adapters.mount.mounter import check_path
 from rds_csi.adapters.mount.parse import parse_blkid_export
 from rds_csi.adapters.process import ToolTimeout, describe, run_tool
 from rds_csi.application.ports import Filesystem, FilesystemStats
-from rds_csi.domain import BackendError, Conflict, InvalidArgument, NotFound
+from rds_csi.domain import BackendError, Conflict, InvalidArgument, NodePath, NotFound
 
 
 __all__ = ["LinuxFilesystem"]
@@ -81,7 +80,7 @@ class LinuxFilesystem(Filesystem):
         return result.stdout
 
     def detect(self, device: str) -> str | None:
-        check_path(device, field="device")
+        NodePath.parse(device, field="device")
         # blkid answers "nothing found" (2) for a path that does not exist, too.
         _require_device(device)
         argv = [self._blkid, "-p", "-o", "export", "--", device]
@@ -117,8 +116,8 @@ class LinuxFilesystem(Filesystem):
 
     def grow(self, device: str, mount_path: str, fs_type: str) -> None:
         _check_fs_type(fs_type)
-        check_path(device, field="device")
-        check_path(mount_path, field="mount_path")
+        NodePath.parse(device, field="device")
+        NodePath.parse(mount_path, field="mount_path")
         if fs_type == "xfs":
             # xfs grows through its mount point, online only.
             argv = [self._xfs_growfs, "-d", "--", mount_path]
@@ -140,7 +139,7 @@ class LinuxFilesystem(Filesystem):
         _log.info("grew %s on %s (%s)", fs_type, device, mount_path)
 
     def stats(self, path: str) -> FilesystemStats:
-        check_path(path, field="path")
+        NodePath.parse(path, field="path")
         try:
             st = os.statvfs(path)
         except FileNotFoundError:
@@ -157,7 +156,7 @@ class LinuxFilesystem(Filesystem):
         )
 
     def device_size(self, device: str) -> int:
-        check_path(device, field="device")
+        NodePath.parse(device, field="device")
         _require_device(device)
         try:
             fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
@@ -172,14 +171,14 @@ class LinuxFilesystem(Filesystem):
             os.close(fd)
 
     def device_number(self, device: str) -> str:
-        check_path(device, field="device")
+        NodePath.parse(device, field="device")
         st = _stat(device)
         if not stat.S_ISBLK(st.st_mode):
             raise BackendError(f"{device} is not a block device")
         return f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
 
     def is_block_device(self, path: str) -> bool:
-        check_path(path, field="path")
+        NodePath.parse(path, field="path")
         try:
             return stat.S_ISBLK(pathlib.Path(path).stat().st_mode)
         except OSError:

@@ -22,29 +22,14 @@ import attrs
 from rds_csi.adapters.mount.parse import parse_mountinfo
 from rds_csi.adapters.process import ToolTimeout, run_tool
 from rds_csi.application.ports import Mounter, MountInfo
-from rds_csi.domain import BackendError, Conflict, InvalidArgument
+from rds_csi.domain import BackendError, Conflict, InvalidArgument, MountOption, NodePath
 
 
-__all__ = ["LinuxMounter", "check_mount_option", "check_path"]
+__all__ = ["LinuxMounter"]
 
 _log = logging.getLogger(__name__)
 _FS_TYPE_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
-# One mount(8) option: no separators, spaces, quotes or leading dash.
-_OPTION_RE: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:=/+@-]{0,255}")
 _MAX_STACK: Final = 16
-
-
-def check_path(value: str, *, field: str) -> str:
-    """An absolute path without NUL or newline (mountinfo could not represent it)."""
-    if not value or not value.startswith("/") or "\0" in value or "\n" in value:
-        raise InvalidArgument(field, f"{value[:128]!r} is not an absolute path")
-    return value
-
-
-def check_mount_option(value: str) -> str:
-    if _OPTION_RE.fullmatch(value) is None:
-        raise InvalidArgument("mount option", f"{value[:64]!r} cannot be passed to mount(8)")
-    return value
 
 
 def _real(path: str) -> str:
@@ -87,7 +72,7 @@ class LinuxMounter(Mounter):
         return [_resolve_device_bind(entry, table) for entry in table]
 
     def mount_at(self, target: str) -> MountInfo | None:
-        wanted = _real(check_path(target, field="target"))
+        wanted = _real(NodePath.parse(target, field="target").value)
         found = None
         for entry in self.mounts():
             if entry.target == wanted:
@@ -105,11 +90,11 @@ class LinuxMounter(Mounter):
             raise BackendError(what, result.detail())
 
     def mount(self, source: str, target: str, fs_type: str, options: Sequence[str]) -> None:
-        check_path(source, field="source")
-        check_path(target, field="target")
+        NodePath.parse(source, field="source")
+        NodePath.parse(target, field="target")
         if _FS_TYPE_RE.fullmatch(fs_type) is None:
             raise InvalidArgument("fs_type", f"{fs_type[:64]!r} is not a filesystem type")
-        opts = [check_mount_option(o) for o in options]
+        opts = [MountOption.parse(o).value for o in options]
         if self._already(target, lambda st: _device_of(source) == st.st_dev, source):
             return
         if not pathlib.Path(target).is_dir():
@@ -124,8 +109,8 @@ class LinuxMounter(Mounter):
         _log.info("mounted %s (%s, %s) on %s", source, fs_type, ",".join(opts) or "-", target)
 
     def bind(self, source: str, target: str, *, read_only: bool = False) -> None:
-        check_path(source, field="source")
-        check_path(target, field="target")
+        NodePath.parse(source, field="source")
+        NodePath.parse(target, field="target")
         try:
             src = pathlib.Path(source).stat()
         except OSError as exc:
@@ -185,7 +170,7 @@ class LinuxMounter(Mounter):
     # --- unmount -----------------------------------------------------------------------------
 
     def unmount(self, target: str) -> None:
-        check_path(target, field="target")
+        NodePath.parse(target, field="target")
         for _ in range(_MAX_STACK):
             if self.mount_at(target) is None:
                 break
@@ -203,7 +188,7 @@ class LinuxMounter(Mounter):
     # --- mount points ------------------------------------------------------------------------
 
     def make_mount_point(self, path: str, *, file: bool = False) -> bool:
-        check_path(path, field="path")
+        NodePath.parse(path, field="path")
         point = pathlib.Path(path)
         try:
             st = point.stat()
@@ -232,7 +217,7 @@ class LinuxMounter(Mounter):
         return True
 
     def remove_mount_point(self, path: str) -> None:
-        check_path(path, field="path")
+        NodePath.parse(path, field="path")
         current = self.mount_at(path)
         if current is not None:
             raise BackendError(f"cannot remove {path}", f"{current.source} is still mounted there")

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import logging
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import attrs
+import tenacity
 
+from rds_csi.adapters.clock import deadline
 from rds_csi.adapters.nvme_cli.parse import (
     ConnectFailure,
     classify_connect_failure,
@@ -26,7 +29,6 @@ from rds_csi.adapters.nvme_cli.parse import (
 )
 from rds_csi.adapters.nvme_cli.sysfs import Controller, Subsystem, scan_subsystems
 from rds_csi.adapters.process import ToolTimeout, describe, run_tool
-from rds_csi.application.locks import SystemClock
 from rds_csi.application.ports import Clock, NvmeInitiator
 from rds_csi.domain import (
     BackendError,
@@ -42,6 +44,11 @@ from rds_csi.domain import (
 __all__ = ["HostIdentity", "NvmeCliInitiator", "connect_argv"]
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+class _NotConnected(Exception):
+    """One ``nvme connect`` that did not connect: worth another attempt."""
 
 
 @attrs.frozen
@@ -78,6 +85,12 @@ class HostIdentity:
         if self.host_id is not None:
             args.append(f"--hostid={self.host_id}")
         return args
+
+
+def _last_answer(state: tenacity.RetryCallState) -> object:
+    """What the last poll saw, once the deadline passed (tenacity would raise RetryError)."""
+    assert state.outcome is not None  # noqa: S101 - tenacity sets it before stopping
+    return state.outcome.result()
 
 
 def _read_optional(path: pathlib.Path) -> str:
@@ -132,12 +145,13 @@ class NvmeCliInitiator(NvmeInitiator):
         device_timeout: Seconds to wait for the block device after connecting, and for the
             controllers to go after disconnecting.
         poll_interval: Seconds between sysfs looks while waiting.
-        clock: Sleeps and time (a fake in tests).
+        clock: Sleeps and time (a fake in tests), for the retries and the polling.
     """
 
     def __init__(
         self,
         *,
+        clock: Clock,
         binary: str = "nvme",
         sysfs_root: str | pathlib.Path = "/sys",
         dev_root: str | pathlib.Path = "/dev",
@@ -147,7 +161,6 @@ class NvmeCliInitiator(NvmeInitiator):
         retry_delay: float = 5.0,
         device_timeout: float = 30.0,
         poll_interval: float = 0.2,
-        clock: Clock | None = None,
     ) -> None:
         if connect_attempts < 1:
             raise ValueError("connect_attempts must be at least 1")
@@ -159,8 +172,8 @@ class NvmeCliInitiator(NvmeInitiator):
         self._attempts = connect_attempts
         self._retry_delay = retry_delay
         self._device_timeout = device_timeout
-        self._poll = poll_interval
-        self._clock = clock or SystemClock()
+        self._poll_interval = poll_interval
+        self._clock = clock
 
     # --- queries -----------------------------------------------------------------------------
 
@@ -203,32 +216,47 @@ class NvmeCliInitiator(NvmeInitiator):
             return self._await_device(target, made_here=False)
         argv = connect_argv(self._binary, target, HostIdentity.load(self._config))
         where = f"{target.address}:{target.port}"
-        asked_discovery = False
-        last = ""
-        for attempt in range(1, self._attempts + 1):
-            made_here, kind, last = self._attempt(argv, target)
-            if made_here is not None:
-                return self._await_device(target, made_here=made_here)
-            _log.warning(
-                "nvme connect to %s at %s failed (attempt %d/%d, %s): %s",
-                target.nqn,
-                where,
-                attempt,
-                self._attempts,
-                kind.value,
-                last,
-            )
-            if kind in {ConnectFailure.REJECTED, ConnectFailure.UNKNOWN} and not asked_discovery:
-                asked_discovery = True
-                if self._target_lacks(target):
-                    raise VolumeNotFound(
-                        target.nqn.value, f"the NVMe/TCP target at {where} does not export it"
-                    )
-            if attempt < self._attempts:
-                self._clock.sleep(self._retry_delay)
-        raise BackendUnavailable(
-            f"cannot connect to {target.nqn} at {where} after {self._attempts} attempts: {last}"
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self._attempts),
+            wait=tenacity.wait_fixed(self._retry_delay),
+            retry=tenacity.retry_if_exception_type(_NotConnected),
+            sleep=self._clock.sleep,
+            reraise=True,
         )
+        asked_discovery = False
+        made_here = False
+        try:
+            for attempt in retrying:
+                with attempt:
+                    connected, kind, detail = self._attempt(argv, target)
+                    if connected is not None:
+                        made_here = connected
+                        continue
+                    _log.warning(
+                        "nvme connect to %s at %s failed (attempt %d/%d, %s): %s",
+                        target.nqn,
+                        where,
+                        attempt.retry_state.attempt_number,
+                        self._attempts,
+                        kind.value,
+                        detail,
+                    )
+                    if (
+                        kind in {ConnectFailure.REJECTED, ConnectFailure.UNKNOWN}
+                        and not asked_discovery
+                    ):
+                        asked_discovery = True
+                        if self._target_lacks(target):
+                            raise VolumeNotFound(
+                                target.nqn.value,
+                                f"the NVMe/TCP target at {where} does not export it",
+                            )
+                    raise _NotConnected(detail)  # noqa: TRY301 - what tenacity retries on
+        except _NotConnected as exc:
+            raise BackendUnavailable(
+                f"cannot connect to {target.nqn} at {where} after {self._attempts} attempts: {exc}"
+            ) from None
+        return self._await_device(target, made_here=made_here)
 
     def _attempt(
         self, argv: list[str], target: NvmeTarget
@@ -286,16 +314,26 @@ class NvmeCliInitiator(NvmeInitiator):
             return False
         return target.nqn.value not in exported
 
+    def _poll(self, look: Callable[[], _T], *, until: Callable[[_T], bool]) -> _T:
+        """
+        ``look()`` every poll interval until its answer satisfies ``until`` or the device
+        timeout passes on the clock; returns the last answer either way.
+        """
+        waiting = tenacity.Retrying(
+            stop=deadline(self._clock, self._device_timeout),
+            wait=tenacity.wait_fixed(self._poll_interval),
+            retry=tenacity.retry_if_result(lambda answer: not until(answer)),
+            sleep=self._clock.sleep,
+            retry_error_callback=_last_answer,
+        )
+        answer: _T = waiting(look)
+        return answer
+
     def _await_device(self, target: NvmeTarget, *, made_here: bool) -> str:
-        deadline = self._clock.monotonic() + self._device_timeout
-        while True:
-            device = self.device_for(target.nqn)
-            if device is not None:
-                _log.info("%s is connected as %s", target.nqn, device)
-                return device
-            if self._clock.monotonic() >= deadline:
-                break
-            self._clock.sleep(self._poll)
+        device = self._poll(lambda: self.device_for(target.nqn), until=lambda d: d is not None)
+        if device is not None:
+            _log.info("%s is connected as %s", target.nqn, device)
+            return device
         if made_here:
             # A stage that fails must leave no connection behind.
             try:
@@ -319,11 +357,8 @@ class NvmeCliInitiator(NvmeInitiator):
             raise BackendError(f"cannot disconnect {nqn}", str(exc)) from None
         count = parse_disconnect_output(result.stdout)
         _log.info("nvme disconnect %s: exit %d, %s controller(s)", nqn, result.returncode, count)
-        deadline = self._clock.monotonic() + self._device_timeout
-        while self._controllers(nqn):
-            if self._clock.monotonic() >= deadline:
-                raise BackendError(f"{describe(argv)} left {nqn} connected", result.detail())
-            self._clock.sleep(self._poll)
+        if self._poll(lambda: self._controllers(nqn), until=lambda left: not left):
+            raise BackendError(f"{describe(argv)} left {nqn} connected", result.detail())
 
     def rescan(self, nqn: Nqn) -> None:
         controllers = self._controllers(nqn)

@@ -1,0 +1,237 @@
+"""NodePublishVolume and NodeUnpublishVolume: show a staged volume to a pod, or stop."""
+
+from __future__ import annotations
+
+import logging
+
+from rds_csi.application.node.devices import (
+    device_of,
+    mounts_on,
+    on_device,
+    stale_reason,
+    volume_on,
+)
+from rds_csi.application.node.recovery import remount_staging
+from rds_csi.application.node.shared import (
+    RECOVERED,
+    RECOVERY_FAILED,
+    cleanup,
+    count_recovery,
+    mode,
+)
+from rds_csi.application.ports import Filesystem, Locks, Metrics, Mounter, MountInfo, NvmeInitiator
+from rds_csi.domain import (
+    AccessMode,
+    AlreadyExists,
+    Conflict,
+    NodePath,
+    VolumeCapability,
+    VolumeId,
+    check_capabilities,
+    parse_volume_reference,
+)
+from rds_csi.domain.capability import SUPPORTED_FS_TYPES
+
+
+__all__ = ["NodePublishVolume", "NodeUnpublishVolume"]
+
+_log = logging.getLogger(__name__)
+
+
+class NodePublishVolume:
+    """
+    ``__call__(volume_id, staging_path, target_path, capability, read_only=False)``: make a
+    staged volume visible at the pod's ``target_path``.
+
+    Mount volume: creates the ``target_path`` directory and bind-mounts the staging path
+    onto it. Block volume: creates an empty file at ``target_path`` and binds the device node
+    onto it. Read-only when ``read_only`` or the access mode is a reader mode. Several target
+    paths are fine (pods sharing a node, a VM migrating), except for SINGLE_NODE_SINGLE_WRITER.
+
+    A stale staging mount is recovered first (the current device remounted), and a stale
+    bind at ``target_path`` is replaced.
+
+    Raises:
+        InvalidArgument: a bad ID or path.
+        Conflict: no ``staging_path``, the volume is not staged on this node, its stale
+            staging mount cannot be recovered yet, or it is SINGLE_NODE_SINGLE_WRITER and
+            published at another path.
+        AlreadyExists: ``target_path`` is already mounted differently.
+        OperationInProgress, BackendError.
+    """
+
+    def __init__(
+        self,
+        initiator: NvmeInitiator,
+        mounter: Mounter,
+        filesystem: Filesystem,
+        locks: Locks,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._initiator = initiator
+        self._mounter = mounter
+        self._filesystem = filesystem
+        self._locks = locks
+        self._metrics = metrics
+
+    def __call__(
+        self,
+        volume_id: str,
+        staging_path: str,
+        target_path: str,
+        capability: VolumeCapability,
+        *,
+        read_only: bool = False,
+    ) -> None:
+        vid = parse_volume_reference(volume_id)
+        target = NodePath.parse(target_path, field="target_path").value
+        if not staging_path:
+            raise Conflict(
+                "staging_target_path is required: this driver stages volumes "
+                "(STAGE_UNSTAGE_VOLUME) before publishing them"
+            )
+        staging = NodePath.parse(staging_path, field="staging_target_path").value
+        check_capabilities([capability], field="volume_capability")
+        read_only = read_only or capability.access_mode.is_read_only
+        with self._locks.hold(str(vid)):
+            device = device_of(self._initiator, vid)
+            if device is None:
+                raise Conflict(
+                    f"volume {vid} is not staged on this node (no NVMe/TCP connection); "
+                    "NodeStageVolume must succeed first"
+                )
+            source = (
+                device if capability.is_block else self._staged(vid, staging, device, capability)
+            )
+            current = self._mounter.mount_at(target)
+            if current is not None and self._published_already(
+                vid, target, current, device=device, capability=capability, read_only=read_only
+            ):
+                return
+            if capability.access_mode is AccessMode.SINGLE_NODE_SINGLE_WRITER:
+                self._check_single_writer(vid, device, staging, target)
+            made = self._mounter.make_mount_point(target, file=capability.is_block)
+            try:
+                self._mounter.bind(source, target, read_only=read_only)
+            except BaseException as exc:
+                if made:
+                    cleanup(
+                        exc,
+                        "publish",
+                        [("remove mount point", lambda: self._mounter.remove_mount_point(target))],
+                    )
+                raise
+
+    def _staged(
+        self, vid: VolumeId, staging_path: str, device: str, capability: VolumeCapability
+    ) -> str:
+        """The staging path, mounted from the volume's current device (recovered if stale)."""
+        staged = self._mounter.mount_at(staging_path)
+        if staged is None:
+            raise Conflict(
+                f"volume {vid} is not staged at staging_target_path {staging_path}; "
+                "NodeStageVolume must succeed first"
+            )
+        if on_device(self._filesystem, staged, device):
+            return staging_path
+        if volume_on(self._initiator, self._filesystem, staged, besides=vid) is not None or (
+            staged.fs_type not in SUPPORTED_FS_TYPES
+        ):
+            raise Conflict(
+                f"staging_target_path {staging_path} has {staged.source} mounted, not volume "
+                f"{vid}; NodeStageVolume must succeed first"
+            )
+        _log.warning(
+            "volume %s: %s", vid, stale_reason(self._filesystem, vid, staging_path, staged, device)
+        )
+        remount_staging(
+            self._mounter,
+            self._filesystem,
+            self._metrics,
+            vid=vid,
+            staging_path=staging_path,
+            stale=staged,
+            device=device,
+            fs_type=staged.fs_type,
+            options=capability.mount_options(),
+        )
+        return staging_path
+
+    def _published_already(
+        self,
+        vid: VolumeId,
+        target_path: str,
+        current: MountInfo,
+        *,
+        device: str,
+        capability: VolumeCapability,
+        read_only: bool,
+    ) -> bool:
+        """True when the request is already done; False when a stale bind was cleared."""
+        if on_device(self._filesystem, current, device):
+            if self._filesystem.is_block_device(target_path) != capability.is_block:
+                raise AlreadyExists(
+                    f"volume {vid} is published at {target_path} with a different access type"
+                )
+            if current.read_only != read_only:
+                raise AlreadyExists(
+                    f"volume {vid} is published at {target_path} {mode(current)}; "
+                    f"this request wants it {'read-only' if read_only else 'read-write'}"
+                )
+            return True
+        if volume_on(self._initiator, self._filesystem, current, besides=vid) is not None or not (
+            current.fs_type in SUPPORTED_FS_TYPES or self._filesystem.is_block_device(target_path)
+        ):
+            raise AlreadyExists(
+                f"target_path {target_path} already has {current.source} mounted, not volume {vid}"
+            )
+        # A bind of this volume's old device: replace it with the current one.
+        _log.warning(
+            "volume %s: %s", vid, stale_reason(self._filesystem, vid, target_path, current, device)
+        )
+        try:
+            self._mounter.unmount(target_path)
+        except Exception:
+            count_recovery(self._metrics, RECOVERY_FAILED)
+            raise
+        count_recovery(self._metrics, RECOVERED)
+        return False
+
+    def _check_single_writer(
+        self, vid: VolumeId, device: str, staging_path: str, target_path: str
+    ) -> None:
+        """SINGLE_NODE_SINGLE_WRITER (ReadWriteOncePod): one workload, so one target path."""
+        others = mounts_on(
+            self._mounter, self._filesystem, [device], besides=[staging_path, target_path]
+        )
+        if others:
+            raise Conflict(
+                f"volume {vid} is SINGLE_NODE_SINGLE_WRITER and already published at "
+                f"{others[0]}; it cannot be published at {target_path} too"
+            )
+
+
+class NodeUnpublishVolume:
+    """
+    ``__call__(volume_id, target_path)``: undo NodePublishVolume.
+
+    Unmounts ``target_path`` if mounted, then removes the directory or file publish created
+    (only ever an empty one: data is never deleted). A path already gone or not mounted is
+    success.
+
+    Raises:
+        InvalidArgument, VolumeNotFound (an ID not of ours), OperationInProgress,
+        BackendError: still mounted (busy), or not an empty mount point.
+    """
+
+    def __init__(self, mounter: Mounter, locks: Locks) -> None:
+        self._mounter = mounter
+        self._locks = locks
+
+    def __call__(self, volume_id: str, target_path: str) -> None:
+        vid = parse_volume_reference(volume_id)
+        target = NodePath.parse(target_path, field="target_path").value
+        with self._locks.hold(str(vid)):
+            if self._mounter.mount_at(target) is not None:
+                self._mounter.unmount(target)
+            self._mounter.remove_mount_point(target)
