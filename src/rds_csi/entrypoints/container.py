@@ -35,6 +35,7 @@ from rds_csi.adapters.loop import LoopInitiator
 from rds_csi.adapters.metrics import PrometheusMetrics
 from rds_csi.adapters.mount import LinuxFilesystem, LinuxMounter
 from rds_csi.adapters.nvme_cli import NvmeCliInitiator
+from rds_csi.adapters.resilience import BreakingBackend
 from rds_csi.application.health import CheckHealth
 from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.node import (
@@ -177,7 +178,7 @@ class Container(containers.DeclarativeContainer):
             config.rds_address,
         ),
     )
-    backend = providers.Selector(
+    raw_backend = providers.Selector(
         providers.Callable(resolve_backend, config.backend, config.mode),
         fake=providers.Singleton(fake_rds, latency=config.fake_rds_latency),
         ssh=providers.Resource(
@@ -195,6 +196,8 @@ class Container(containers.DeclarativeContainer):
             ssh_over_emulator, emulator=emulator, base_path=config.volume_path, metrics=metrics
         ),
     )
+    # Every use case sees the RDS through the circuit breaker (fails fast while it is down).
+    backend = providers.Singleton(BreakingBackend, raw_backend, metrics=metrics)
 
     # --- controller -----------------------------------------------------------------------
     volume_defaults = providers.Singleton(
@@ -358,7 +361,7 @@ class Container(containers.DeclarativeContainer):
 
 def backend_kinds() -> list[str]:
     """The ``backend`` values the container knows (the CLI's choices)."""
-    return [AUTO, *sorted(Container.backend.providers)]
+    return [AUTO, *sorted(Container.raw_backend.providers)]
 
 
 def initiator_kinds() -> list[str]:
