@@ -28,11 +28,15 @@ from rds_csi.domain import (
 )
 
 
-__all__ = ["STATUS", "RpcStatus", "Unimplemented", "status_for"]
+__all__ = ["STATUS", "Busy", "RpcStatus", "Unimplemented", "status_for"]
 
 
 class Unimplemented(Exception):
     """An RPC this driver does not serve (not built yet, or not in this mode): UNIMPLEMENTED."""
+
+
+class Busy(Exception):
+    """The driver has no room for the call now (admission): RESOURCE_EXHAUSTED, retry later."""
 
 
 STATUS: Final[Mapping[type[BaseException], grpc.StatusCode]] = {
@@ -46,6 +50,7 @@ STATUS: Final[Mapping[type[BaseException], grpc.StatusCode]] = {
     BackendUnavailable: grpc.StatusCode.UNAVAILABLE,
     BackendError: grpc.StatusCode.INTERNAL,
     Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
+    Busy: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 INTERNAL_MESSAGE: Final = "internal error in the driver; its log has the details"
