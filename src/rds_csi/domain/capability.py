@@ -10,6 +10,7 @@ from typing import Final
 import attrs
 
 from rds_csi.domain.errors import InvalidArgument, UnsupportedCapability
+from rds_csi.domain.text import option_name, quoted
 
 
 __all__ = [
@@ -84,7 +85,9 @@ class MountAccess:
             if _MOUNT_FLAG_RE.fullmatch(flag) is None:
                 raise InvalidArgument(
                     "volume_capability.mount.mount_flags",
-                    f"{flag!r} is not a mount option (no spaces, commas or quotes)",
+                    # By name only: the value may be a password (cifs's password=...).
+                    f"the option named {quoted(option_name(flag))} is not a mount option "
+                    "(no spaces, commas or quotes; its value is not shown)",
                 )
         if total > MOUNT_FLAGS_MAX_BYTES:
             raise InvalidArgument(

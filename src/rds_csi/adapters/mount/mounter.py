@@ -23,6 +23,7 @@ from rds_csi.adapters.mount.parse import parse_mountinfo
 from rds_csi.adapters.process import ToolTimeout, run_tool
 from rds_csi.application.ports import Mounter, MountInfo
 from rds_csi.domain import BackendError, Conflict, InvalidArgument
+from rds_csi.domain.text import option_name, option_names, quoted
 
 
 __all__ = ["LinuxMounter", "check_mount_option", "check_path"]
@@ -43,7 +44,10 @@ def check_path(value: str, *, field: str) -> str:
 
 def check_mount_option(value: str) -> str:
     if _OPTION_RE.fullmatch(value) is None:
-        raise InvalidArgument("mount option", f"{value[:64]!r} cannot be passed to mount(8)")
+        raise InvalidArgument(
+            "mount option",
+            f"the option named {quoted(option_name(value))} cannot be passed to mount(8)",
+        )
     return value
 
 
@@ -121,7 +125,7 @@ class LinuxMounter(Mounter):
             argv += ["-o", ",".join(opts)]
         argv += ["--", source, target]
         self._run(argv, f"cannot mount {source} ({fs_type}) on {target}")
-        _log.info("mounted %s (%s, %s) on %s", source, fs_type, ",".join(opts) or "-", target)
+        _log.info("mounted %s (%s, %s) on %s", source, fs_type, option_names(opts), target)
 
     def bind(self, source: str, target: str, *, read_only: bool = False) -> None:
         check_path(source, field="source")
