@@ -20,6 +20,7 @@ import attrs
 import pytest
 
 from rds_csi.adapters.fake_rds import InMemoryRds
+from rds_csi.adapters.resilience import BreakingBackend
 from rds_csi.adapters.routeros_ssh import RouterOsSshBackend, SshSettings, open_ssh_backend
 from rds_csi.application.ports import StorageBackend
 from rds_csi.domain import DiskPath, Nqn, Size, Volume, VolumeId
@@ -67,6 +68,7 @@ class BackendHarness:
 
 BACKENDS = [
     pytest.param("in-memory", id="in-memory"),
+    pytest.param("in-memory+breaker", id="in-memory+breaker"),
     pytest.param("emulator-ssh", id="emulator-ssh", marks=pytest.mark.emulator),
     pytest.param("real", id="real-rds", marks=pytest.mark.real_rds),
 ]
@@ -104,6 +106,12 @@ def _open_backend(kind: str, tmp_path: pathlib.Path) -> Iterator[BackendHarness]
     if kind == "in-memory":
         fake = InMemoryRds(Size(TIB))
         yield BackendHarness(fake, "/storage-pool/contract", exact_accounting=True, fake=fake)
+        return
+    if kind == "in-memory+breaker":
+        fake = InMemoryRds(Size(TIB))
+        yield BackendHarness(
+            BreakingBackend(fake), "/storage-pool/contract", exact_accounting=True, fake=fake
+        )
         return
     if kind == "emulator-ssh":
         emulator = start_emulator(tmp_path)

@@ -63,6 +63,9 @@ class RecordingMetrics:
     def rpc_finished(self, method: str, code: str, seconds: float) -> None:
         raise AssertionError(method, code, seconds)
 
+    def circuit_state(self, state: str) -> None:
+        raise AssertionError(state)
+
 
 class TestHostKeys:
     def test_an_unknown_host_is_refused_and_never_retried(

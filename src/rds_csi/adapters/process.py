@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 
 from rds_csi.domain import BackendError
+from rds_csi.domain.text import option_name
 
 
 __all__ = ["ToolMissing", "ToolResult", "ToolTimeout", "describe", "run_tool"]
@@ -59,8 +60,19 @@ class ToolResult:
 
 
 def describe(argv: Sequence[str]) -> str:
-    """A command line as a person would type it (for messages and logs only; never executed)."""
-    return shlex.join(argv)
+    """
+    A command line as a person would type it (for messages and logs only; never executed),
+    with mount options (the argument after ``-o``) by name only: values may be passwords.
+    """
+    shown = list(argv)
+    for i in range(1, len(shown)):
+        if shown[i - 1] == "-o":
+            shown[i] = ",".join(
+                f"{name}=***" if "=" in option else name
+                for option in shown[i].split(",")
+                for name in [option_name(option)]
+            )
+    return shlex.join(shown)
 
 
 def run_tool(

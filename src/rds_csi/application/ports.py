@@ -172,6 +172,10 @@ class Metrics(Protocol):
         """A CSI call has ended with the gRPC status ``code`` (``OK``, ``NOT_FOUND``, ...)."""
         ...
 
+    def circuit_state(self, state: str) -> None:
+        """The backend's circuit breaker is now ``closed``, ``open`` or ``half_open``."""
+        ...
+
 
 # --- node side -------------------------------------------------------------------------------
 

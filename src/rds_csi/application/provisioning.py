@@ -37,6 +37,7 @@ from rds_csi.domain import (
     parse_volume_reference,
 )
 from rds_csi.domain.size import ALLOCATION_GRANULARITY, MAX_VOLUME_SIZE, MIN_VOLUME_SIZE
+from rds_csi.domain.text import quoted
 
 
 __all__ = [
@@ -54,6 +55,15 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_SHOWN_KEYS = 10
+
+
+def _some(keys: Sequence[str]) -> str:
+    """Request keys for a log line: escaped, capped, and not thousands of them."""
+    shown = ", ".join(quoted(key, 64) for key in keys[:_SHOWN_KEYS])
+    more = len(keys) - _SHOWN_KEYS
+    return f"{shown} and {more} more" if more > 0 else shown
+
 
 NAME_MAX_BYTES: Final = 128
 
@@ -105,9 +115,9 @@ class CreateVolume:
             # Not an error: the Go driver ignored them too, and a drop-in swap must not break a
             # StorageClass; but a typo deserves a word in the log.
             log.warning(
-                "CreateVolume %r: ignoring unknown StorageClass parameters %s",
-                name,
-                ", ".join(params.unknown),
+                "CreateVolume %s: ignoring unknown StorageClass parameters %s",
+                quoted(name),
+                _some(params.unknown),
             )
         size = capacity.allocate()
         wanted = Volume(

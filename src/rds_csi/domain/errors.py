@@ -28,6 +28,8 @@ Our exception hierarchy:
 
 from __future__ import annotations
 
+from rds_csi.domain.text import quoted
+
 
 __all__ = [
     "Aborted",
@@ -89,7 +91,7 @@ class VolumeNotFound(NotFound):
 
     def __init__(self, volume_id: str, detail: str = "") -> None:
         self.volume_id = volume_id
-        msg = f"volume {volume_id!r} not found"
+        msg = f"volume {quoted(volume_id)} not found"
         super().__init__(f"{msg}: {detail}" if detail else msg)
 
 
@@ -98,7 +100,7 @@ class SnapshotNotFound(NotFound):
 
     def __init__(self, snapshot_id: str) -> None:
         self.snapshot_id = snapshot_id
-        super().__init__(f"snapshot {snapshot_id!r} not found")
+        super().__init__(f"snapshot {quoted(snapshot_id)} not found")
 
 
 class AlreadyExists(DomainError):
@@ -130,7 +132,7 @@ class OperationInProgress(Aborted):
 
     def __init__(self, key: str) -> None:
         self.key = key
-        super().__init__(f"an operation on {key!r} is already in progress; retry later")
+        super().__init__(f"an operation on {quoted(key)} is already in progress; retry later")
 
 
 class InvalidPageToken(Aborted):
@@ -139,7 +141,8 @@ class InvalidPageToken(Aborted):
     def __init__(self, token: str) -> None:
         self.token = token
         super().__init__(
-            f"starting_token {token!r} is not valid; restart the listing with an empty token"
+            f"starting_token {quoted(token, 64)} is not valid; restart the listing with an empty "
+            "token"
         )
 
 

@@ -14,6 +14,7 @@ from typing import Final
 import attrs
 
 from rds_csi.domain.errors import InvalidArgument
+from rds_csi.domain.text import option_name, quoted
 
 
 __all__ = ["MOUNT_OPTION_MAX_CHARS", "NODE_PATH_MAX_BYTES", "MountOption", "NodePath"]
@@ -105,7 +106,9 @@ class MountOption:
 
 
 def _option_problem(text: str) -> str:
+    # By name only: the value may be a password (cifs's password=...).
     return (
-        f"{_shown(text)} is not a mount option (no spaces, commas, quotes or leading dash; "
-        f"at most {MOUNT_OPTION_MAX_CHARS} characters)"
+        f"the option named {quoted(option_name(text))} is not a mount option (no spaces, "
+        f"commas, quotes or leading dash; at most {MOUNT_OPTION_MAX_CHARS} characters; "
+        "its value is not shown)"
     )

@@ -22,7 +22,6 @@ Tests override providers instead of monkeypatching: ``with container.backend.ove
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent import futures
 
 import grpc
 from dependency_injector import containers, providers
@@ -36,7 +35,8 @@ from rds_csi.adapters.loop import LoopInitiator
 from rds_csi.adapters.metrics import PrometheusMetrics
 from rds_csi.adapters.mount import LinuxFilesystem, LinuxMounter
 from rds_csi.adapters.nvme_cli import NvmeCliInitiator
-from rds_csi.application.health import CheckHealth
+from rds_csi.adapters.resilience import BreakingBackend
+from rds_csi.application.health import CheckHealth, HealthMonitor
 from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.node import (
     NodeExpandVolume,
@@ -70,6 +70,7 @@ from rds_csi.entrypoints.backends import (
     ssh_over_emulator,
 )
 from rds_csi.entrypoints.csi._pb import csi_pb2_grpc
+from rds_csi.entrypoints.csi.admission import AdmissionLimits, admitted_server
 from rds_csi.entrypoints.csi.controller import ControllerService, ControllerUseCases
 from rds_csi.entrypoints.csi.identity import IdentityService
 from rds_csi.entrypoints.csi.interceptors import RpcInterceptor
@@ -141,10 +142,8 @@ def build_server(
     max_workers: int = MAX_WORKERS,
 ) -> grpc.Server:
     """A gRPC server with all three services; the caller adds the port and starts it."""
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="csi"),
-        interceptors=list(interceptors),
-    )
+    # Identity keeps workers of its own: Probe never queues behind backend calls.
+    server = admitted_server(interceptors, AdmissionLimits(running=max_workers))
     csi_pb2_grpc.add_IdentityServicer_to_server(identity, server)
     csi_pb2_grpc.add_ControllerServicer_to_server(controller, server)
     csi_pb2_grpc.add_NodeServicer_to_server(node, server)
@@ -178,7 +177,7 @@ class Container(containers.DeclarativeContainer):
             config.rds_address,
         ),
     )
-    backend = providers.Selector(
+    raw_backend = providers.Selector(
         providers.Callable(resolve_backend, config.backend, config.mode),
         fake=providers.Singleton(fake_rds, latency=config.fake_rds_latency),
         ssh=providers.Resource(
@@ -196,6 +195,8 @@ class Container(containers.DeclarativeContainer):
             ssh_over_emulator, emulator=emulator, base_path=config.volume_path, metrics=metrics
         ),
     )
+    # Every use case sees the RDS through the circuit breaker (fails fast while it is down).
+    backend = providers.Singleton(BreakingBackend, raw_backend, metrics=metrics)
 
     # --- controller -----------------------------------------------------------------------
     volume_defaults = providers.Singleton(
@@ -316,16 +317,22 @@ class Container(containers.DeclarativeContainer):
     )
 
     # --- the CSI services, by mode --------------------------------------------------------
-    identity_service = providers.Singleton(
-        IdentityService,
-        driver_name=config.driver_name,
-        version=__version__,
-        health=providers.Singleton(
+    # Started and stopped by serve(); Probe answers from it without waiting on the RDS.
+    health_monitor = providers.Singleton(
+        HealthMonitor,
+        check=providers.Singleton(
             CheckHealth,
             backend=providers.Selector(
                 config.mode, controller=backend, all=backend, node=providers.Object(None)
             ),
         ),
+        clock=providers.Singleton(SystemClock),
+    )
+    identity_service = providers.Singleton(
+        IdentityService,
+        driver_name=config.driver_name,
+        version=__version__,
+        health=health_monitor,
         controller=providers.Callable(_serves_controller, config.mode),
         topology=topology.provided.enabled,
     )
@@ -359,7 +366,7 @@ class Container(containers.DeclarativeContainer):
 
 def backend_kinds() -> list[str]:
     """The ``backend`` values the container knows (the CLI's choices)."""
-    return [AUTO, *sorted(Container.backend.providers)]
+    return [AUTO, *sorted(Container.raw_backend.providers)]
 
 
 def initiator_kinds() -> list[str]:

@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Final, TextIO
 
+from rds_csi.domain.text import printable
+
 
 __all__ = ["LOG_FORMATS", "LOG_LEVELS", "configure_logging"]
 
@@ -27,8 +29,8 @@ def _timestamp(record: logging.LogRecord) -> str:
 
 def _quote(value: object) -> str:
     text = str(value)
-    if text == "" or any(ch in text for ch in ' "=\n\t'):
-        return json.dumps(text)
+    if text == "" or not text.isprintable() or any(ch in text for ch in ' "='):
+        return json.dumps(text)  # escapes every control character: one record, one line
     return text
 
 
@@ -36,7 +38,9 @@ class TextFormatter(logging.Formatter):
     """``2026-01-01T00:00:00.000Z INFO rds_csi.rpc rpc method=CreateVolume code=OK ...``"""
 
     def format(self, record: logging.LogRecord) -> str:
-        parts = [_timestamp(record), record.levelname, record.name, record.getMessage()]
+        # The message may carry request values: escaped, so it cannot start a fake line.
+        message = printable(record.getMessage(), limit=None)
+        parts = [_timestamp(record), record.levelname, record.name, message]
         parts += [f"{k}={_quote(v)}" for k, v in _fields(record).items()]
         line = " ".join(parts)
         if record.exc_info:

@@ -175,12 +175,14 @@ def _start(container: Container, settings: Mapping[str, object], endpoint: Endpo
         raise
     if endpoint.unix_path is None:
         endpoint = attrs.evolve(endpoint, port=bound)
+    container.health_monitor().start()
     return _Running(server, endpoint, metrics)
 
 
 def _stop(running: _Running, container: Container, grace: float) -> None:
     _log.info("shutting down", extra={"fields": {"grace_seconds": grace}})
     running.server.stop(grace).wait()
+    container.health_monitor().stop()
     if running.endpoint.unix_path is not None:
         with contextlib.suppress(FileNotFoundError):
             running.endpoint.unix_path.unlink()

@@ -106,7 +106,7 @@ class TestCreateVolume:
         params = {**PARAMS, "rdsUser": "x", "csi.storage.k8s.io/pvc/name": "data"}
         with caplog.at_level(logging.WARNING):
             assert create("pvc-a", CapacityRange(), RWO, params).volume.exported
-        assert "ignoring unknown StorageClass parameters rdsUser" in caplog.text
+        assert "ignoring unknown StorageClass parameters 'rdsUser'" in caplog.text
         assert "pvc/name" not in caplog.text
 
     def test_pool_exhaustion_is_capacity_exhausted_and_leaves_nothing(

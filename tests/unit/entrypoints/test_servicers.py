@@ -175,9 +175,12 @@ class TestProbe:
         probe = driver.identity.Probe
         assert probe(csi_pb2.ProbeRequest()).ready.value is True
         rds.faults.fail_next(1, operations={"check_health"})
+        monitor = driver.container.health_monitor()
+        monitor.refresh(wait=10)  # what the background loop does every interval
         response = probe(csi_pb2.ProbeRequest())
         assert response.HasField("ready")
         assert response.ready.value is False
+        monitor.refresh(wait=10)
         assert probe(csi_pb2.ProbeRequest()).ready.value is True
 
     def test_a_node_does_not_ask_the_rds(self, start: Start) -> None:

@@ -9,7 +9,6 @@ and latency can be switched on at runtime.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Collection, Sequence
 
 import attrs
@@ -44,12 +43,14 @@ class FaultPlan:
     What the next calls should suffer: an error for the next N, and a fixed latency.
 
     Attributes:
-        latency: Seconds every call sleeps before answering.
+        latency: Seconds every call sleeps before answering (``clear`` cuts the sleep short).
     """
 
     latency: float = 0.0
     _faults: list[_Fault] = attrs.field(factory=list)
     _lock: threading.Lock = attrs.field(factory=threading.Lock)
+    # Set by clear(): calls sleeping out the latency return at once (a test's teardown).
+    _wake: threading.Event = attrs.field(factory=threading.Event)
 
     def fail_next(
         self,
@@ -68,10 +69,12 @@ class FaultPlan:
         with self._lock:
             self._faults.clear()
             self.latency = 0.0
+            self._wake.set()
+            self._wake = threading.Event()
 
     def before(self, operation: str) -> None:
         if self.latency:
-            time.sleep(self.latency)
+            self._wake.wait(self.latency)
         with self._lock:
             for fault in self._faults:
                 if fault.remaining and (fault.operations is None or operation in fault.operations):

@@ -38,6 +38,7 @@ _RPC_BUCKETS: Final = (
     10,
     30,
 )
+_CIRCUIT_STATES: Final = ("closed", "open", "half_open")
 _BACKEND_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -51,6 +52,8 @@ class PrometheusMetrics(Metrics):
     * ``rpc_in_flight{method}``: calls being served now.
     * ``backend_command_duration_seconds{operation,outcome}``: RDS command latency.
     * ``nvme_connect_total{outcome}``, ``mount_recovery_total{outcome}``.
+    * ``backend_circuit_state{state}``: 1 for the breaker's current state (``closed``,
+      ``open``, ``half_open``), 0 for the others.
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -99,6 +102,16 @@ class PrometheusMetrics(Metrics):
             ["outcome"],
             registry=registry,
         )
+        self._circuit = Gauge(
+            "rds_csi_backend_circuit_state",
+            "The RDS circuit breaker: 1 for its current state, 0 for the others.",
+            ["state"],
+            registry=registry,
+        )
+
+    def circuit_state(self, state: str) -> None:
+        for known in _CIRCUIT_STATES:
+            self._circuit.labels(known).set(1 if known == state else 0)
 
     def rpc_started(self, method: str) -> None:
         self._in_flight.labels(method).inc()

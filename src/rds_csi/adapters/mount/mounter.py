@@ -23,6 +23,7 @@ from rds_csi.adapters.mount.parse import parse_mountinfo
 from rds_csi.adapters.process import ToolTimeout, run_tool
 from rds_csi.application.ports import Mounter, MountInfo
 from rds_csi.domain import BackendError, Conflict, InvalidArgument, MountOption, NodePath
+from rds_csi.domain.text import option_names
 
 
 __all__ = ["LinuxMounter"]
@@ -106,7 +107,7 @@ class LinuxMounter(Mounter):
             argv += ["-o", ",".join(opts)]
         argv += ["--", source, target]
         self._run(argv, f"cannot mount {source} ({fs_type}) on {target}")
-        _log.info("mounted %s (%s, %s) on %s", source, fs_type, ",".join(opts) or "-", target)
+        _log.info("mounted %s (%s, %s) on %s", source, fs_type, option_names(opts), target)
 
     def bind(self, source: str, target: str, *, read_only: bool = False) -> None:
         NodePath.parse(source, field="source")

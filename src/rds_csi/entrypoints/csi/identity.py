@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Final
 
 import grpc
 from google.protobuf import wrappers_pb2
 
-from rds_csi.application.health import CheckHealth
+from rds_csi.application.health import Health
 from rds_csi.domain import InvalidArgument
 from rds_csi.entrypoints.csi._pb import csi_pb2, csi_pb2_grpc
 
@@ -41,6 +42,7 @@ class IdentityService(csi_pb2_grpc.IdentityServicer):
     Identity, served by every instance.
 
     Args:
+        health: Answers at once (``HealthMonitor``): Probe must never wait on the RDS.
         controller: Whether this instance serves the Controller service.
         topology: Whether topology segments are configured (VOLUME_ACCESSIBILITY_CONSTRAINTS).
     """
@@ -49,7 +51,7 @@ class IdentityService(csi_pb2_grpc.IdentityServicer):
         self,
         driver_name: str,
         version: str,
-        health: CheckHealth,
+        health: Callable[[], Health],
         *,
         controller: bool,
         topology: bool,

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import grpc
 from google.protobuf.message import Message
 
 from rds_csi.application.ports import Metrics
+from rds_csi.domain.text import printable
 from rds_csi.entrypoints.csi.redaction import redacted_text
 from rds_csi.entrypoints.csi.status import status_for
 
@@ -24,6 +25,8 @@ from rds_csi.entrypoints.csi.status import status_for
 __all__ = ["RpcInterceptor"]
 
 _rpc_log = logging.getLogger("rds_csi.rpc")
+# A request in a DEBUG line: enough to debug, never megabytes.
+REQUEST_LIMIT: Final = 4096
 
 _Behavior = Callable[[Any, grpc.ServicerContext], Any]
 
@@ -73,7 +76,9 @@ class RpcInterceptor(_ServerInterceptor):
             self._metrics.rpc_started(method)
             started = time.perf_counter()
             if _rpc_log.isEnabledFor(logging.DEBUG):
-                _rpc_log.debug("request %s %s", method, redacted_text(request))
+                _rpc_log.debug(
+                    "request %s %s", method, printable(redacted_text(request), REQUEST_LIMIT)
+                )
             try:
                 response: Message = behavior(request, context)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a status here
@@ -117,7 +122,7 @@ class RpcInterceptor(_ServerInterceptor):
         fields: dict[str, object] = {"method": method}
         volume_id = _volume_id(request, response)
         if volume_id:
-            fields["volume_id"] = volume_id
+            fields["volume_id"] = printable(volume_id)
         fields["code"] = code_name
         fields["duration_ms"] = round(seconds * 1000, 3)
         if message:

@@ -26,13 +26,18 @@ from rds_csi.domain import (
     NotFound,
     OutOfRange,
 )
+from rds_csi.domain.text import printable
 
 
-__all__ = ["STATUS", "RpcStatus", "Unimplemented", "status_for"]
+__all__ = ["STATUS", "Busy", "RpcStatus", "Unimplemented", "status_for"]
 
 
 class Unimplemented(Exception):
     """An RPC this driver does not serve (not built yet, or not in this mode): UNIMPLEMENTED."""
+
+
+class Busy(Exception):
+    """The driver has no room for the call now (admission): RESOURCE_EXHAUSTED, retry later."""
 
 
 STATUS: Final[Mapping[type[BaseException], grpc.StatusCode]] = {
@@ -46,8 +51,10 @@ STATUS: Final[Mapping[type[BaseException], grpc.StatusCode]] = {
     BackendUnavailable: grpc.StatusCode.UNAVAILABLE,
     BackendError: grpc.StatusCode.INTERNAL,
     Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
+    Busy: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
+STATUS_LIMIT: Final = 1024
 INTERNAL_MESSAGE: Final = "internal error in the driver; its log has the details"
 
 
@@ -71,5 +78,6 @@ def status_for(exc: BaseException) -> RpcStatus:
     for cls in type(exc).__mro__:
         code = STATUS.get(cls)
         if code is not None:
-            return RpcStatus(code, str(exc) or cls.__name__)
+            # Messages quote request values: never a control character or megabytes of them.
+            return RpcStatus(code, printable(str(exc), STATUS_LIMIT) or cls.__name__)
     return RpcStatus(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE, expected=False)
