@@ -34,7 +34,6 @@ import paramiko
 from paramiko.common import (
     AUTH_FAILED,
     AUTH_SUCCESSFUL,
-    MSG_CHANNEL_REQUEST,
     OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
     OPEN_SUCCEEDED,
 )
@@ -48,6 +47,7 @@ from rds_csi.emulator.netdelay import delay_line
 from rds_csi.emulator.nvmet import DEFAULT_ROOT as NVMET_ROOT
 from rds_csi.emulator.nvmet_plane import open_data_plane
 from rds_csi.emulator.render import CRLF, WrapStyle
+from rds_csi.emulator.ssh_hooks import ServerTransport
 from rds_csi.emulator.state import PoolState
 
 
@@ -253,22 +253,6 @@ class _Session(paramiko.ServerInterface):
             ).start()
 
 
-def _handle_request_then_start(channel: paramiko.Channel, message: paramiko.Message) -> None:
-    # paramiko replies to the exec request only after check_channel_exec_request returns; the
-    # command starts after that reply, so a fast answer can never overtake it.
-    paramiko.Channel._handle_request(channel, message)  # type: ignore[attr-defined]  # noqa: SLF001
-    server = channel.get_transport().server_object
-    if isinstance(server, _Session):
-        server.start_pending(channel)
-
-
-class _ServerTransport(paramiko.Transport):
-    _channel_handler_table = {  # noqa: RUF012 - paramiko's own class-level dispatch table
-        **paramiko.Transport._channel_handler_table,  # type: ignore[attr-defined]  # noqa: SLF001
-        MSG_CHANNEL_REQUEST: _handle_request_then_start,
-    }
-
-
 class Emulator:
     """
     An RDS on loopback. ``start()`` returns ``(host, port)``; ``stop()`` ends every session;
@@ -428,7 +412,7 @@ class Emulator:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.latency.rtt > 0 or self.latency.rtt_jitter > 0:
             sock = delay_line(sock, self.latency.one_way)
-        transport = _ServerTransport(sock)
+        transport = ServerTransport(sock)
         transport.add_server_key(self.host_key)
         with self._lock:
             self._transports = [t for t in self._transports if t.is_active()]
