@@ -186,6 +186,7 @@ class _Session(paramiko.ServerInterface):
         self.emulator = emulator
         self.width = emulator.config.width
         self.pending: dict[int, bytes] = {}
+        self.held: dict[int, paramiko.Channel] = {}
         self.lock = threading.Lock()
         self._counted = False
 
@@ -240,6 +241,27 @@ class _Session(paramiko.ServerInterface):
 
     def check_global_request(self, kind: str, msg: paramiko.Message) -> bool:  # noqa: ARG002
         return False  # keepalive@openssh.com included, as RouterOS
+
+    def hold_accepted(self, transport: paramiko.Transport) -> None:
+        """
+        Take each opened channel off the transport's accept queue and hold it until its
+        command is answered (``release``), for as long as the connection lives.
+
+        paramiko queues every channel it opens in server mode until ``accept()`` takes it, and
+        that queue is the channel's only strong reference (the transport's own map is weak; a
+        collected channel closes itself). Never accepting kept every channel ever opened on a
+        connection; accepting and dropping closed channels before their exec request arrived.
+        """
+        while transport.is_active():
+            channel = transport.accept(timeout=_POLL * 10)
+            with self.lock:
+                self.held = {k: c for k, c in self.held.items() if not c.closed}
+                if channel is not None:
+                    self.held[channel.get_id()] = channel
+
+    def release(self, channel: paramiko.Channel) -> None:
+        with self.lock:
+            self.held.pop(channel.get_id(), None)
 
     def start_pending(self, channel: paramiko.Channel) -> None:
         with self.lock:
@@ -344,6 +366,19 @@ class Emulator:
             transport.close()
         return len(transports)
 
+    def retained_channels(self) -> int:
+        """
+        Channels the server's transports still hold: queued for ``accept()`` or open. Zero
+        once every command has finished; anything that grows with the command count is a leak.
+        """
+        with self._lock:
+            transports = [t for t in self._transports if t.is_active()]
+        held = 0
+        for transport in transports:
+            held += len(transport.server_accepts)
+            held += len(transport._channels.values())  # type: ignore[attr-defined]  # noqa: SLF001
+        return held
+
     def __enter__(self) -> Self:
         self.start()
         return self
@@ -417,7 +452,11 @@ class Emulator:
         with self._lock:
             self._transports = [t for t in self._transports if t.is_active()]
             self._transports.append(transport)
-        transport.start_server(event=threading.Event(), server=_Session(self))
+        session = _Session(self)
+        transport.start_server(event=threading.Event(), server=session)
+        threading.Thread(
+            target=session.hold_accepted, args=(transport,), name="emulator-accept", daemon=True
+        ).start()
 
     def serve_exec(self, channel: paramiko.Channel, raw: bytes, session: _Session) -> None:
         self.stats.bump("channels_open")
@@ -432,6 +471,7 @@ class Emulator:
             with contextlib.suppress(Exception):
                 channel.close()
         finally:
+            session.release(channel)
             self.stats.bump("channels_open", -1)
 
     def _answer(self, channel: paramiko.Channel, raw: bytes, session: _Session) -> None:
