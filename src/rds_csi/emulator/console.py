@@ -20,11 +20,11 @@ command`` or ``syntax error``, with the line and column.
 
 from __future__ import annotations
 
-from rds_csi.emulator import assumptions
+from rds_csi.emulator.dialect import Dialect
 from rds_csi.emulator.evaluator import Evaluator
 from rds_csi.emulator.lexer import lex
 from rds_csi.emulator.parser import Parser
-from rds_csi.emulator.render import CRLF, WrapStyle
+from rds_csi.emulator.render import CRLF
 from rds_csi.emulator.state import PoolState, RosFailure
 from rds_csi.emulator.values import ItemId
 
@@ -35,16 +35,13 @@ __all__ = ["Console", "ItemId", "RosFailure"]
 class Console:
     """Runs exec lines against a ``PoolState``."""
 
-    def __init__(
-        self, state: PoolState, *, width: int, style: WrapStyle = assumptions.WRAP_STYLE
-    ) -> None:
+    def __init__(self, state: PoolState, *, dialect: Dialect | None = None) -> None:
         self.state = state
-        self.width = width
-        self.style: WrapStyle = style
+        self.dialect = dialect or Dialect()
 
     def run(self, line: str, *, width: int | None = None) -> tuple[str, bool]:
         """Execute one exec line; return what RouterOS would print and whether it succeeded."""
-        run = Evaluator(self.state, width or self.width, self.style)
+        run = Evaluator(self.state, width or self.dialect.width, self.dialect)
         try:
             block = Parser(lex(line)).script()
         except RosFailure as exc:

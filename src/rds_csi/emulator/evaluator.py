@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rds_csi.emulator.dialect import Dialect
 from rds_csi.emulator.menus import Menus
-from rds_csi.emulator.render import CRLF, WrapStyle
+from rds_csi.emulator.render import CRLF
 from rds_csi.emulator.state import PoolState, RosFailure
 from rds_csi.emulator.syntax import (
     BinOp,
@@ -35,12 +36,10 @@ __all__ = ["Evaluator"]
 class Evaluator:
     """Runs one parsed line: statements, expressions, and menu commands (via ``Menus``)."""
 
-    def __init__(self, state: PoolState, width: int, style: WrapStyle) -> None:
+    def __init__(self, state: PoolState, width: int, dialect: Dialect) -> None:
         self.state = state
-        self.width = width
-        self.style: WrapStyle = style
         self.out: list[str] = []
-        self.menus = Menus(state, self.out, width, style, self.eval)
+        self.menus = Menus(state, self.out, width, dialect, self.eval)
 
     def block(self, block: Block, scope: dict[str, object]) -> object:
         result: object = None

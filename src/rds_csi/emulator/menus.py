@@ -13,9 +13,18 @@ from typing import Final, Protocol
 
 from rds_csi.domain import InvalidArgument, Size
 from rds_csi.emulator import assumptions
+from rds_csi.emulator.dialect import Dialect, real_pool_props, truncated_size
 from rds_csi.emulator.lexer import end_of_command
 from rds_csi.emulator.parser import known_props
-from rds_csi.emulator.render import CRLF, PropValue, Row, WrapStyle, render_detail, render_value
+from rds_csi.emulator.render import (
+    CRLF,
+    Bare,
+    Humanized,
+    PropValue,
+    Row,
+    render_detail,
+    render_value,
+)
 from rds_csi.emulator.state import (
     DISK_ATTRS,
     POOL_ID,
@@ -50,6 +59,7 @@ _DISK_TYPES: Final = frozenset(
     ]
 )
 _MAX_PORT: Final = 65535
+_BYTES_PER_INODE: Final = 16384  # what the real pool's inode counts suggest; a guess
 
 
 class Evaluate(Protocol):
@@ -67,12 +77,12 @@ class Menus:
     """The menu verbs of one exec line; output goes to the line's ``out``."""
 
     def __init__(
-        self, state: PoolState, out: list[str], width: int, style: WrapStyle, evaluate: Evaluate
+        self, state: PoolState, out: list[str], width: int, dialect: Dialect, evaluate: Evaluate
     ) -> None:
         self.state = state
         self.out = out
         self.width = width
-        self.style: WrapStyle = style
+        self.dialect = dialect
         self.eval = evaluate
 
     def command(self, cmd: MenuCmd, scope: dict[str, object]) -> object:
@@ -130,8 +140,8 @@ class Menus:
         for v in value if isinstance(value, list | tuple) else [value]:
             if isinstance(v, ItemId) and v in ids:
                 found.append(v)
-            elif isinstance(v, int) and 0 <= v < len(ids):
-                found.append(ids[v])
+            elif isinstance(v, int) and 0 <= v - self._first(cmd.menu) < len(ids):
+                found.append(ids[v - self._first(cmd.menu)])
             elif isinstance(v, str) and re.fullmatch(r"\*[0-9A-Fa-f]+", v):
                 wanted = ItemId(cmd.menu, int(v[1:], 16))
                 if wanted not in ids:
@@ -180,24 +190,54 @@ class Menus:
                 records.append(record)
             return records
         out_rows = [
-            Row(index, self._flags(cmd.menu, rows[index][0]), self._props(cmd.menu, rows[index][0]))
+            Row(
+                index + self._first(cmd.menu),
+                self._flags(cmd.menu, rows[index][0]),
+                self._props(cmd.menu, rows[index][0]),
+            )
             for index in chosen
         ]
         if "detail" in words:
             legend = assumptions.DISK_LEGEND if cmd.menu == "disk" else None
             self.out.append(
-                render_detail(out_rows, legend=legend, width=self.width, style=self.style)
+                render_detail(
+                    out_rows,
+                    legend=legend,
+                    width=self.width,
+                    style=self.dialect.wrap_style,
+                    header_wrap=self.dialect.header_wrap,
+                )
             )
         else:
             self.out.append(self._table(cmd.menu, out_rows))
         return None
 
+    def _first(self, menu: str) -> int:
+        return self.dialect.first_number if menu == "disk" else 0
+
     def _props(self, menu: str, item: ItemId) -> tuple[tuple[str, PropValue], ...]:
         if menu == "disk":
             disk = None if item.key == POOL_ID else self.state.by_id(item.key)
-            return tuple(self.state.disk_props(disk))
-        entry = next(e for e in self.state.files() if _file_key(e) == item.key)
-        return tuple(file_props(entry))
+            props = self.state.disk_props(disk)
+            if disk is None and self.dialect.pool_row == "real":
+                total = max(self.state.pool_size.bytes // _BYTES_PER_INODE, 1)
+                used = len(self.state.files())
+                props = real_pool_props(props, total, max(total - used, 0))
+        else:
+            entry = next(e for e in self.state.files() if _file_key(e) == item.key)
+            props = file_props(entry)
+        if self.dialect.size_display == "truncate":
+            props = [
+                (k, Bare(truncated_size(v.value)) if isinstance(v, Humanized) and v.value else v)
+                for k, v in props
+            ]
+        return tuple(props)
+
+    def _found(self, cmd: MenuCmd, value: object) -> list[ItemId]:
+        """The items a ``remove``/``set`` argument names; an empty ``[find]`` per dialect (A13)."""
+        if value in (None, "", []) and self.dialect.empty_find == "no-such-item":
+            raise RosFailure("no such item")
+        return self._targets(cmd, value)
 
     def _flags(self, menu: str, item: ItemId) -> str:
         if menu != "disk":
@@ -281,7 +321,7 @@ class Menus:
         values, size, kind = self._disk_values(cmd, scope, adding=False)
         if kind is not None:
             raise RosFailure("failure: type can not be changed")
-        for item in self._targets(cmd, self.eval(target, scope)):  # A13: empty is a no-op
+        for item in self._found(cmd, self.eval(target, scope)):
             disk = self._disk(item)
             self.state.update(disk, values, size)
         return None
@@ -290,7 +330,7 @@ class Menus:
         self._check_named(cmd, frozenset())
         items: list[ItemId] = []
         for expr, _ in cmd.positional:
-            items += self._targets(cmd, self.eval(expr, scope))
+            items += self._found(cmd, self.eval(expr, scope))
         for item in items:
             if item.key == POOL_ID:
                 raise RosFailure(assumptions.POOL_NOT_REMOVABLE)
@@ -303,7 +343,7 @@ class Menus:
         self._check_named(cmd, frozenset())
         items: list[ItemId] = []
         for expr, _ in cmd.positional:
-            items += self._targets(cmd, self.eval(expr, scope))
+            items += self._found(cmd, self.eval(expr, scope))
         entries = {_file_key(e): e for e in self.state.files()}
         for item in items:
             entry = entries.get(item.key)

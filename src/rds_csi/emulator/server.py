@@ -39,14 +39,14 @@ from paramiko.common import (
 )
 
 from rds_csi.domain import Size
-from rds_csi.emulator import assumptions
 from rds_csi.emulator.console import Console
 from rds_csi.emulator.dataplane import DataPlane
+from rds_csi.emulator.dialect import Dialect
 from rds_csi.emulator.faults import FaultInjector, FaultKind, Latency, garble, truncate
 from rds_csi.emulator.netdelay import delay_line
 from rds_csi.emulator.nvmet import DEFAULT_ROOT as NVMET_ROOT
 from rds_csi.emulator.nvmet_plane import open_data_plane
-from rds_csi.emulator.render import CRLF, WrapStyle
+from rds_csi.emulator.render import CRLF
 from rds_csi.emulator.ssh_hooks import ServerTransport
 from rds_csi.emulator.state import PoolState
 
@@ -90,8 +90,8 @@ class EmulatorConfig:
         users: Who may log in.
         host_key_file: The server's private key; made (ECDSA P-256) if missing. Default
             ``<data_dir>/ssh_host_ecdsa_key``.
-        width: Output width when the login names none (assumption A1).
-        wrap_style: ``token`` or ``hard`` (assumption A2).
+        dialect: How to answer where RouterOS's behaviour is unverified (width, wrapping,
+            exit status, empty ``[find]``, ...); see ``dialect.py``.
         data_plane: ``json`` (the exports file only), ``nvmet`` (also the kernel NVMe/TCP
             target) or ``auto`` (``nvmet`` where the kernel has it); see ``nvmet_plane.py``.
         data_address: The IP the kernel target listens on; default the ``listen`` host.
@@ -104,8 +104,7 @@ class EmulatorConfig:
     pool_name: str = "storage-pool"
     listen: tuple[str, int] = ("127.0.0.1", 0)
     host_key_file: pathlib.Path | None = None
-    width: int = assumptions.EXEC_WIDTH
-    wrap_style: WrapStyle = assumptions.WRAP_STYLE
+    dialect: Dialect = attrs.field(factory=Dialect)
     data_plane: str = "json"
     data_address: str | None = None
     nvmet_root: pathlib.Path = NVMET_ROOT
@@ -184,7 +183,7 @@ class _Session(paramiko.ServerInterface):
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
-        self.width = emulator.config.width
+        self.width = emulator.config.dialect.width
         self.pending: dict[int, bytes] = {}
         self.held: dict[int, paramiko.Channel] = {}
         self.lock = threading.Lock()
@@ -302,7 +301,7 @@ class Emulator:
             pool_size=config.pool_size,
             data_plane=self.data_plane,
         )
-        self.console = Console(self.state, width=config.width, style=config.wrap_style)
+        self.console = Console(self.state, dialect=config.dialect)
         self.host_key = load_or_create_host_key(
             config.host_key_file or config.data_dir / DEFAULT_HOST_KEY
         )
@@ -503,7 +502,7 @@ class Emulator:
         elif kind is FaultKind.GARBLE:
             output = garble(output, self._rng)
         channel.sendall(output.encode("utf-8", "replace"))
-        channel.send_exit_status(0 if ok else assumptions.ERROR_EXIT_STATUS)
+        channel.send_exit_status(0 if ok else self.config.dialect.error_exit_status)
         channel.shutdown_write()
         channel.close()
 

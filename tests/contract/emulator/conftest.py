@@ -92,7 +92,7 @@ def console(tmp_path: pathlib.Path) -> Console:
         pool_size=Size.parse("100G"),
         data_plane=JsonExportsDataPlane(data / "nvme-exports.json"),
     )
-    return Console(state, width=80)
+    return Console(state)
 
 
 def add_line(size: str = "10G", slot: str = VID, path: str = IMAGE) -> str:
