@@ -41,8 +41,7 @@ from rds_csi.domain import (
     Volume,
     VolumeId,
 )
-from rds_csi.domain.model import check_port
-from rds_csi.domain.size import GIB, KIB, MIB, TIB
+from rds_csi.domain.model import DEFAULT_NVME_PORT, check_port
 
 
 __all__ = [
@@ -66,6 +65,8 @@ _DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TIME_WORD: Final = re.compile(r"[0-9]{2}:[0-9]{2}:[0-9]{2}(?= |$)")
 _DIGIT_WORD: Final = re.compile(r"[0-9]+(?= |$)")
 _ERROR_LINE: Final = re.compile(r"[a-z][ -~]*")
+_HEADER_LINE: Final = re.compile(r"[A-Za-z ;-]*[A-Za-z;-][A-Za-z ;-]*")
+_LEGEND: Final = re.compile(r"Flags:(?:[A-Za-z]-[A-Z][A-Z-]*(?:;[A-Za-z]-[A-Z][A-Z-]*)*;?)?")
 _MAX_ERROR_LINES: Final = 3
 _MAX_DIGITS: Final = 24
 _ESCAPES: Final = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t", "$": "$", "?": "?",
@@ -374,6 +375,25 @@ def _record_start(line: str) -> tuple[int, frozenset[str], int, str] | None:
     return int(head.group(2)), frozenset(letters), head.end() + key.start(), rest[key.start() :]
 
 
+def _skip_header(lines: Sequence[str], i: int, raw: str) -> int:
+    """
+    The index after the ``Flags:`` legend starting at ``lines[i]``.
+
+    The legend may wrap anyhow: at ``; `` or mid-word, indented or not (emulator assumption
+    A6). Its lines hold no ``=`` and so can never start a record; joined, with whitespace
+    dropped, they must read as ``Flags:L-NAME;L-NAME...``, or the output is not understood.
+    """
+    header = [lines[i]]
+    i += 1
+    while i < len(lines) and _HEADER_LINE.fullmatch(lines[i]) and _record_start(lines[i]) is None:
+        header.append(lines[i])
+        i += 1
+    joined = re.sub(r"\s+", "", "".join(header))
+    if _LEGEND.fullmatch(joined) is None:
+        raise MalformedOutput(f"unreadable flags header {joined[:80]!r}", raw)
+    return i
+
+
 def parse_detail(raw: str) -> tuple[Record, ...]:  # noqa: C901, PLR0912 - one pass
     """
     Parse ``print detail`` output into records.
@@ -389,11 +409,7 @@ def parse_detail(raw: str) -> tuple[Record, ...]:  # noqa: C901, PLR0912 - one p
     while i < len(lines) and not lines[i].strip():
         i += 1
     if i < len(lines) and lines[i].startswith("Flags:"):
-        i += 1
-        while i < len(lines) and lines[i].startswith(" ") and _record_start(lines[i]) is None:
-            if lines[i].strip() and not re.fullmatch(r" +[A-Za-z] - [A-Z].*", lines[i]):
-                break
-            i += 1
+        i = _skip_header(lines, i, raw)
     pending: list[_Pending] = []
     current: _Pending | None = None
     for line in lines[i:]:
@@ -466,27 +482,12 @@ def _port(text: str, raw: str) -> int:
         raise MalformedOutput(str(exc), raw) from None
 
 
-_SHOWN_SIZE: Final = re.compile(r"([0-9]{1,20})(?:\.([0-9]))?(KiB|MiB|GiB|TiB)?")
-_SHOWN_UNITS: Final = {None: 1, "KiB": KIB, "MiB": MIB, "GiB": GIB, "TiB": TIB}
-
-
-def _shown_matches(shown: str, size: int) -> bool:
-    """Whether a humanized ``file-size`` (one decimal, ``1.1GiB``) can display ``size``."""
-    match = _SHOWN_SIZE.fullmatch(shown)
-    if match is None:
-        return False
-    whole, tenth, unit = match.groups()
-    scale = _SHOWN_UNITS[unit]
-    shown_tenths = int(whole) * 10 + int(tenth or 0)
-    # exact integer arithmetic: |size - shown| <= half a displayed tenth of the unit
-    return abs(size * 10 - shown_tenths * scale) * 2 <= scale
-
-
 def volume_from_record(record: Record, raw: str) -> Volume | None:
     """
     The volume a ``/disk`` record describes, or None when it is not a disk of this driver
     (its slot is not one of our IDs, it is not a file disk, or its file is not
-    ``<base>/<slot>.img``).
+    ``<base>/<slot>.img``). A disk whose export is off (and so prints no ``nvme-tcp-server-*``
+    fields) is a volume with ``exported=False``, so it can still be listed and deleted.
 
     Raises:
         MalformedOutput: it is ours, but a field we need is missing or unreadable.
@@ -508,14 +509,21 @@ def volume_from_record(record: Record, raw: str) -> Volume | None:
         return None
     if path.volume_id != volume_id:
         return None
+    # ``size`` (bytes) is the truth; the humanized ``file-size`` is display only and never
+    # vetoes a disk: whether RouterOS rounds or truncates it is unverified (assumption A29)
     size = parse_bytes(_need(record, "size", raw), field="size", raw=raw)
-    shown = record.fields.get("file-size")
-    if shown is not None and not _shown_matches(shown, size):
-        raise MalformedOutput(f"size={size} disagrees with file-size={shown}", raw)
-    exported = _boolean(record, "nvme-tcp-export", raw)
-    port = _port(_need(record, "nvme-tcp-server-port", raw), raw)
+    exported = (
+        _boolean(record, "nvme-tcp-export", raw) if "nvme-tcp-export" in record.fields else False
+    )
     try:
-        nqn = Nqn(_need(record, "nvme-tcp-server-nqn", raw))
+        if exported or "nvme-tcp-server-nqn" in record.fields:
+            nqn = Nqn(_need(record, "nvme-tcp-server-nqn", raw))
+        else:  # an unexported disk prints no export fields (A8): what re-exporting would use
+            nqn = Nqn.for_volume(volume_id)
+        port_text = record.fields.get("nvme-tcp-server-port")
+        if exported and port_text is None:
+            raise MalformedOutput(f"item {record.number} has no nvme-tcp-server-port", raw)
+        port = DEFAULT_NVME_PORT if port_text is None else _port(port_text, raw)
         return Volume(volume_id, Size(size), path, nqn, nvme_port=port, exported=exported)
     except InvalidArgument as exc:
         raise MalformedOutput(f"disk {slot}: {exc}", raw) from None
