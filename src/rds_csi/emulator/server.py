@@ -16,27 +16,18 @@ Use it in-process::
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hmac
 import logging
 import pathlib
 import random
-import re
 import socket
 import threading
 import time
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Final, Self
 
 import attrs
 import paramiko
-from paramiko.common import (
-    AUTH_FAILED,
-    AUTH_SUCCESSFUL,
-    OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
-    OPEN_SUCCEEDED,
-)
 
 from rds_csi.domain import Size
 from rds_csi.emulator.console import Console
@@ -47,6 +38,7 @@ from rds_csi.emulator.netdelay import delay_line
 from rds_csi.emulator.nvmet import DEFAULT_ROOT as NVMET_ROOT
 from rds_csi.emulator.nvmet_plane import open_data_plane
 from rds_csi.emulator.render import CRLF
+from rds_csi.emulator.session import POLL, Session
 from rds_csi.emulator.ssh_hooks import ServerTransport
 from rds_csi.emulator.state import PoolState
 
@@ -64,10 +56,7 @@ __all__ = [
 log = logging.getLogger("rds_csi.emulator")
 
 DEFAULT_HOST_KEY: Final = "ssh_host_ecdsa_key"
-_LOGIN_OPTIONS_RE: Final = re.compile(r"(?P<user>[^+]*)(?:\+(?P<options>[A-Za-z0-9]*))?")
-_WIDTH_OPTION_RE: Final = re.compile(r"([0-9]+)w")
-_MIN_WIDTH: Final = 20
-_POLL: Final = 0.05
+_POLL: Final = POLL
 
 
 @attrs.define
@@ -153,125 +142,6 @@ def load_or_create_host_key(path: pathlib.Path) -> paramiko.PKey:
     path.touch(mode=0o600)
     key.write_private_key_file(str(path))
     return key
-
-
-def split_login(username: str) -> tuple[str, int | None]:
-    """``admin+ct511w4098h`` -> (``admin``, 511): the user and the width option, if any."""
-    match = _LOGIN_OPTIONS_RE.fullmatch(username)
-    if match is None:
-        return username, None
-    width = None
-    if options := match["options"]:
-        found = _WIDTH_OPTION_RE.search(options)
-        if found:
-            width = max(int(found.group(1)), _MIN_WIDTH)
-    return match["user"], width
-
-
-def _key_blob(line: str) -> tuple[str, bytes] | None:
-    parts = line.split()
-    if len(parts) < 2:  # noqa: PLR2004
-        return None
-    try:
-        return parts[0], base64.b64decode(parts[1], validate=True)
-    except ValueError:
-        return None
-
-
-class _Session(paramiko.ServerInterface):
-    """One SSH connection: authentication, and exec channels handed to the emulator."""
-
-    def __init__(self, emulator: Emulator) -> None:
-        self.emulator = emulator
-        self.width = emulator.config.dialect.width
-        self.pending: dict[int, bytes] = {}
-        self.held: dict[int, paramiko.Channel] = {}
-        self.lock = threading.Lock()
-        self._counted = False
-
-    def get_allowed_auths(self, username: str) -> str:  # noqa: ARG002 - same for all
-        return "publickey,password"
-
-    def _user(self, username: str) -> EmulatorUser | None:
-        name, width = split_login(username)
-        if width is not None:
-            self.width = width
-        return self.emulator.user(name)
-
-    def _result(self, ok: bool) -> int:  # noqa: FBT001
-        if ok and not self.emulator.faults.logins_refused:
-            if not self._counted:  # paramiko asks twice per public key (query, then signed)
-                self._counted = True
-                self.emulator.stats.bump("logins")
-            return AUTH_SUCCESSFUL
-        self.emulator.stats.bump("failed_logins")
-        return AUTH_FAILED
-
-    def check_auth_password(self, username: str, password: str) -> int:
-        user = self._user(username)
-        ok = (
-            user is not None
-            and user.password is not None
-            and hmac.compare_digest(user.password.encode(), password.encode())
-        )
-        return self._result(ok)
-
-    def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
-        user = self._user(username)
-        wanted = (key.get_name(), key.asbytes())
-        ok = user is not None and any(_key_blob(line) == wanted for line in user.authorized_keys)
-        return self._result(ok)
-
-    def check_channel_request(self, kind: str, chanid: int) -> int:  # noqa: ARG002
-        if kind == "session":
-            return OPEN_SUCCEEDED
-        return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
-
-    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
-        with self.lock:
-            self.pending[channel.get_id()] = command
-        return True
-
-    def check_channel_pty_request(self, *_args: Any) -> bool:
-        return True  # accepted and ignored: exec output never depends on it here
-
-    def check_channel_shell_request(self, channel: paramiko.Channel) -> bool:  # noqa: ARG002
-        return False  # exec channels only
-
-    def check_global_request(self, kind: str, msg: paramiko.Message) -> bool:  # noqa: ARG002
-        return False  # keepalive@openssh.com included, as RouterOS
-
-    def hold_accepted(self, transport: paramiko.Transport) -> None:
-        """
-        Take each opened channel off the transport's accept queue and hold it until its
-        command is answered (``release``), for as long as the connection lives.
-
-        paramiko queues every channel it opens in server mode until ``accept()`` takes it, and
-        that queue is the channel's only strong reference (the transport's own map is weak; a
-        collected channel closes itself). Never accepting kept every channel ever opened on a
-        connection; accepting and dropping closed channels before their exec request arrived.
-        """
-        while transport.is_active():
-            channel = transport.accept(timeout=_POLL * 10)
-            with self.lock:
-                self.held = {k: c for k, c in self.held.items() if not c.closed}
-                if channel is not None:
-                    self.held[channel.get_id()] = channel
-
-    def release(self, channel: paramiko.Channel) -> None:
-        with self.lock:
-            self.held.pop(channel.get_id(), None)
-
-    def start_pending(self, channel: paramiko.Channel) -> None:
-        with self.lock:
-            command = self.pending.pop(channel.get_id(), None)
-        if command is not None:
-            threading.Thread(
-                target=self.emulator.serve_exec,
-                args=(channel, command, self),
-                name=f"emulator-exec-{channel.get_id()}",
-                daemon=True,
-            ).start()
 
 
 class Emulator:
@@ -451,13 +321,13 @@ class Emulator:
         with self._lock:
             self._transports = [t for t in self._transports if t.is_active()]
             self._transports.append(transport)
-        session = _Session(self)
+        session = Session(self)
         transport.start_server(event=threading.Event(), server=session)
         threading.Thread(
             target=session.hold_accepted, args=(transport,), name="emulator-accept", daemon=True
         ).start()
 
-    def serve_exec(self, channel: paramiko.Channel, raw: bytes, session: _Session) -> None:
+    def serve_exec(self, channel: paramiko.Channel, raw: bytes, session: Session) -> None:
         self.stats.bump("channels_open")
         try:
             self._answer(channel, raw, session)
@@ -473,7 +343,7 @@ class Emulator:
             session.release(channel)
             self.stats.bump("channels_open", -1)
 
-    def _answer(self, channel: paramiko.Channel, raw: bytes, session: _Session) -> None:
+    def _answer(self, channel: paramiko.Channel, raw: bytes, session: Session) -> None:
         self.stats.bump("commands")
         try:
             line = raw.decode()
@@ -506,7 +376,7 @@ class Emulator:
         channel.shutdown_write()
         channel.close()
 
-    def _run(self, line: str, session: _Session) -> tuple[str, bool]:
+    def _run(self, line: str, session: Session) -> tuple[str, bool]:
         try:
             return self.console.run(line, width=session.width)
         except OSError as exc:

@@ -34,14 +34,8 @@ import tenacity
 
 from rds_csi.adapters.routeros_ssh import commands
 from rds_csi.adapters.routeros_ssh.connection import CommandOutput, Counters, SshUnavailable
-from rds_csi.adapters.routeros_ssh.parse import (
-    Record,
-    RouterOsError,
-    capacity_from_records,
-    parse_detail,
-    split_reply,
-    volume_from_record,
-)
+from rds_csi.adapters.routeros_ssh.parse import Record, RouterOsError, parse_detail, split_reply
+from rds_csi.adapters.routeros_ssh.volumes import capacity_from_records, volume_from_record
 from rds_csi.application.ports import Metrics, StorageBackend
 from rds_csi.domain import (
     BackendError,

@@ -15,7 +15,8 @@ import re
 
 import pytest
 
-from rds_csi.adapters.routeros_ssh.parse import parse_detail, volume_from_record
+from rds_csi.adapters.routeros_ssh.parse import parse_detail
+from rds_csi.adapters.routeros_ssh.volumes import volume_from_record
 
 
 GOLDEN = pathlib.Path(__file__).parents[3] / "golden" / "routeros"

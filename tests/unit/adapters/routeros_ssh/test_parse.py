@@ -19,12 +19,11 @@ from hypothesis import strategies as st
 
 from rds_csi.adapters.routeros_ssh.parse import (
     RouterOsError,
-    capacity_from_records,
     is_error_text,
     parse_detail,
     split_reply,
-    volume_from_record,
 )
+from rds_csi.adapters.routeros_ssh.volumes import capacity_from_records, volume_from_record
 from rds_csi.domain import (
     BackendError,
     CapacityReport,
