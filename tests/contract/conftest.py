@@ -25,7 +25,7 @@ from rds_csi.adapters.routeros_ssh import RouterOsSshBackend, SshSettings, open_
 from rds_csi.application.ports import StorageBackend
 from rds_csi.domain import DiskPath, Nqn, Size, Volume, VolumeId
 from rds_csi.domain.size import GIB, TIB
-from rds_csi.emulator import Emulator, EmulatorConfig
+from rds_csi.emulator import DIALECTS, Dialect, Emulator, EmulatorConfig
 
 
 REAL_RDS_VARS = ("RDS_ADDRESS", "RDS_USER", "RDS_SSH_KEY")
@@ -69,7 +69,12 @@ class BackendHarness:
 BACKENDS = [
     pytest.param("in-memory", id="in-memory"),
     pytest.param("in-memory+breaker", id="in-memory+breaker"),
-    pytest.param("emulator-ssh", id="emulator-ssh", marks=pytest.mark.emulator),
+    # the emulator under every dialect: the adapter must hold whichever way RouterOS's
+    # unverified behaviours go (rds_csi.emulator.dialect)
+    *(
+        pytest.param(f"emulator-ssh:{name}", id=f"emulator-ssh-{name}", marks=pytest.mark.emulator)
+        for name in DIALECTS
+    ),
     pytest.param("real", id="real-rds", marks=pytest.mark.real_rds),
 ]
 
@@ -77,8 +82,11 @@ BACKENDS = [
 POOL = Size(TIB)
 
 
-def start_emulator(root: pathlib.Path, pool_size: Size = POOL) -> Emulator:
-    emulator = Emulator(EmulatorConfig(data_dir=root / "rds", pool_size=pool_size))
+def start_emulator(
+    root: pathlib.Path, pool_size: Size = POOL, dialect: Dialect | None = None
+) -> Emulator:
+    config = EmulatorConfig(data_dir=root / "rds", pool_size=pool_size)
+    emulator = Emulator(attrs.evolve(config, dialect=dialect) if dialect else config)
     emulator.start()
     return emulator
 
@@ -113,8 +121,8 @@ def _open_backend(kind: str, tmp_path: pathlib.Path) -> Iterator[BackendHarness]
             BreakingBackend(fake), "/storage-pool/contract", exact_accounting=True, fake=fake
         )
         return
-    if kind == "emulator-ssh":
-        emulator = start_emulator(tmp_path)
+    if kind.startswith("emulator-ssh:"):
+        emulator = start_emulator(tmp_path, dialect=DIALECTS[kind.partition(":")[2]])
         waits: list[float] = []
         backend = emulator_backend(emulator, tmp_path, waits)
         try:

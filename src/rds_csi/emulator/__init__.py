@@ -7,6 +7,7 @@ domain: it answers as RouterOS does, independently of the adapter that talks to 
 """
 
 from rds_csi.emulator.dataplane import DataPlane, ExportedDisk, JsonExportsDataPlane
+from rds_csi.emulator.dialect import DIALECTS, Dialect
 from rds_csi.emulator.faults import FaultInjector, FaultKind, Latency
 from rds_csi.emulator.server import (
     ClientFiles,
@@ -19,8 +20,10 @@ from rds_csi.emulator.server import (
 
 
 __all__ = [
+    "DIALECTS",
     "ClientFiles",
     "DataPlane",
+    "Dialect",
     "Emulator",
     "EmulatorConfig",
     "EmulatorStats",

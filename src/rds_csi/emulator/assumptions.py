@@ -1,99 +1,160 @@
 """
-Every RouterOS behaviour the emulator had to guess, in one place.
+Every RouterOS behaviour the emulator had to guess, and every limit it enforces, in one place.
 
-``shared/routeros/FACTS.md`` marks these as unverified (or gives no real example). The emulator
-picks the behaviour below; the SSH adapter is written to tolerate the alternatives named here.
-When someone captures the real thing on an RDS, change the value here and the test that pins it.
+Each entry says what the emulator does, its source ("FACTS §N" = ``shared/routeros/FACTS.md``
+section N; "guess" = nobody has seen it on an RDS), the ``Dialect`` setting that flips it (the
+contract suite runs the adapter under every preset in ``dialect.DIALECTS``), and what the SSH
+adapter does about it. When someone captures the real thing on an RDS, change the value here,
+the dialect presets, and the test that pins it; ``docs/testing-real-rds.md`` lists what to
+check first.
 
 A1. Line width of exec-channel output
     Emulator: ``EXEC_WIDTH`` = 80 columns; a ``<N>w`` login option (``admin+ct200w``) sets it
-    Adapter tolerates: any width, both wrap styles
-A2. How a token longer than a line is split
-    Emulator: starts on a fresh continuation line and is cut at the width, the rest on the next
-        line, indented like every continuation (``WRAP_STYLE`` = "token"); the "hard" style
-        cuts the whole record text at every width boundary, terminal-like
-    Adapter tolerates: mid-token splits anywhere, indented or not
-A3. Right-aligned item numbers
-    Emulator: numbers are right-aligned to the widest number shown
-    Adapter tolerates: any leading spaces
+    Source: guess (FACTS §5 "80 columns is likely"; the interactive capture is ~230, §1)
+    Dialect: ``width`` (today 80, strict 80, wide 230)
+    Adapter tolerates: any width of at least ~40 columns
+A2. How long records wrap
+    Emulator: ``token`` breaks between tokens and cuts a token longer than a line; ``hard``
+        cuts the record text at every width boundary, mid-token; ``none`` never wraps
+    Source: FACTS §9 / WW a28f18e (exec splits mid-token at some width); §1 (interactive
+        capture breaks between tokens)
+    Dialect: ``wrap_style`` (today token, strict hard, wide token)
+    Adapter tolerates: all three; continuation lines indented by any amount
+A3. Item numbers
+    Emulator: numbers right-aligned to the widest shown; the first ``/disk`` item (the pool)
+        is ``first_number``
+    Source: FACTS §1 (global numbering: file disks at 26-31); alignment is a guess
+    Dialect: ``first_number`` (today 0, strict 26, wide 26)
+    Adapter tolerates: any number, any leading spaces; never addresses items by number
 A4. Flag column when no shown row has a flag
     Emulator: no column: ``N type=...``
+    Source: guess
     Adapter tolerates: any spacing
 A5. Header of an empty match (``where`` finds nothing)
-    Emulator: ``Flags:`` with the menu's whole legend (the "header still printed" observation)
-    Adapter tolerates: a ``Flags:`` line with any legend, or none
+    Emulator: ``Flags:`` with the menu's whole legend
+    Source: FACTS §1 (WW e26544e: the header is still printed)
+    Adapter tolerates: a ``Flags:`` header with any legend, or none
 A6. Header wrapping
-    Emulator: the legend wraps at ``; `` boundaries, continuation lines indented by 7
-    Adapter tolerates: indented ``L - NAME`` continuation lines
+    Emulator: ``indented`` wraps the legend at ``; `` with continuation lines indented by 7;
+        ``flush`` wraps there without indent; ``cut`` cuts it at the width mid-word, no indent;
+        ``none`` keeps one line
+    Source: guess (the capture's header fits one line, §1)
+    Dialect: ``header_wrap`` (today indented, strict cut, wide none)
+    Adapter tolerates: all four (header lines hold no ``=``; the joined legend is checked)
 A7. Separator between records
     Emulator: a line holding one space, between records only
+    Source: FACTS §1 (multi-record RAID capture)
     Adapter tolerates: blank or absent
 A8. ``nvme-tcp-server-*`` properties of a disk whose export is off
     Emulator: not printed
-    Adapter: refuses such a disk as malformed (its disks are always exported)
+    Source: FACTS §1 (real RAID rows with ``nvme-tcp-export=no`` print none)
+    Adapter: reads the disk as a volume that is not exported (listed, deletable, re-exported
+        by a repeated create)
 A9. Text of a full pool on ``/disk add`` / ``set file-size``
     Emulator: ``NOT_ENOUGH_SPACE``
+    Source: guess (FACTS §1: no real example; WW looks for "not enough space")
     Adapter tolerates: any line with "not enough space", "no space left", "insufficient space",
         "disk full"
 A10. How the pool accounts a file disk
-    Emulator: at its full ``file-size`` (the RDS capture's free space fell by ~1.1 TiB for a 1
-        TiB disk, so it looks preallocated), although the image is a sparse file on the
-        emulator's host
+    Emulator: at its full ``file-size`` (the capture's free space fell by ~1.1 TiB for a 1 TiB
+        disk), although the image is a sparse file on the emulator's host
+    Source: FACTS §1 (inferred)
     Adapter tolerates: free space that does not drop exactly
 A11. ``/disk add`` on a path whose file exists
     Emulator: the file is reused and truncated/extended to ``file-size``
-    Adapter tolerates: our create removes a stale image of the same volume first
+    Source: guess
+    Adapter tolerates: create removes a stale image of the same volume first (only if one is
+        found: see A13)
 A12. Duplicate ``slot`` (or NQN of an exported disk) on ``/disk add``
     Emulator: ``failure: already have such entry``
+    Source: FACTS §1 error texts (the text is real; that ``/disk`` uses it here is a guess)
     Adapter tolerates: the create re-reads the winner
 A13. Empty ``[find ...]`` passed to ``remove`` / ``set``
-    Emulator: a silent no-op
-    Adapter tolerates: "no such item" is treated the same
+    Emulator: ``no-op`` does nothing; ``no-such-item`` fails with ``no such item``
+    Source: guess (FACTS §1: "common practice ... unverified on ROSE")
+    Dialect: ``empty_find`` (today no-op, strict no-such-item, wide no-op)
+    Adapter: never depends on it: every ``remove`` it sends is guarded by ``:if ([:len
+        [find ...]] > 0)``; a ``set`` on a vanished disk reads as not found either way
 A14. Exit status of a command that printed an error
-    Emulator: ``ERROR_EXIT_STATUS`` = 0 (errors are text)
-    Adapter tolerates: exit status is never trusted; a ``:put`` end marker proves success
+    Emulator: ``error_exit_status`` (0 or 1)
+    Source: guess (FACTS §1 "Exit codes: not verified"; §9)
+    Dialect: ``error_exit_status`` (today 0, strict 1, wide 0)
+    Adapter tolerates: both; the exit status is never trusted, a ``:put`` end marker proves
+        success and the error text is read either way
 A15. Where errors go
     Emulator: stdout, followed by CRLF
+    Source: guess (FACTS §9)
     Adapter tolerates: stdout and stderr read together
 A16. Parent directories of ``file-path``
     Emulator: made as needed
+    Source: guess (FACTS §9: a setup guide creates the base directory first)
 A17. A ``file-path`` outside the pool's mount point
     Emulator: ``FILE_OUTSIDE_POOL``
+    Source: guess
     Adapter tolerates: never sent
 A18. ``/file remove`` of a disk's image while the disk exists
     Emulator: ``FILE_IN_USE``
+    Source: guess
     Adapter tolerates: delete removes the disk first
 A19. ``/file print detail``
     Emulator: no header; ``name=`` bare (quoted if it holds a space or quote); ``type=.img
         file``; humanized ``size``; ``last-modified=YYYY-MM-DD HH:MM:SS``
+    Source: FACTS §3 (7.16+ docs sample)
     Adapter tolerates: the adapter never parses ``/file``
 A20. Pool row of ``/disk print detail``
-    Emulator: flags ``BM``, ``type=raid``, btrfs, ``size``/``free`` in grouped bytes,
-        ``use=N%``, ``mount-point="<pool>"``, ``state="clean"`` (field order in
-        ``render.POOL_ORDER``)
+    Emulator: ``emulator``: flags ``BM``, ``type=raid``, btrfs, ``size``/``free`` in grouped
+        bytes, ``use=N%``, ``mount-point="<pool>"``, ``state="clean"``; ``real`` adds what
+        the real row has: ``fs=xfs``, ``fs-uuid``, ``total-inodes``, ``free-inodes``,
+        ``raid-uuid``, ``raid-chunk-size`` (values made up: ``POOL_FS_UUID``,
+        ``POOL_RAID_UUID``, one inode per ``_BYTES_PER_INODE``)
+    Source: FACTS §1 (pool rows: ``fs=xfs``, read-only property list)
+    Dialect: ``pool_row`` (today emulator, strict real, wide real)
     Adapter tolerates: reads only ``size`` and ``free``
 A21. A newline (or any control character) in the exec command line
     Emulator: ``syntax error (line 1 column N)``
+    Source: guess (FACTS §5: one command line per exec)
     Adapter tolerates: never sent
 A22. Missing mandatory ``add`` argument
     Emulator: ``missing value(s) of argument(s) <name>``
+    Source: guess
     Adapter tolerates: passed through as a BackendError
 A23. Unknown property name in ``where``
     Emulator: ``expected end of command (line 1 column N)``
+    Source: FACTS §1 error texts (the text; its use here is a guess)
     Adapter tolerates: never sent
 A24. A whole exec line is atomic with respect to other sessions
     Emulator: yes (one lock)
+    Source: guess
+    Adapter: relies on it only for idempotence checks it repeats anyway
 A25. ``:put`` of a list
     Emulator: items joined with ``;``
+    Source: FACTS §1 (TIK §10.1)
 A26. ``get <disk> file-size``
-    Emulator: raw bytes (FACTS' guess)
+    Emulator: raw bytes
+    Source: guess (FACTS §1)
     Adapter tolerates: never used
 A27. Number of concurrent channels per connection
     Emulator: unlimited
-    Adapter tolerates: the adapter caps its own (8 by default)
+    Source: guess (FACTS §9: ~19 concurrent sessions blocked on a real RDS)
+    Adapter tolerates: caps its own (a setting; keep it well under 19)
 A28. Unsupported ``type=`` on ``/disk add`` (anything but ``file``)
     Emulator: ``UNSUPPORTED_TYPE``
+    Source: emulator limit
     Adapter tolerates: never sent
+A29. ``file-size`` display rounding
+    Emulator: ``nearest`` rounds to one decimal, ``truncate`` cuts (1500 MiB -> ``1.4GiB``)
+    Source: guess (FACTS §1: the only sample, ``1024.0GiB``, cannot tell)
+    Dialect: ``size_display`` (today nearest, strict truncate, wide nearest)
+    Adapter: ignores display fields; ``size`` (bytes) is the truth
+A30. Limits on a ``file-path``
+    Emulator: each segment ``MAX_PATH_SEGMENT`` = 255 characters of ``[A-Za-z0-9._-]`` (not
+        starting with ``.`` or ``-``), the whole path ``MAX_FILE_PATH`` = 4095 characters;
+        otherwise ``invalid value for argument file-path``
+    Source: guess (Linux NAME_MAX and PATH_MAX; RouterOS's own limits are unknown)
+    Adapter: sends at most 255 characters per value (``commands._SAFE_STRING``)
+A31. Pool name and ``slot``
+    Emulator: a pool name of 1-64 ``[A-Za-z0-9_-]``; any slot string
+    Source: guess (FACTS §7: slot validation rules unverified)
 """
 
 from __future__ import annotations
@@ -108,8 +169,12 @@ __all__ = [
     "FILE_IN_USE",
     "FILE_OUTSIDE_POOL",
     "HEADER_INDENT",
+    "MAX_FILE_PATH",
+    "MAX_PATH_SEGMENT",
     "NOT_ENOUGH_SPACE",
+    "POOL_FS_UUID",
     "POOL_NOT_REMOVABLE",
+    "POOL_RAID_UUID",
     "UNSUPPORTED_TYPE",
     "WRAP_STYLE",
 ]
@@ -123,6 +188,10 @@ FILE_OUTSIDE_POOL: Final = "failure: file must be on a mounted disk"  # A17
 FILE_IN_USE: Final = "failure: file is in use by a disk"  # A18
 POOL_NOT_REMOVABLE: Final = "failure: can not remove mounted disk"  # A20
 UNSUPPORTED_TYPE: Final = "failure: this emulator makes only type=file disks"  # A28
+MAX_PATH_SEGMENT: Final = 255  # A30
+MAX_FILE_PATH: Final = 4095  # A30
+POOL_FS_UUID: Final = "2f0e6a1c-7d5b-4c1e-9a3f-5b8d0c6e4a21"  # A20: made up
+POOL_RAID_UUID: Final = "9c41d2b7-3e8a-4f60-b1d5-7a2c9e0f3b68"  # A20: made up
 
 # The /disk flag legend in RouterOS's order (FACTS section 1, "Flags"); the names are the
 # property names in capitals, as the capture's `B - BLOCK-DEVICE; t - NVME-TCP-EXPORT` shows.

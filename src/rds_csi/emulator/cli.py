@@ -20,13 +20,23 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+import attrs
+
 from rds_csi.domain import InvalidArgument, Size
-from rds_csi.emulator import assumptions
+from rds_csi.emulator.dialect import (
+    DIALECTS,
+    EMPTY_FINDS,
+    HEADER_WRAPS,
+    POOL_ROWS,
+    SIZE_DISPLAYS,
+    WRAP_STYLES,
+    Dialect,
+)
 from rds_csi.emulator.nvmet_plane import DATA_PLANES, check_data_address
 from rds_csi.emulator.server import Emulator, EmulatorConfig, EmulatorUser
 
 
-__all__ = ["add_arguments", "main", "parse_listen"]
+__all__ = ["add_arguments", "dialect_from", "main", "parse_listen"]
 
 PASSWORD_ENV = "RDS_EMULATOR_PASSWORD"  # noqa: S105 - a variable name
 
@@ -90,13 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="server private key; made on first start (default DIR/ssh_host_ecdsa_key)",
     )
-    parser.add_argument(
-        "--width",
-        type=int,
-        default=assumptions.EXEC_WIDTH,
-        help="output width unless the login names one (admin+200w)",
-    )
-    parser.add_argument("--wrap-style", choices=("token", "hard"), default=assumptions.WRAP_STYLE)
+    _add_dialect_arguments(parser)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every command")
     parser.add_argument("--jitter", type=float, default=0.0, help="up to this much more, at random")
     parser.add_argument(
@@ -120,6 +124,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="INFO")
 
 
+def _add_dialect_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags for each unverified behaviour (see ``assumptions.py``); a preset, then overrides."""
+    group = parser.add_argument_group("dialect (how to answer where RouterOS is unverified)")
+    group.add_argument(
+        "--dialect",
+        choices=tuple(DIALECTS),
+        default="today",
+        help="preset: today (the emulator's defaults), strict (every guess the hostile way), "
+        "wide (the real capture's style); the flags below override it",
+    )
+    group.add_argument(
+        "--width", type=int, default=None, help="output width unless the login names one (A1)"
+    )
+    group.add_argument("--wrap-style", choices=WRAP_STYLES, default=None, help="A2")
+    group.add_argument("--header-wrap", choices=HEADER_WRAPS, default=None, help="A6")
+    group.add_argument("--error-exit-status", type=int, choices=(0, 1), default=None, help="A14")
+    group.add_argument("--empty-find", choices=EMPTY_FINDS, default=None, help="A13")
+    group.add_argument(
+        "--first-number", type=int, default=None, help="number of the first /disk item (A3)"
+    )
+    group.add_argument("--size-display", choices=SIZE_DISPLAYS, default=None, help="A29")
+    group.add_argument("--pool-row", choices=POOL_ROWS, default=None, help="A20")
+
+
+def dialect_from(args: argparse.Namespace) -> Dialect:
+    """The preset named by ``--dialect`` with every flag given on top."""
+    names = (
+        "width",
+        "wrap_style",
+        "header_wrap",
+        "error_exit_status",
+        "empty_find",
+        "first_number",
+        "size_display",
+        "pool_row",
+    )
+    changes = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    return attrs.evolve(DIALECTS[args.dialect], **changes)
+
+
 def _password(args: argparse.Namespace) -> str | None:
     if args.password_file is not None:
         return str(args.password_file.read_text().rstrip("\n"))
@@ -139,8 +183,7 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
         listen=args.listen,
         users=(EmulatorUser(args.user, _password(args), keys),),
         host_key_file=args.host_key,
-        width=args.width,
-        wrap_style=args.wrap_style,
+        dialect=dialect_from(args),
         data_plane=args.data_plane,
         data_address=args.data_address,
     )
@@ -157,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     try:
         config = config_from(args)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         sys.stderr.write(f"rds-csi emulator: {exc}\n")
         return 2
     if config.users[0].password is None and not config.users[0].authorized_keys:

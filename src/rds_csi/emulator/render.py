@@ -21,6 +21,7 @@ __all__ = [
     "CRLF",
     "Bare",
     "Grouped",
+    "HeaderWrap",
     "Humanized",
     "PropValue",
     "Row",
@@ -35,7 +36,8 @@ __all__ = [
 ]
 
 CRLF: Final = "\r\n"
-WrapStyle = Literal["token", "hard"]
+WrapStyle = Literal["token", "hard", "none"]
+HeaderWrap = Literal["indented", "flush", "cut", "none"]
 
 # A bare word RouterOS would print without quotes (file-path in the capture).
 _BARE_SAFE: Final = re.compile(r"[A-Za-z0-9._/:@+%-]+")
@@ -125,8 +127,11 @@ def wrap_tokens(
     Lay ``tokens`` out after ``first_prefix``, continuation lines indented to its width.
 
     ``token`` style breaks between tokens, and cuts a token that would not fit even on a fresh
-    line at the width (A2). ``hard`` style cuts the whole text at every width boundary.
+    line at the width (A2). ``hard`` style cuts the whole text at every width boundary;
+    ``none`` never wraps.
     """
+    if style == "none":
+        return [first_prefix + " ".join(tokens)]
     indent = " " * len(first_prefix)
     room = max(width - len(indent), 1)
     if style == "hard":
@@ -161,15 +166,21 @@ def wrap_tokens(
     return lines
 
 
-def _header(legend: Sequence[tuple[str, str]], width: int) -> list[str]:
+def _header(legend: Sequence[tuple[str, str]], width: int, wrap: HeaderWrap) -> list[str]:
+    """The ``Flags:`` legend, wrapped as the dialect says (A6)."""
     entries = [f"{letter} - {name}" for letter, name in legend]
+    if wrap == "none":
+        return ["Flags: " + "; ".join(entries)]
+    if wrap == "cut":
+        text = "Flags: " + "; ".join(entries)
+        return [text[i : i + width] for i in range(0, len(text), width)]
     lines: list[str] = []
     current = "Flags: "
-    indent = " " * assumptions.HEADER_INDENT
+    indent = " " * assumptions.HEADER_INDENT if wrap == "indented" else ""
     for i, entry in enumerate(entries):
         piece = entry + (";" if i < len(entries) - 1 else "")
         if current.strip() in {"Flags:", ""} or len(current) + 1 + len(piece) <= width:
-            current += piece if current.endswith(" ") else " " + piece
+            current += piece if current.endswith(" ") or not current else " " + piece
         else:
             lines.append(current)
             current = indent + piece
@@ -183,6 +194,7 @@ def render_detail(
     legend: Sequence[tuple[str, str]] | None,
     width: int,
     style: WrapStyle,
+    header_wrap: HeaderWrap = "indented",
 ) -> str:
     """
     ``print detail`` output, CRLF-terminated.
@@ -195,7 +207,7 @@ def render_detail(
         present = {letter for row in rows for letter in row.flags}
         shown = [letter for letter, _ in legend if letter in present]
         header_legend = [(f, n) for f, n in legend if f in present] if shown else list(legend)
-        lines += _header(header_legend, width)
+        lines += _header(header_legend, width, header_wrap)
     numw = max((len(str(r.number)) for r in rows), default=1)
     for i, row in enumerate(rows):
         if i:

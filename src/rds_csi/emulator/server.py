@@ -16,38 +16,30 @@ Use it in-process::
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hmac
 import logging
 import pathlib
 import random
-import re
 import socket
 import threading
 import time
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Final, Self
 
 import attrs
 import paramiko
-from paramiko.common import (
-    AUTH_FAILED,
-    AUTH_SUCCESSFUL,
-    MSG_CHANNEL_REQUEST,
-    OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
-    OPEN_SUCCEEDED,
-)
 
 from rds_csi.domain import Size
-from rds_csi.emulator import assumptions
 from rds_csi.emulator.console import Console
 from rds_csi.emulator.dataplane import DataPlane
+from rds_csi.emulator.dialect import Dialect
 from rds_csi.emulator.faults import FaultInjector, FaultKind, Latency, garble, truncate
 from rds_csi.emulator.netdelay import delay_line
 from rds_csi.emulator.nvmet import DEFAULT_ROOT as NVMET_ROOT
 from rds_csi.emulator.nvmet_plane import open_data_plane
-from rds_csi.emulator.render import CRLF, WrapStyle
+from rds_csi.emulator.render import CRLF
+from rds_csi.emulator.session import POLL, Session
+from rds_csi.emulator.ssh_hooks import ServerTransport
 from rds_csi.emulator.state import PoolState
 
 
@@ -64,10 +56,7 @@ __all__ = [
 log = logging.getLogger("rds_csi.emulator")
 
 DEFAULT_HOST_KEY: Final = "ssh_host_ecdsa_key"
-_LOGIN_OPTIONS_RE: Final = re.compile(r"(?P<user>[^+]*)(?:\+(?P<options>[A-Za-z0-9]*))?")
-_WIDTH_OPTION_RE: Final = re.compile(r"([0-9]+)w")
-_MIN_WIDTH: Final = 20
-_POLL: Final = 0.05
+_POLL: Final = POLL
 
 
 @attrs.define
@@ -90,8 +79,8 @@ class EmulatorConfig:
         users: Who may log in.
         host_key_file: The server's private key; made (ECDSA P-256) if missing. Default
             ``<data_dir>/ssh_host_ecdsa_key``.
-        width: Output width when the login names none (assumption A1).
-        wrap_style: ``token`` or ``hard`` (assumption A2).
+        dialect: How to answer where RouterOS's behaviour is unverified (width, wrapping,
+            exit status, empty ``[find]``, ...); see ``dialect.py``.
         data_plane: ``json`` (the exports file only), ``nvmet`` (also the kernel NVMe/TCP
             target) or ``auto`` (``nvmet`` where the kernel has it); see ``nvmet_plane.py``.
         data_address: The IP the kernel target listens on; default the ``listen`` host.
@@ -104,8 +93,7 @@ class EmulatorConfig:
     pool_name: str = "storage-pool"
     listen: tuple[str, int] = ("127.0.0.1", 0)
     host_key_file: pathlib.Path | None = None
-    width: int = assumptions.EXEC_WIDTH
-    wrap_style: WrapStyle = assumptions.WRAP_STYLE
+    dialect: Dialect = attrs.field(factory=Dialect)
     data_plane: str = "json"
     data_address: str | None = None
     nvmet_root: pathlib.Path = NVMET_ROOT
@@ -156,119 +144,6 @@ def load_or_create_host_key(path: pathlib.Path) -> paramiko.PKey:
     return key
 
 
-def split_login(username: str) -> tuple[str, int | None]:
-    """``admin+ct511w4098h`` -> (``admin``, 511): the user and the width option, if any."""
-    match = _LOGIN_OPTIONS_RE.fullmatch(username)
-    if match is None:
-        return username, None
-    width = None
-    if options := match["options"]:
-        found = _WIDTH_OPTION_RE.search(options)
-        if found:
-            width = max(int(found.group(1)), _MIN_WIDTH)
-    return match["user"], width
-
-
-def _key_blob(line: str) -> tuple[str, bytes] | None:
-    parts = line.split()
-    if len(parts) < 2:  # noqa: PLR2004
-        return None
-    try:
-        return parts[0], base64.b64decode(parts[1], validate=True)
-    except ValueError:
-        return None
-
-
-class _Session(paramiko.ServerInterface):
-    """One SSH connection: authentication, and exec channels handed to the emulator."""
-
-    def __init__(self, emulator: Emulator) -> None:
-        self.emulator = emulator
-        self.width = emulator.config.width
-        self.pending: dict[int, bytes] = {}
-        self.lock = threading.Lock()
-        self._counted = False
-
-    def get_allowed_auths(self, username: str) -> str:  # noqa: ARG002 - same for all
-        return "publickey,password"
-
-    def _user(self, username: str) -> EmulatorUser | None:
-        name, width = split_login(username)
-        if width is not None:
-            self.width = width
-        return self.emulator.user(name)
-
-    def _result(self, ok: bool) -> int:  # noqa: FBT001
-        if ok and not self.emulator.faults.logins_refused:
-            if not self._counted:  # paramiko asks twice per public key (query, then signed)
-                self._counted = True
-                self.emulator.stats.bump("logins")
-            return AUTH_SUCCESSFUL
-        self.emulator.stats.bump("failed_logins")
-        return AUTH_FAILED
-
-    def check_auth_password(self, username: str, password: str) -> int:
-        user = self._user(username)
-        ok = (
-            user is not None
-            and user.password is not None
-            and hmac.compare_digest(user.password.encode(), password.encode())
-        )
-        return self._result(ok)
-
-    def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
-        user = self._user(username)
-        wanted = (key.get_name(), key.asbytes())
-        ok = user is not None and any(_key_blob(line) == wanted for line in user.authorized_keys)
-        return self._result(ok)
-
-    def check_channel_request(self, kind: str, chanid: int) -> int:  # noqa: ARG002
-        if kind == "session":
-            return OPEN_SUCCEEDED
-        return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
-
-    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
-        with self.lock:
-            self.pending[channel.get_id()] = command
-        return True
-
-    def check_channel_pty_request(self, *_args: Any) -> bool:
-        return True  # accepted and ignored: exec output never depends on it here
-
-    def check_channel_shell_request(self, channel: paramiko.Channel) -> bool:  # noqa: ARG002
-        return False  # exec channels only
-
-    def check_global_request(self, kind: str, msg: paramiko.Message) -> bool:  # noqa: ARG002
-        return False  # keepalive@openssh.com included, as RouterOS
-
-    def start_pending(self, channel: paramiko.Channel) -> None:
-        with self.lock:
-            command = self.pending.pop(channel.get_id(), None)
-        if command is not None:
-            threading.Thread(
-                target=self.emulator.serve_exec,
-                args=(channel, command, self),
-                name=f"emulator-exec-{channel.get_id()}",
-                daemon=True,
-            ).start()
-
-
-def _handle_request_then_start(channel: paramiko.Channel, message: paramiko.Message) -> None:
-    # paramiko replies to the exec request only after check_channel_exec_request returns; the
-    # command starts after that reply, so a fast answer can never overtake it.
-    paramiko.Channel._handle_request(channel, message)  # type: ignore[attr-defined]  # noqa: SLF001
-    server = channel.get_transport().server_object
-    if isinstance(server, _Session):
-        server.start_pending(channel)
-
-
-class _ServerTransport(paramiko.Transport):
-    _channel_handler_table = {  # noqa: RUF012 - paramiko's own class-level dispatch table
-        **paramiko.Transport._channel_handler_table,  # type: ignore[attr-defined]  # noqa: SLF001
-        MSG_CHANNEL_REQUEST: _handle_request_then_start,
-    }
-
-
 class Emulator:
     """
     An RDS on loopback. ``start()`` returns ``(host, port)``; ``stop()`` ends every session;
@@ -296,7 +171,7 @@ class Emulator:
             pool_size=config.pool_size,
             data_plane=self.data_plane,
         )
-        self.console = Console(self.state, width=config.width, style=config.wrap_style)
+        self.console = Console(self.state, dialect=config.dialect)
         self.host_key = load_or_create_host_key(
             config.host_key_file or config.data_dir / DEFAULT_HOST_KEY
         )
@@ -359,6 +234,19 @@ class Emulator:
         for transport in transports:
             transport.close()
         return len(transports)
+
+    def retained_channels(self) -> int:
+        """
+        Channels the server's transports still hold: queued for ``accept()`` or open. Zero
+        once every command has finished; anything that grows with the command count is a leak.
+        """
+        with self._lock:
+            transports = [t for t in self._transports if t.is_active()]
+        held = 0
+        for transport in transports:
+            held += len(transport.server_accepts)
+            held += len(transport._channels.values())  # type: ignore[attr-defined]  # noqa: SLF001
+        return held
 
     def __enter__(self) -> Self:
         self.start()
@@ -428,14 +316,18 @@ class Emulator:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.latency.rtt > 0 or self.latency.rtt_jitter > 0:
             sock = delay_line(sock, self.latency.one_way)
-        transport = _ServerTransport(sock)
+        transport = ServerTransport(sock)
         transport.add_server_key(self.host_key)
         with self._lock:
             self._transports = [t for t in self._transports if t.is_active()]
             self._transports.append(transport)
-        transport.start_server(event=threading.Event(), server=_Session(self))
+        session = Session(self)
+        transport.start_server(event=threading.Event(), server=session)
+        threading.Thread(
+            target=session.hold_accepted, args=(transport,), name="emulator-accept", daemon=True
+        ).start()
 
-    def serve_exec(self, channel: paramiko.Channel, raw: bytes, session: _Session) -> None:
+    def serve_exec(self, channel: paramiko.Channel, raw: bytes, session: Session) -> None:
         self.stats.bump("channels_open")
         try:
             self._answer(channel, raw, session)
@@ -448,9 +340,10 @@ class Emulator:
             with contextlib.suppress(Exception):
                 channel.close()
         finally:
+            session.release(channel)
             self.stats.bump("channels_open", -1)
 
-    def _answer(self, channel: paramiko.Channel, raw: bytes, session: _Session) -> None:
+    def _answer(self, channel: paramiko.Channel, raw: bytes, session: Session) -> None:
         self.stats.bump("commands")
         try:
             line = raw.decode()
@@ -479,11 +372,11 @@ class Emulator:
         elif kind is FaultKind.GARBLE:
             output = garble(output, self._rng)
         channel.sendall(output.encode("utf-8", "replace"))
-        channel.send_exit_status(0 if ok else assumptions.ERROR_EXIT_STATUS)
+        channel.send_exit_status(0 if ok else self.config.dialect.error_exit_status)
         channel.shutdown_write()
         channel.close()
 
-    def _run(self, line: str, session: _Session) -> tuple[str, bool]:
+    def _run(self, line: str, session: Session) -> tuple[str, bool]:
         try:
             return self.console.run(line, width=session.width)
         except OSError as exc:

@@ -52,8 +52,10 @@ DISK_TABLE: Final = "disks.json"
 TABLE_VERSION: Final = 1
 POOL_ID: Final = 1
 _POOL_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-_SEGMENT_RE: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
-_MAX_PATH: Final = 255
+_SEGMENT_RE: Final = re.compile(
+    rf"[A-Za-z0-9_][A-Za-z0-9._-]{{0,{assumptions.MAX_PATH_SEGMENT - 1}}}"
+)  # A30
+_MAX_PATH: Final = assumptions.MAX_FILE_PATH
 SECTOR_SIZE: Final = 512
 
 

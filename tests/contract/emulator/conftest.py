@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import socket
 from collections.abc import Callable, Iterator
 
 import paramiko
@@ -63,6 +64,10 @@ def connect(emulator: Emulator) -> Iterator[Connect]:
             allow_agent=False,
             timeout=10,
         )
+        transport = client.get_transport()
+        assert transport is not None
+        # without it every exec waits out Nagle's delay against the client's delayed ACK
+        transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
         return client
 
     yield make
@@ -87,7 +92,7 @@ def console(tmp_path: pathlib.Path) -> Console:
         pool_size=Size.parse("100G"),
         data_plane=JsonExportsDataPlane(data / "nvme-exports.json"),
     )
-    return Console(state, width=80)
+    return Console(state)
 
 
 def add_line(size: str = "10G", slot: str = VID, path: str = IMAGE) -> str:

@@ -2,8 +2,13 @@
 ``RouterOsSshBackend``: the RDS as a ``StorageBackend``, over the RouterOS CLI.
 
 Round trips per operation on a warm connection: create 1 (one line checks, adds if missing,
-prints), get 1, list 1, capacity 1, health 1, delete 2 (print to learn the image file, then
-remove disk and file), resize 2 (print, then set and print).
+prints; 2 when it must switch a disk's export back on), get 1, list 1, capacity 1, health 1,
+delete 2 (print to learn the image file, then remove disk and file), resize 2 (print, then set
+and print).
+
+No command depends on an unverified RouterOS behaviour (``rds_csi.emulator.assumptions``):
+removals are guarded by ``:if ([:len [find ...]] > 0)``, the exit status is never read, and
+display fields never veto a record.
 
 Retries: transport failures that are safe to repeat (refused or dropped connections, timeouts)
 are retried with exponential backoff, 1, 2, 4, 8 s ... capped at 16 s, 5 attempts (tenacity;
@@ -21,7 +26,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Final, Protocol, TypeVar
 
 import attrs
@@ -29,14 +34,8 @@ import tenacity
 
 from rds_csi.adapters.routeros_ssh import commands
 from rds_csi.adapters.routeros_ssh.connection import CommandOutput, Counters, SshUnavailable
-from rds_csi.adapters.routeros_ssh.parse import (
-    Record,
-    RouterOsError,
-    capacity_from_records,
-    parse_detail,
-    split_reply,
-    volume_from_record,
-)
+from rds_csi.adapters.routeros_ssh.parse import Record, RouterOsError, parse_detail, split_reply
+from rds_csi.adapters.routeros_ssh.volumes import capacity_from_records, volume_from_record
 from rds_csi.application.ports import Metrics, StorageBackend
 from rds_csi.domain import (
     BackendError,
@@ -96,8 +95,11 @@ class RouterOsSshBackend(StorageBackend):
 
     Args:
         runner: Where command lines go (one persistent SSH connection).
-        base_path: The default volume directory; a delete whose disk is already gone still
-            removes ``<base_path>/<id>.img``.
+        base_path: The default volume directory.
+        known_bases: Other volume directories (the StorageClasses' ``volumePath``s). A delete
+            whose disk entry is already gone removes ``<base>/<id>.img`` under each of these,
+            the default, and every base seen on a disk since start, so an interrupted delete
+            never leaves an image behind.
         pool: Mount point of the pool whose size and free space ``capacity`` reports.
         metrics: Told about every command (``backend_command``).
     """
@@ -112,14 +114,26 @@ class RouterOsSshBackend(StorageBackend):
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
         marker: Callable[[], str] = commands.new_marker,
+        known_bases: Iterable[str] = (),
     ) -> None:
         self._runner = runner
         self._base_path = base_path
+        # insertion-ordered, keyed without the leading "/" RouterOS adds to paths
+        self._bases: dict[str, str] = {}
+        for base in (base_path, *known_bases):
+            self._remember_base(base)
         self._pool = pool
         self._metrics = metrics
         self._retry = retry or RetryPolicy()
         self._clock = clock
         self._marker = marker
+
+    def _remember_base(self, base: str) -> None:
+        self._bases.setdefault(base.strip("/"), base)
+
+    def _seen(self, volume: Volume) -> Volume:
+        self._remember_base(volume.path.base)
+        return volume
 
     @property
     def counters(self) -> Counters:
@@ -199,6 +213,8 @@ class RouterOsSshBackend(StorageBackend):
         if len(mine) > 1:
             raise MalformedOutput(f"the RDS lists slot {volume_id} more than once", raw)
         volume = volume_from_record(mine[0], raw)
+        if volume is not None:
+            self._seen(volume)
         if volume is None:
             raise BackendError(
                 f"the RDS has a disk with slot {volume_id} that is not a volume of this driver "
@@ -213,6 +229,7 @@ class RouterOsSshBackend(StorageBackend):
 
     def create_volume(self, volume: Volume) -> Volume:
         action = f"create disk {volume.volume_id} ({volume.size})"
+        self._seen(volume)  # before the command: a kill after it must not lose the base
         try:
             made = self._command(
                 "create",
@@ -225,25 +242,49 @@ class RouterOsSshBackend(StorageBackend):
             raise self._refusal(exc.text, action) from None
         if made is None:
             raise BackendError(f"disk {volume.volume_id} was not listed after its creation")
+        if not made.exported:
+            made = self._export(made, volume)
         return _as_requested(made, volume)
+
+    def _export(self, made: Volume, wanted: Volume) -> Volume:
+        """Switch a disk's export back on (someone, or a half-finished operation, turned it off)."""
+        log.warning("disk %s exists but is not exported; exporting it again", made.volume_id)
+        target = attrs.evolve(made, nqn=wanted.nqn, nvme_port=wanted.nvme_port)
+        try:
+            again = self._command(
+                "export", lambda m: commands.export_disk(target, m), self._reader(made.volume_id)
+            )
+        except RouterOsError as exc:
+            if _NO_SUCH_ITEM.search(exc.text):
+                raise VolumeNotFound(
+                    str(made.volume_id), "it disappeared while exporting"
+                ) from None
+            raise self._refusal(exc.text, f"export disk {made.volume_id}") from None
+        if again is None:
+            raise VolumeNotFound(str(made.volume_id), "it disappeared while exporting")
+        return again
 
     def delete_volume(self, volume_id: VolumeId) -> None:
         found = self._command(
             "inspect", lambda m: commands.print_disk(volume_id, m), self._reader(volume_id)
         )
-        path = found.path if found is not None else DiskPath(self._base_path, volume_id)
+        if found is not None:
+            paths = [found.path]  # wherever the volume's disk says its image is
+        else:  # the disk entry is gone (an interrupted delete?): its image may remain anywhere
+            paths = [DiskPath(base, volume_id) for base in list(self._bases.values())]
         action = f"delete disk {volume_id}"
-        try:
-            self._command("delete", lambda m: commands.delete_disk(volume_id, path, m), _nothing)
-        except RouterOsError as exc:
-            if not _NO_SUCH_ITEM.search(exc.text):
-                raise self._refusal(exc.text, action) from None
-            # this RouterOS refuses an empty [find] (assumption A13); the file may remain
+        for attempt in range(2):
             try:
-                self._command("delete", lambda m: commands.remove_file(path, m), _nothing)
-            except RouterOsError as again:
-                if not _NO_SUCH_ITEM.search(again.text):
-                    raise self._refusal(again.text, action) from None
+                self._command(
+                    "delete", lambda m: commands.delete_disk(volume_id, paths, m), _nothing
+                )
+            except RouterOsError as exc:
+                # "no such item" only if a concurrent delete won between find and remove: the
+                # guarded script is safe to run again
+                if not _NO_SUCH_ITEM.search(exc.text) or attempt:
+                    raise self._refusal(exc.text, action) from None
+            else:
+                return
 
     def get_volume(self, volume_id: VolumeId) -> Volume:
         found = self._command(
@@ -256,7 +297,7 @@ class RouterOsSshBackend(StorageBackend):
     def list_volumes(self) -> Sequence[Volume]:
         def read(body: str) -> list[Volume]:
             volumes = [volume_from_record(r, body) for r in parse_detail(body)]
-            return [v for v in volumes if v is not None]
+            return [self._seen(v) for v in volumes if v is not None]
 
         return self._command("list", commands.list_disks, read)
 

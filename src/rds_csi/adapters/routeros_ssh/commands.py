@@ -29,11 +29,11 @@ __all__ = [
     "capacity",
     "create_disk",
     "delete_disk",
+    "export_disk",
     "health",
     "list_disks",
     "new_marker",
     "print_disk",
-    "remove_file",
     "resize_disk",
 ]
 
@@ -111,6 +111,16 @@ def _find(menu: str, key: str, value: RosValue) -> str:
     return f"[{menu} find where {_prop(key)}={value.text}]"
 
 
+def _remove_if_found(menu: str, key: str, value: RosValue) -> str:
+    """
+    ``remove`` only what ``find`` found: whether RouterOS takes an empty ``[find]`` as a no-op
+    or answers ``no such item`` is unverified (emulator assumption A13), so no command of ours
+    may depend on either.
+    """
+    found = _find(menu, key, value)
+    return f":if ([:len {found}] > 0) do={{{menu} remove {found}}}"
+
+
 @attrs.frozen
 class Script:
     """One exec line: statements, then ``:put "<marker>"``."""
@@ -153,7 +163,7 @@ def list_disks(marker: str) -> Script:
 def create_disk(volume: Volume, marker: str) -> Script:
     """
     One round trip: if no disk has the slot, remove a stale image of this volume left by an
-    interrupted delete, add the disk (exported), then print it either way.
+    interrupted delete (if there is one), add the disk (exported), then print it either way.
     """
     slot = _slot(volume.volume_id)
     add = _args(
@@ -176,7 +186,7 @@ def create_disk(volume: Volume, marker: str) -> Script:
         (
             (
                 f":if ([:len {_find('/disk', 'slot', slot)}] = 0) do={{"
-                f"/file remove {_find('/file', 'name', _file_name(volume.path))}; "
+                f"{_remove_if_found('/file', 'name', _file_name(volume.path))}; "
                 f"/disk add {add}}}"
             ),
             f"/disk print detail where slot={slot.text}",
@@ -185,22 +195,41 @@ def create_disk(volume: Volume, marker: str) -> Script:
     )
 
 
-def delete_disk(volume_id: VolumeId, path: DiskPath, marker: str) -> Script:
-    """Remove the disk (if any), then its image file: RouterOS keeps the file otherwise."""
-    if path.volume_id != volume_id:
-        raise InvalidArgument("path", f"{path} is not the image of {volume_id}")
+def delete_disk(volume_id: VolumeId, paths: Sequence[DiskPath], marker: str) -> Script:
+    """
+    Remove the disk (if any), then its image file wherever it may be (each of ``paths`` that
+    exists): RouterOS keeps the file when the disk goes.
+    """
+    if not paths:
+        raise InvalidArgument("path", f"no image path given for {volume_id}")
+    for path in paths:
+        if path.volume_id != volume_id:
+            raise InvalidArgument("path", f"{path} is not the image of {volume_id}")
+    distinct = {p.value.lstrip("/"): p for p in paths}.values()  # /file names have no "/"
+    files = [_remove_if_found("/file", "name", _file_name(p)) for p in distinct]
+    return Script((_remove_if_found("/disk", "slot", _slot(volume_id)), *files), marker)
+
+
+def export_disk(volume: Volume, marker: str) -> Script:
+    """Switch the export (back) on for an existing disk, then print it."""
+    slot = _slot(volume.volume_id)
+    export = _args(
+        [
+            ("nvme-tcp-export", RosValue.boolean(value=True)),
+            (
+                "nvme-tcp-server-port",
+                RosValue.integer(check_port(volume.nvme_port, field="nvme_port")),
+            ),
+            ("nvme-tcp-server-nqn", RosValue.string(volume.nqn.value, field="nqn")),
+        ]
+    )
     return Script(
         (
-            f"/disk remove {_find('/disk', 'slot', _slot(volume_id))}",
-            f"/file remove {_find('/file', 'name', _file_name(path))}",
+            f"/disk set {_find('/disk', 'slot', slot)} {export}",
+            f"/disk print detail where slot={slot.text}",
         ),
         marker,
     )
-
-
-def remove_file(path: DiskPath, marker: str) -> Script:
-    """Only the image file (when the disk is gone already)."""
-    return Script((f"/file remove {_find('/file', 'name', _file_name(path))}",), marker)
 
 
 def resize_disk(volume_id: VolumeId, size: Size, marker: str) -> Script:

@@ -32,28 +32,16 @@ import attrs
 
 from rds_csi.domain import (
     BackendError,
-    CapacityReport,
-    DiskPath,
-    InvalidArgument,
     MalformedOutput,
-    Nqn,
-    Size,
-    Volume,
-    VolumeId,
 )
-from rds_csi.domain.model import check_port
-from rds_csi.domain.size import GIB, KIB, MIB, TIB
 
 
 __all__ = [
     "Record",
     "RouterOsError",
-    "capacity_from_records",
     "is_error_text",
-    "parse_bytes",
     "parse_detail",
     "split_reply",
-    "volume_from_record",
 ]
 
 _ANSI: Final = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -66,6 +54,8 @@ _DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TIME_WORD: Final = re.compile(r"[0-9]{2}:[0-9]{2}:[0-9]{2}(?= |$)")
 _DIGIT_WORD: Final = re.compile(r"[0-9]+(?= |$)")
 _ERROR_LINE: Final = re.compile(r"[a-z][ -~]*")
+_HEADER_LINE: Final = re.compile(r"[A-Za-z ;-]*[A-Za-z;-][A-Za-z ;-]*")
+_LEGEND: Final = re.compile(r"Flags:(?:[A-Za-z]-[A-Z][A-Z-]*(?:;[A-Za-z]-[A-Z][A-Z-]*)*;?)?")
 _MAX_ERROR_LINES: Final = 3
 _MAX_DIGITS: Final = 24
 _ESCAPES: Final = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t", "$": "$", "?": "?",
@@ -374,6 +364,25 @@ def _record_start(line: str) -> tuple[int, frozenset[str], int, str] | None:
     return int(head.group(2)), frozenset(letters), head.end() + key.start(), rest[key.start() :]
 
 
+def _skip_header(lines: Sequence[str], i: int, raw: str) -> int:
+    """
+    The index after the ``Flags:`` legend starting at ``lines[i]``.
+
+    The legend may wrap anyhow: at ``; `` or mid-word, indented or not (emulator assumption
+    A6). Its lines hold no ``=`` and so can never start a record; joined, with whitespace
+    dropped, they must read as ``Flags:L-NAME;L-NAME...``, or the output is not understood.
+    """
+    header = [lines[i]]
+    i += 1
+    while i < len(lines) and _HEADER_LINE.fullmatch(lines[i]) and _record_start(lines[i]) is None:
+        header.append(lines[i])
+        i += 1
+    joined = re.sub(r"\s+", "", "".join(header))
+    if _LEGEND.fullmatch(joined) is None:
+        raise MalformedOutput(f"unreadable flags header {joined[:80]!r}", raw)
+    return i
+
+
 def parse_detail(raw: str) -> tuple[Record, ...]:  # noqa: C901, PLR0912 - one pass
     """
     Parse ``print detail`` output into records.
@@ -389,11 +398,7 @@ def parse_detail(raw: str) -> tuple[Record, ...]:  # noqa: C901, PLR0912 - one p
     while i < len(lines) and not lines[i].strip():
         i += 1
     if i < len(lines) and lines[i].startswith("Flags:"):
-        i += 1
-        while i < len(lines) and lines[i].startswith(" ") and _record_start(lines[i]) is None:
-            if lines[i].strip() and not re.fullmatch(r" +[A-Za-z] - [A-Z].*", lines[i]):
-                break
-            i += 1
+        i = _skip_header(lines, i, raw)
     pending: list[_Pending] = []
     current: _Pending | None = None
     for line in lines[i:]:
@@ -431,103 +436,3 @@ def parse_detail(raw: str) -> tuple[Record, ...]:  # noqa: C901, PLR0912 - one p
             fields[key] = _unquote(value, raw)
         records.append(Record(p.number, p.flags, fields, text))
     return tuple(records)
-
-
-# --- meanings ------------------------------------------------------------------------------
-
-
-def parse_bytes(text: str, *, field: str, raw: str) -> int:
-    """RouterOS's grouped byte counts (``1 099 511 627 776``)."""
-    if _DIGITS.fullmatch(text) is None or len(text) > _MAX_DIGITS + _MAX_DIGITS // 3:
-        raise MalformedOutput(f"{field}={text!r} is not a byte count", raw)
-    return int(text.replace(" ", ""))
-
-
-def _need(record: Record, key: str, raw: str) -> str:
-    value = record.fields.get(key)
-    if value is None:
-        raise MalformedOutput(f"item {record.number} has no {key}", raw)
-    return value
-
-
-def _boolean(record: Record, key: str, raw: str) -> bool:
-    value = _need(record, key, raw)
-    if value not in _BOOLS:
-        raise MalformedOutput(f"{key}={value!r} is not yes or no", raw)
-    return _BOOLS[value]
-
-
-def _port(text: str, raw: str) -> int:
-    if not text.isdigit() or len(text) > 5:  # noqa: PLR2004 - 65535 has five digits
-        raise MalformedOutput(f"nvme-tcp-server-port={text!r} is not a port", raw)
-    try:
-        return check_port(int(text), field="nvme-tcp-server-port")
-    except InvalidArgument as exc:
-        raise MalformedOutput(str(exc), raw) from None
-
-
-_SHOWN_SIZE: Final = re.compile(r"([0-9]{1,20})(?:\.([0-9]))?(KiB|MiB|GiB|TiB)?")
-_SHOWN_UNITS: Final = {None: 1, "KiB": KIB, "MiB": MIB, "GiB": GIB, "TiB": TIB}
-
-
-def _shown_matches(shown: str, size: int) -> bool:
-    """Whether a humanized ``file-size`` (one decimal, ``1.1GiB``) can display ``size``."""
-    match = _SHOWN_SIZE.fullmatch(shown)
-    if match is None:
-        return False
-    whole, tenth, unit = match.groups()
-    scale = _SHOWN_UNITS[unit]
-    shown_tenths = int(whole) * 10 + int(tenth or 0)
-    # exact integer arithmetic: |size - shown| <= half a displayed tenth of the unit
-    return abs(size * 10 - shown_tenths * scale) * 2 <= scale
-
-
-def volume_from_record(record: Record, raw: str) -> Volume | None:
-    """
-    The volume a ``/disk`` record describes, or None when it is not a disk of this driver
-    (its slot is not one of our IDs, it is not a file disk, or its file is not
-    ``<base>/<slot>.img``).
-
-    Raises:
-        MalformedOutput: it is ours, but a field we need is missing or unreadable.
-    """
-    slot = _need(record, "slot", raw)
-    if not VolumeId.is_valid(slot):
-        return None
-    if _need(record, "type", raw) != "file":
-        return None
-    volume_id = VolumeId(slot)
-    path_text = record.fields.get("file-path") or _need(record, "model", raw)
-    model = record.fields.get("model")
-    if model is not None and model.lstrip("/") != path_text.lstrip("/"):
-        # a file disk shows its file twice; two readings that disagree mean a misread line
-        raise MalformedOutput(f"disk {slot}: file-path {path_text!r} but model {model!r}", raw)
-    try:
-        path = DiskPath.parse(path_text)
-    except InvalidArgument:
-        return None
-    if path.volume_id != volume_id:
-        return None
-    size = parse_bytes(_need(record, "size", raw), field="size", raw=raw)
-    shown = record.fields.get("file-size")
-    if shown is not None and not _shown_matches(shown, size):
-        raise MalformedOutput(f"size={size} disagrees with file-size={shown}", raw)
-    exported = _boolean(record, "nvme-tcp-export", raw)
-    port = _port(_need(record, "nvme-tcp-server-port", raw), raw)
-    try:
-        nqn = Nqn(_need(record, "nvme-tcp-server-nqn", raw))
-        return Volume(volume_id, Size(size), path, nqn, nvme_port=port, exported=exported)
-    except InvalidArgument as exc:
-        raise MalformedOutput(f"disk {slot}: {exc}", raw) from None
-
-
-def capacity_from_records(records: Sequence[Record], raw: str, pool: str) -> CapacityReport:
-    """The pool's size and free space from ``/disk print detail where mount-point=<pool>``."""
-    if len(records) != 1:
-        raise MalformedOutput(f"expected one disk mounted at {pool!r}, got {len(records)}", raw)
-    record = records[0]
-    total = parse_bytes(_need(record, "size", raw), field="size", raw=raw)
-    free = parse_bytes(_need(record, "free", raw), field="free", raw=raw)
-    if free > total:
-        raise MalformedOutput(f"free space {free} exceeds the pool's size {total}", raw)
-    return CapacityReport(total=Size(total), free=Size(free))

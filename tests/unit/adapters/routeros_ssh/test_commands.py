@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 
 import pytest
@@ -77,7 +78,8 @@ class TestScripts:
         image = f"storage-pool/metal-csi/{VID}.img"
         assert commands.create_disk(_volume(), MARKER).render() == (
             f":if ([:len [/disk find where slot={slot}]] = 0) do={{"
-            f'/file remove [/file find where name="{image}"]; '
+            f':if ([:len [/file find where name="{image}"]] > 0) do={{'
+            f'/file remove [/file find where name="{image}"]}}; '
             f'/disk add type=file file-path="/{image}" file-size=10G slot={slot} '
             f"mount-filesystem=no nvme-tcp-export=yes nvme-tcp-server-port=4420 "
             f'nvme-tcp-server-nqn="nqn.2000-02.com.mikrotik:{VID}"}}; '
@@ -89,18 +91,50 @@ class TestScripts:
         line = commands.create_disk(_volume(size=1536 * 1024**2), MARKER).render()
         assert " file-size=1536M " in line
 
-    def test_delete_removes_the_disk_then_its_file(self) -> None:
+    def test_delete_removes_the_disk_then_its_file_each_only_if_found(self) -> None:
         path = DiskPath("/storage-pool/metal-csi", VID)
-        assert commands.delete_disk(VID, path, MARKER).render() == (
-            f'/disk remove [/disk find where slot="{VID}"]; '
-            f'/file remove [/file find where name="storage-pool/metal-csi/{VID}.img"]; '
+        disk = f'[/disk find where slot="{VID}"]'
+        image = f'[/file find where name="storage-pool/metal-csi/{VID}.img"]'
+        assert commands.delete_disk(VID, [path], MARKER).render() == (
+            f":if ([:len {disk}] > 0) do={{/disk remove {disk}}}; "
+            f":if ([:len {image}] > 0) do={{/file remove {image}}}; "
             f':put "{MARKER}"'
         )
+
+    def test_delete_looks_for_the_image_under_every_base_once(self) -> None:
+        paths = [
+            DiskPath("/storage-pool/metal-csi", VID),
+            DiskPath("storage-pool/metal-csi", VID),
+            DiskPath("/storage-pool/custom-sc", VID),
+        ]
+        line = commands.delete_disk(VID, paths, MARKER).render()
+        assert line.count("/file remove") == 2
+        assert f'name="storage-pool/custom-sc/{VID}.img"' in line
+
+    def test_no_removal_depends_on_an_empty_find_being_a_no_op(self) -> None:
+        """Assumption A13 is unverified: every remove is guarded by its own find."""
+        path = DiskPath("/storage-pool/metal-csi", VID)
+        for script in (
+            commands.create_disk(_volume(), MARKER),
+            commands.delete_disk(VID, [path], MARKER),
+        ):
+            line = script.render()
+            removes = re.findall(r"(/disk|/file) remove (\[[^\]]*\])", line)
+            assert removes
+            for menu, found in removes:
+                assert f":if ([:len {found}] > 0) do={{{menu} remove {found}}}" in line
 
     def test_delete_refuses_a_file_that_is_not_the_volumes(self) -> None:
         other = DiskPath("/storage-pool/metal-csi", VolumeId.from_name("other"))
         with pytest.raises(InvalidArgument, match="is not the image of"):
-            commands.delete_disk(VID, other, MARKER)
+            commands.delete_disk(VID, [other], MARKER)
+
+    def test_export_switches_the_export_on_and_prints(self) -> None:
+        assert commands.export_disk(_volume(), MARKER).render() == (
+            f'/disk set [/disk find where slot="{VID}"] nvme-tcp-export=yes '
+            f'nvme-tcp-server-port=4420 nvme-tcp-server-nqn="nqn.2000-02.com.mikrotik:{VID}"; '
+            f'/disk print detail where slot="{VID}"; :put "{MARKER}"'
+        )
 
     def test_resize_sets_then_prints(self) -> None:
         assert commands.resize_disk(VID, Size(20 * GIB), MARKER).render() == (

@@ -12,18 +12,18 @@ import random
 import re
 import uuid
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rds_csi.adapters.routeros_ssh.parse import (
     RouterOsError,
-    capacity_from_records,
     is_error_text,
     parse_detail,
     split_reply,
-    volume_from_record,
 )
+from rds_csi.adapters.routeros_ssh.volumes import capacity_from_records, volume_from_record
 from rds_csi.domain import (
     BackendError,
     CapacityReport,
@@ -35,7 +35,8 @@ from rds_csi.domain import (
     VolumeId,
 )
 from rds_csi.domain.size import GIB, MIB, TIB
-from rds_csi.emulator.render import Row, render_detail
+from rds_csi.emulator.assumptions import DISK_LEGEND
+from rds_csi.emulator.render import HeaderWrap, Row, WrapStyle, render_detail
 from rds_csi.emulator.state import Disk, file_disk_props
 
 
@@ -186,7 +187,6 @@ class TestRefusals:
         ("old", "new", "why"),
         [
             ("size=10 737 418 240 ", "", "has no size"),
-            ("size=10 737 418 240", "size=10 737 418 2", "disagrees with file-size"),
             ("nvme-tcp-export=yes", "nvme-tcp-export=perhaps", "not yes or no"),
             ("nvme-tcp-server-port=4420", "nvme-tcp-server-port=99999", "nvme-tcp-server-port"),
             ("nqn.2000-02.com.mikrotik:", "nqn.2000-02.com.mikrotik;", "not an NQN"),
@@ -201,6 +201,29 @@ class TestRefusals:
         text = flat.replace(old, new) + CRLF
         (record,) = parse_detail(text)
         with pytest.raises(MalformedOutput, match=why):
+            volume_from_record(record, text)
+
+    @pytest.mark.parametrize("shown", ["1.4GiB", "1.5GiB", "1464.8MiB", "9.9TiB", "?"])
+    def test_a_file_size_display_never_vetoes_a_disk(self, shown: str) -> None:
+        """Issue 11 fix 3: rounding or truncating the display (A29) is RouterOS's business."""
+        size = 1500 * MIB
+        text = _flat(size=size).replace("file-size=1.5GiB", f"file-size={shown}") + CRLF
+        (record,) = parse_detail(text)
+        assert volume_from_record(record, text) == _expected(size=size)
+
+    def test_a_disk_whose_export_is_off_is_a_volume_not_exported(self) -> None:
+        """Issue 11 fix 2: such a row prints no nvme-tcp-server-* fields (A8; real RAID rows)."""
+        flat = re.sub(r' nvme-tcp-server-[a-z-]+=("[^"]*"|[0-9]+)', "", _flat())
+        text = flat.replace("nvme-tcp-export=yes", "nvme-tcp-export=no") + CRLF
+        (record,) = parse_detail(text)
+        assert "nvme-tcp-server-port" not in record.fields
+        volume = volume_from_record(record, text)
+        assert volume == attrs.evolve(_expected(), exported=False)
+
+    def test_an_exported_disk_without_its_port_is_still_refused(self) -> None:
+        text = re.sub(r" nvme-tcp-server-port=[0-9]+", "", _flat()) + CRLF
+        (record,) = parse_detail(text)
+        with pytest.raises(MalformedOutput, match="nvme-tcp-server-port"):
             volume_from_record(record, text)
 
     def test_foreign_disks_are_not_volumes(self) -> None:
@@ -366,3 +389,37 @@ def test_an_untranslated_routeros_error_is_a_backend_error_with_its_words() -> N
         split_reply("not enough permissions (9)\r\n", "rds-csi-end-0123456789abcdef")
     assert caught.value.backend_message == "not enough permissions (9)"
     assert "not enough permissions (9)" in str(caught.value)
+
+
+class TestHeaders:
+    """Issue 11 fix 5: the ``Flags:`` legend may wrap anyhow (assumption A6)."""
+
+    @pytest.mark.parametrize("wrap", ["indented", "flush", "cut", "none"])
+    @pytest.mark.parametrize("width", [60, 80, 230])
+    @pytest.mark.parametrize("style", ["token", "hard", "none"])
+    def test_a_header_wrapped_any_way_is_read(
+        self, wrap: HeaderWrap, width: int, style: WrapStyle
+    ) -> None:
+        disk = Disk(
+            id=2,
+            slot=VID.value,
+            file_path=f"/storage-pool/metal-csi/{VID}.img",
+            nvme_tcp_export=True,
+            nvme_tcp_server_nqn=f"nqn.2000-02.com.mikrotik:{VID}",
+        )
+        row = Row(27, "ABEMFSt", tuple(file_disk_props(disk, 10 * GIB)))
+        text = render_detail([row], legend=DISK_LEGEND, width=width, style=style, header_wrap=wrap)
+        (record,) = parse_detail(text)
+        assert record.number == 27
+        assert volume_from_record(record, text) == _expected()
+
+    @pytest.mark.parametrize("wrap", ["indented", "flush", "cut", "none"])
+    def test_the_whole_legend_of_an_empty_match_is_read(self, wrap: HeaderWrap) -> None:
+        text = render_detail([], legend=DISK_LEGEND, width=80, style="hard", header_wrap=wrap)
+        assert text.count(CRLF) > 1 or wrap == "none"
+        assert parse_detail(text) == ()
+
+    def test_a_header_that_is_not_a_legend_is_malformed(self) -> None:
+        text = f"Flags: B - BLOCK-DEVICE{CRLF}and then some words{CRLF}"
+        with pytest.raises(MalformedOutput, match="flags header"):
+            parse_detail(text)
