@@ -48,6 +48,7 @@ from rds_csi.application.ports import (
     MountInfo,
     NvmeInitiator,
 )
+from rds_csi.application.structure import structure_context
 from rds_csi.domain import (
     AccessMode,
     AlreadyExists,
@@ -375,7 +376,7 @@ class NodeStageVolume:
         vid = parse_volume_reference(volume_id)
         check_node_path(staging_path, "staging_target_path")
         check_capabilities([capability], field="volume_capability")
-        ctx = VolumeContext.from_mapping(context)
+        ctx = structure_context(context)
         if _owner(ctx.nqn) != str(vid):
             raise InvalidArgument("volume_context.nqn", f"{ctx.nqn} does not name volume {vid}")
         with self._locks.hold(str(vid)):
