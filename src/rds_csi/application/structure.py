@@ -97,9 +97,10 @@ def _nqn(value: object, _type: object) -> Nqn:
 
 
 def _renamed(conv: cattrs.Converter, cls: type, keys: Mapping[str, str]) -> None:
-    renames = {attr: override(rename=key) for attr, key in keys.items()}
-    conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, **renames))  # type: ignore[arg-type]
-    conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv, **renames))  # type: ignore[arg-type]
+    # The generators take per-attribute overrides as keywords beside their own typed flags.
+    renames: dict[str, Any] = {attr: override(rename=key) for attr, key in keys.items()}
+    conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, **renames))
+    conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv, **renames))
 
 
 def _make_converter() -> cattrs.Converter:
