@@ -24,10 +24,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from rds_csi.adapters.routeros_ssh import RouterOsSshBackend, SshSettings, open_ssh_backend
+from rds_csi.adapters.routeros_ssh import RouterOsSshBackend, SshSettings
 from rds_csi.domain import DiskPath, Nqn, Size, Volume, VolumeId
 from rds_csi.domain.size import GIB, TIB
 from rds_csi.emulator import Emulator, EmulatorConfig
+from rds_csi.entrypoints.container import open_ssh_backend
 
 
 BASE = "/storage-pool/bench"

@@ -14,21 +14,50 @@ from __future__ import annotations
 import os
 import pathlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import attrs
 import pytest
 
 from rds_csi.adapters.fake_rds import InMemoryRds
 from rds_csi.adapters.resilience import BreakingBackend
-from rds_csi.adapters.routeros_ssh import RouterOsSshBackend, SshSettings, open_ssh_backend
+from rds_csi.adapters.routeros_ssh import RouterOsSshBackend, SshSettings
 from rds_csi.application.ports import StorageBackend
 from rds_csi.domain import DiskPath, Nqn, Size, Volume, VolumeId
 from rds_csi.domain.size import GIB, TIB
 from rds_csi.emulator import DIALECTS, Dialect, Emulator, EmulatorConfig
+from rds_csi.entrypoints.container import open_ssh_backend
 
 
 REAL_RDS_VARS = ("RDS_ADDRESS", "RDS_USER", "RDS_SSH_KEY")
+
+
+def real_rds_settings(env: Mapping[str, str]) -> SshSettings:
+    """
+    The test suite's own variables for a real RDS (the driver reads only ``RDS_CSI_*``):
+    ``RDS_ADDRESS`` (host or host:port), ``RDS_USER``, ``RDS_SSH_KEY``, and optionally
+    ``RDS_SSH_PORT``, ``RDS_BASE_PATH``, ``RDS_POOL``, ``RDS_KNOWN_HOSTS``,
+    ``RDS_INSECURE_IGNORE_HOST_KEY=1``.
+    """
+    address = env["RDS_ADDRESS"]
+    port = int(env.get("RDS_SSH_PORT", "22"))
+    host, sep, maybe_port = address.rpartition(":")
+    if sep and maybe_port.isdigit() and ":" not in host:
+        address, port = host, int(maybe_port)
+    known = env.get("RDS_KNOWN_HOSTS")
+    settings = SshSettings(
+        address=address,
+        user=env["RDS_USER"],
+        key_file=pathlib.Path(env["RDS_SSH_KEY"]),
+        port=port,
+        known_hosts_file=pathlib.Path(known) if known else None,
+        insecure_ignore_host_key=env.get("RDS_INSECURE_IGNORE_HOST_KEY") == "1",
+        pool=env.get("RDS_POOL") or None,
+    )
+    base_path = env.get("RDS_BASE_PATH")
+    return attrs.evolve(settings, base_path=base_path) if base_path else settings
+
+
 EMULATOR_BASE = "/storage-pool/contract"
 
 
@@ -137,7 +166,7 @@ def _open_backend(kind: str, tmp_path: pathlib.Path) -> Iterator[BackendHarness]
         missing = [v for v in REAL_RDS_VARS if not os.environ.get(v)]
         if missing:
             pytest.skip(f"no real RDS: set {', '.join(missing)} to run the suite against one")
-        settings = SshSettings.from_env()
+        settings = real_rds_settings(os.environ)
         backend = open_ssh_backend(settings)
         try:
             yield BackendHarness(backend, settings.base_path, exact_accounting=False)

@@ -10,11 +10,12 @@ import attrs
 import paramiko
 import pytest
 
-from rds_csi.adapters.routeros_ssh import SshSettings, open_ssh_backend
+from rds_csi.adapters.routeros_ssh import SshSettings
 from rds_csi.adapters.routeros_ssh.connection import HostKeyRejected, load_private_key
 from rds_csi.domain import InvalidArgument
 from rds_csi.emulator import ClientFiles, Emulator
 from rds_csi.emulator.assumptions import NOT_ENOUGH_SPACE
+from rds_csi.entrypoints.container import open_ssh_backend
 
 from .conftest import EMULATOR_BASE, start_emulator
 

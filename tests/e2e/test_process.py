@@ -91,7 +91,7 @@ def test_bad_configuration_fails_fast_with_exit_code_2(tmp_path: pathlib.Path) -
         check=False,
     )
     assert result.returncode == 2
-    assert "--backend: 'carrier-pigeon'" in result.stderr
+    assert "RDS_CSI_BACKEND: 'carrier-pigeon' is not one of" in result.stderr  # its source
 
 
 @pytest.fixture(scope="module")

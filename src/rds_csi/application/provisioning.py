@@ -16,6 +16,7 @@ from typing import Final
 import attrs
 
 from rds_csi.application.ports import Locks, StorageBackend
+from rds_csi.application.structure import structure_parameters
 from rds_csi.domain import (
     CapacityRange,
     CapacityReport,
@@ -110,7 +111,7 @@ class CreateVolume:
     ) -> CreatedVolume:
         volume_id = VolumeId.from_name(check_name(name))
         check_capabilities(capabilities)
-        params = VolumeParameters.from_mapping(parameters, defaults=self._defaults)
+        params = structure_parameters(parameters, defaults=self._defaults)
         if params.unknown:
             # Not an error: the Go driver ignored them too, and a drop-in swap must not break a
             # StorageClass; but a typo deserves a word in the log.
@@ -235,7 +236,7 @@ class ValidateVolumeCapabilities:
         self._backend.get_volume(volume_id)
         try:
             check_capabilities(capabilities)
-            VolumeParameters.from_mapping(parameters, defaults=self._defaults)
+            structure_parameters(parameters, defaults=self._defaults)
         except UnsupportedCapability as exc:
             return Validation(confirmed=False, message=exc.problem)
         except InvalidArgument as exc:
@@ -261,7 +262,7 @@ class GetCapacity:
     def __call__(
         self, capabilities: Sequence[VolumeCapability], parameters: Mapping[str, str]
     ) -> Capacity:
-        VolumeParameters.from_mapping(parameters, defaults=self._defaults)
+        structure_parameters(parameters, defaults=self._defaults)
         report = self._backend.capacity()
         try:
             if capabilities:

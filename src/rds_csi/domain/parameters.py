@@ -8,8 +8,8 @@ keys, never rename or reinterpret one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 import attrs
 
@@ -34,6 +34,9 @@ from rds_csi.domain.model import (
 
 __all__ = [
     "CONTEXT_KEYS",
+    "CO_PREFIX",
+    "DEFAULT_MIGRATION_TIMEOUT",
+    "DEFAULT_SSH_PORT",
     "PARAMETER_KEYS",
     "VolumeContext",
     "VolumeParameters",
@@ -67,8 +70,6 @@ PARAMETER_KEYS: Final = (
     P_KEEP_ALIVE_TMO,
     P_MIGRATION_TIMEOUT,
 )
-# Keys the CO adds on its own (external-provisioner --extra-create-metadata and friends).
-_CO_PREFIX: Final = "csi.storage.k8s.io/"
 
 # volume_context keys, as the Go driver writes them.
 C_RDS_ADDRESS: Final = "rdsAddress"
@@ -93,16 +94,57 @@ CONTEXT_KEYS: Final = (
 )
 
 DEFAULT_MIGRATION_TIMEOUT: Final = 300
+MAX_MIGRATION_TIMEOUT: Final = 86400
+DEFAULT_SSH_PORT: Final = 22
+# Keys the CO adds on its own (external-provisioner --extra-create-metadata and friends).
+CO_PREFIX: Final = "csi.storage.k8s.io/"
+
+_Check = Callable[[object, "attrs.Attribute[Any]", Any], None]
 
 
-def _int_param(params: Mapping[str, str], key: str, default: int, field_prefix: str) -> int:
-    raw = params.get(key)
-    if raw is None or raw == "":
-        return default
+def _optional_host(key: str) -> _Check:
+    def check(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
+        if value:
+            check_host(value, field=key)
+
+    return check
+
+
+def _host(key: str) -> _Check:
+    def check(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
+        check_host(value, field=key)
+
+    return check
+
+
+def _port(key: str) -> _Check:
+    def check(_inst: object, _attr: attrs.Attribute[int], value: int) -> None:
+        check_port(value, field=key)
+
+    return check
+
+
+def _fs_type(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
+    if value not in SUPPORTED_FS_TYPES:
+        raise InvalidArgument(
+            P_FS_TYPE, f"{value!r} is not supported (use one of {sorted(SUPPORTED_FS_TYPES)})"
+        )
+
+
+def _volume_path(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
+    check_base_path(value, field=P_VOLUME_PATH)
+
+
+def _nqn_prefix(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
     try:
-        return int(raw.strip(), 10)
-    except ValueError:
-        raise InvalidArgument(f"{field_prefix}{key}", f"{raw!r} is not an integer") from None
+        check_nqn_prefix(value)
+    except InvalidArgument as exc:
+        raise InvalidArgument(P_NQN_PREFIX, exc.problem) from None
+
+
+def _migration_timeout(_inst: object, _attr: attrs.Attribute[int], value: int) -> None:
+    if not 0 < value <= MAX_MIGRATION_TIMEOUT:
+        raise InvalidArgument(P_MIGRATION_TIMEOUT, f"{value} is out of range")
 
 
 @attrs.frozen
@@ -117,89 +159,18 @@ class VolumeParameters:
             the Go driver ignored them too and a drop-in swap must not break a StorageClass.
     """
 
-    rds_address: str = ""
-    nvme_address: str = ""
-    nvme_port: int = DEFAULT_NVME_PORT
-    ssh_port: int = 22
-    fs_type: str = DEFAULT_FS_TYPE
-    volume_path: str = DEFAULT_BASE_PATH
-    nqn_prefix: str = DEFAULT_NQN_PREFIX
+    rds_address: str = attrs.field(default="", validator=_optional_host(P_RDS_ADDRESS))
+    nvme_address: str = attrs.field(default="", validator=_optional_host(P_NVME_ADDRESS))
+    nvme_port: int = attrs.field(default=DEFAULT_NVME_PORT, validator=_port(P_NVME_PORT))
+    ssh_port: int = attrs.field(default=DEFAULT_SSH_PORT, validator=_port(P_SSH_PORT))
+    fs_type: str = attrs.field(default=DEFAULT_FS_TYPE, validator=_fs_type)
+    volume_path: str = attrs.field(default=DEFAULT_BASE_PATH, validator=_volume_path)
+    nqn_prefix: str = attrs.field(default=DEFAULT_NQN_PREFIX, validator=_nqn_prefix)
     reconnect: ReconnectPolicy = attrs.field(factory=ReconnectPolicy)
-    migration_timeout: int = DEFAULT_MIGRATION_TIMEOUT
+    migration_timeout: int = attrs.field(
+        default=DEFAULT_MIGRATION_TIMEOUT, validator=_migration_timeout
+    )
     unknown: tuple[str, ...] = ()
-
-    @classmethod
-    def from_mapping(
-        cls,
-        params: Mapping[str, str],
-        *,
-        defaults: VolumeParameters | None = None,
-        field_prefix: str = "parameters.",
-    ) -> VolumeParameters:
-        """Parse a CreateVolume ``parameters`` map; every error names the parameter."""
-        base = defaults or cls()
-
-        def field(key: str) -> str:
-            return f"{field_prefix}{key}"
-
-        rds_address = params.get(P_RDS_ADDRESS, "") or base.rds_address
-        if rds_address:
-            check_host(rds_address, field=field(P_RDS_ADDRESS))
-        nvme_address = params.get(P_NVME_ADDRESS, "") or base.nvme_address
-        if nvme_address:
-            check_host(nvme_address, field=field(P_NVME_ADDRESS))
-        nvme_port = check_port(
-            _int_param(params, P_NVME_PORT, base.nvme_port, field_prefix),
-            field=field(P_NVME_PORT),
-        )
-        ssh_port = check_port(
-            _int_param(params, P_SSH_PORT, base.ssh_port, field_prefix), field=field(P_SSH_PORT)
-        )
-        fs_type = params.get(P_FS_TYPE, "") or params.get(P_CSI_FS_TYPE, "") or base.fs_type
-        if fs_type not in SUPPORTED_FS_TYPES:
-            raise InvalidArgument(
-                field(P_FS_TYPE),
-                f"{fs_type!r} is not supported (use one of {sorted(SUPPORTED_FS_TYPES)})",
-            )
-        volume_path = params.get(P_VOLUME_PATH, "") or base.volume_path
-        check_base_path(volume_path, field=field(P_VOLUME_PATH))
-        nqn_prefix = params.get(P_NQN_PREFIX, "") or base.nqn_prefix
-        try:
-            check_nqn_prefix(nqn_prefix)
-        except InvalidArgument as exc:
-            raise InvalidArgument(field(P_NQN_PREFIX), exc.problem) from None
-        try:
-            reconnect = ReconnectPolicy(
-                ctrl_loss_tmo=_int_param(
-                    params, P_CTRL_LOSS_TMO, base.reconnect.ctrl_loss_tmo, field_prefix
-                ),
-                reconnect_delay=_int_param(
-                    params, P_RECONNECT_DELAY, base.reconnect.reconnect_delay, field_prefix
-                ),
-                keep_alive_tmo=_int_param(
-                    params, P_KEEP_ALIVE_TMO, base.reconnect.keep_alive_tmo, field_prefix
-                ),
-            )
-        except InvalidArgument as exc:
-            raise InvalidArgument(field(exc.field), exc.problem) from None
-        migration = _int_param(params, P_MIGRATION_TIMEOUT, base.migration_timeout, field_prefix)
-        if not 0 < migration <= 86400:  # noqa: PLR2004
-            raise InvalidArgument(field(P_MIGRATION_TIMEOUT), f"{migration} is out of range")
-        unknown = tuple(
-            sorted(k for k in params if k not in PARAMETER_KEYS and not k.startswith(_CO_PREFIX))
-        )
-        return cls(
-            rds_address=rds_address,
-            nvme_address=nvme_address,
-            nvme_port=nvme_port,
-            ssh_port=ssh_port,
-            fs_type=fs_type,
-            volume_path=volume_path,
-            nqn_prefix=nqn_prefix,
-            reconnect=reconnect,
-            migration_timeout=migration,
-            unknown=unknown,
-        )
 
 
 @attrs.frozen
@@ -211,8 +182,8 @@ class VolumeContext:
     """
 
     rds_address: str
-    nvme_address: str
-    nvme_port: int
+    nvme_address: str = attrs.field(validator=_host(C_NVME_ADDRESS))
+    nvme_port: int = attrs.field(validator=_port(C_NVME_PORT))
     nqn: Nqn
     volume_path: str
     reconnect: ReconnectPolicy = attrs.field(factory=ReconnectPolicy)
@@ -247,60 +218,6 @@ class VolumeContext:
             C_KEEP_ALIVE_TMO: str(self.reconnect.keep_alive_tmo),
             C_MIGRATION_TIMEOUT: str(self.migration_timeout),
         }
-
-    @classmethod
-    def from_mapping(cls, context: Mapping[str, str]) -> VolumeContext:
-        """
-        Read a context written by us or by the Go driver; missing optional keys take the Go
-        driver's defaults, and keys we do not know (pod info, ...) are ignored.
-        """
-
-        def required(key: str) -> str:
-            value = context.get(key, "")
-            if not value:
-                raise InvalidArgument(f"volume_context.{key}", "is required")
-            return value
-
-        prefix = "volume_context."
-        nqn_text = required(C_NQN)
-        try:
-            nqn = Nqn(nqn_text)
-        except InvalidArgument as exc:
-            raise InvalidArgument(prefix + C_NQN, exc.problem) from None
-        rds_address = context.get(C_RDS_ADDRESS, "")
-        nvme_address = context.get(C_NVME_ADDRESS, "") or rds_address
-        if not nvme_address:
-            raise InvalidArgument(prefix + C_NVME_ADDRESS, "is required (or rdsAddress)")
-        check_host(nvme_address, field=prefix + C_NVME_ADDRESS)
-        port = check_port(
-            _int_param(context, C_NVME_PORT, DEFAULT_NVME_PORT, prefix),
-            field=prefix + C_NVME_PORT,
-        )
-        defaults = ReconnectPolicy()
-        try:
-            reconnect = ReconnectPolicy(
-                ctrl_loss_tmo=_int_param(context, C_CTRL_LOSS_TMO, defaults.ctrl_loss_tmo, prefix),
-                reconnect_delay=_int_param(
-                    context, C_RECONNECT_DELAY, defaults.reconnect_delay, prefix
-                ),
-                keep_alive_tmo=_int_param(
-                    context, C_KEEP_ALIVE_TMO, defaults.keep_alive_tmo, prefix
-                ),
-            )
-        except InvalidArgument as exc:
-            field = exc.field if exc.field.startswith(prefix) else prefix + exc.field
-            raise InvalidArgument(field, exc.problem) from None
-        return cls(
-            rds_address=rds_address or nvme_address,
-            nvme_address=nvme_address,
-            nvme_port=port,
-            nqn=nqn,
-            volume_path=context.get(C_VOLUME_PATH, ""),
-            reconnect=reconnect,
-            migration_timeout=_int_param(
-                context, C_MIGRATION_TIMEOUT, DEFAULT_MIGRATION_TIMEOUT, prefix
-            ),
-        )
 
     @property
     def target(self) -> NvmeTarget:

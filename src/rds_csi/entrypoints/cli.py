@@ -19,9 +19,9 @@ import attrs
 from rds_csi import __version__
 from rds_csi.emulator import cli as emulator_cli
 from rds_csi.entrypoints import client
+from rds_csi.entrypoints.config import SettingsError, add_serve_arguments, resolve_settings
 from rds_csi.entrypoints.logs import configure_logging
 from rds_csi.entrypoints.serve import EXIT_CONFIG, Mode, serve
-from rds_csi.entrypoints.settings import SettingsError, add_serve_arguments, resolve_settings
 
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
@@ -42,7 +42,7 @@ def _serve(mode: Mode, args: argparse.Namespace) -> int:
         configure_logging()
         sys.stderr.write(f"rds-csi {mode.value}: {exc}\n")
         return EXIT_CONFIG
-    configure_logging(str(settings["log_level"]), str(settings["log_format"]))
+    configure_logging(settings.log_level, settings.log_format)
     return serve(settings, mode)
 
 

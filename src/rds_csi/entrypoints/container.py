@@ -1,27 +1,27 @@
 """
-The dependency-injector container: every adapter, use case and servicer, built from config.
+The dependency-injector container: every adapter, use case and servicer, built from Settings.
 
-Nothing is constructed at import time; providers build on first call. The configuration
-keys are the serve options of ``settings.py`` (``backend``, ``rds_address``, ...) plus
-``mode`` (``controller``, ``node`` or ``all``), set by the CLI.
+Nothing is constructed at import time; providers build on first call. The container takes two
+dependencies, the typed ``Settings`` (``entrypoints/settings.py``) and the ``Mode``:
+``Container(settings=..., mode=Mode.ALL)``; ``check_dependencies()`` says if one is missing.
 
 Adding an adapter is one entry in a selector:
 
-* ``backend`` (key ``config.backend``, ``auto`` resolved by mode): ``ssh`` (a real RDS),
-  ``emulator`` (the embedded RouterOS emulator, reached through the same SSH adapter) and
-  ``fake`` (in memory).
-* ``initiator``, ``mounter``, ``filesystem`` (key ``config.initiator``, ``auto`` resolved by
-  mode and backend: ``loop`` for ``all`` on the emulator, ``nvme`` otherwise): ``fake`` selects the
-  whole in-memory node stack; ``nvme`` (nvme-cli, ``config.nvme_binary``,
-  ``config.sysfs_root``) and ``loop`` (the emulator's images on loop devices,
-  ``config.loop_exports_file``) select the real mount and filesystem adapters.
+* ``backend`` (kind decided once, by ``backend_kind``: ``auto`` is ``emulator`` for ``all``,
+  ``ssh`` otherwise): ``ssh`` (a real RDS), ``emulator`` (the embedded RouterOS emulator,
+  reached through the same SSH adapter) and ``fake`` (in memory). Both SSH kinds are wired by
+  the ``RdsSsh`` sub-container (``rds_wiring.py``, with the embedded emulator).
+* ``initiator``, ``mounter``, ``filesystem`` (kind decided by ``initiator_kind`` from the
+  setting, the mode and ``backend_kind``): ``fake`` selects the whole in-memory node stack;
+  ``nvme`` (nvme-cli) and ``loop`` (the emulator's images on loop devices) select the real
+  mount and filesystem adapters.
 
 Tests override providers instead of monkeypatching: ``with container.backend.override(rds):``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import grpc
 from dependency_injector import containers, providers
@@ -55,82 +55,95 @@ from rds_csi.application.provisioning import (
     ListVolumes,
     ValidateVolumeCapabilities,
 )
-from rds_csi.application.topology import CreateVolumeInTopology, Topology
+from rds_csi.application.topology import CreateVolumeInTopology
 from rds_csi.domain import InvalidArgument, VolumeParameters
-from rds_csi.domain.identity import check_base_path, check_nqn_prefix
-from rds_csi.domain.model import check_host, check_port
-from rds_csi.entrypoints.backends import (
-    AUTO,
-    emulator_data_address,
-    loop_exports_path,
-    open_emulator,
-    open_rds,
-    resolve_backend,
-    resolve_initiator,
-    ssh_over_emulator,
-)
+from rds_csi.emulator import Emulator
+from rds_csi.emulator.dataplane import EXPORTS_FILE
 from rds_csi.entrypoints.csi._pb import csi_pb2_grpc
 from rds_csi.entrypoints.csi.admission import AdmissionLimits, admitted_server
 from rds_csi.entrypoints.csi.controller import ControllerService, ControllerUseCases
 from rds_csi.entrypoints.csi.identity import IdentityService
 from rds_csi.entrypoints.csi.interceptors import RpcInterceptor
 from rds_csi.entrypoints.csi.node import NodeInfo, NodeService, NodeUseCases
+from rds_csi.entrypoints.rds_wiring import (
+    RdsSsh,
+    closing,
+    emulator_data_address,
+    emulator_ssh_settings,
+    open_emulator,
+    open_ssh_backend,
+    rds_ssh_settings,
+)
+from rds_csi.entrypoints.settings import AUTO, Mode, Settings
 
 
-__all__ = ["Container", "backend_kinds", "initiator_kinds"]
+__all__ = ["Container", "RdsSsh", "backend_kinds", "initiator_kinds", "open_ssh_backend"]
+
 
 MAX_WORKERS = 16
 
 
-def fake_rds(latency: float | None) -> InMemoryRds:
+# --- what the providers call: decisions and requirements that span options ----------------
+
+
+def resolve_backend(backend: str, mode: Mode) -> str:
+    """
+    ``auto`` picks what a new user expects: ``all`` (a single-node trial) runs on the
+    embedded emulator; ``controller`` talks to a real RDS over SSH.
+    """
+    if backend != AUTO:
+        return backend
+    return "emulator" if mode is Mode.ALL else "ssh"
+
+
+def resolve_initiator(initiator: str, backend_kind: str, mode: Mode) -> str:
+    """
+    ``auto``: a single-node trial on the emulator attaches its images as loop devices (this
+    host has no NVMe/TCP target to talk to); on the in-memory RDS it uses the in-memory node
+    stack; a real node uses nvme-cli.
+    """
+    if initiator != AUTO:
+        return initiator
+    if mode is Mode.ALL and backend_kind in {"emulator", "fake"}:
+        return "loop" if backend_kind == "emulator" else "fake"
+    return "nvme"
+
+
+def fake_rds(latency: float) -> InMemoryRds:
     rds = InMemoryRds()
-    rds.faults.latency = latency or 0.0
+    rds.faults.latency = latency
     return rds
 
 
-def loop_initiator(exports_file: str) -> LoopInitiator:
-    """The loop initiator on the emulator's exports file (required: nothing to guess)."""
-    if not exports_file:
+def loop_initiator(
+    explicit: str, backend_kind: str, emulator: Callable[[], Emulator]
+) -> LoopInitiator:
+    """The loop initiator on the emulator's exports file: as given, or the embedded one's."""
+    if not explicit and backend_kind == "emulator":
+        explicit = str(emulator().config.data_dir / EXPORTS_FILE)
+    if not explicit:
         raise InvalidArgument(
             "loop_exports_file",
             "is required with --initiator loop (the emulator's <data-dir>/nvme-exports.json)",
         )
-    if not exports_file.startswith("/"):
-        raise InvalidArgument("loop_exports_file", f"{exports_file!r} is not an absolute path")
-    return LoopInitiator(exports_file)
+    return LoopInitiator(explicit)
 
 
 def nvme_initiator(binary: str, sysfs_root: str) -> NvmeCliInitiator:
     if not binary:
         raise InvalidArgument("nvme_binary", "is required with --initiator nvme")
-    if not sysfs_root.startswith("/"):
-        raise InvalidArgument("sysfs_root", f"{sysfs_root!r} is not an absolute path")
     return NvmeCliInitiator(binary=binary, sysfs_root=sysfs_root, clock=SystemClock())
 
 
-def volume_defaults(
-    *,
-    rds_address: str,
-    nvme_address: str,
-    nvme_port: int,
-    ssh_port: int,
-    volume_path: str,
-    nqn_prefix: str,
-) -> VolumeParameters:
-    """The controller's defaults for StorageClass parameters, validated (fail fast)."""
-    if rds_address:
-        check_host(rds_address, field="rds_address")
-    if nvme_address:
-        check_host(nvme_address, field="nvme_address")
-    check_base_path(volume_path, field="volume_path")
-    check_nqn_prefix(nqn_prefix)
+def volume_defaults(settings: Settings) -> VolumeParameters:
+    """The controller's defaults for StorageClass parameters (each already checked)."""
     return VolumeParameters(
-        rds_address=rds_address,
-        nvme_address=nvme_address,
-        nvme_port=check_port(nvme_port, field="nvme_port"),
-        ssh_port=check_port(ssh_port, field="rds_port"),
-        volume_path=volume_path,
-        nqn_prefix=nqn_prefix,
+        rds_address=settings.rds.address,
+        nvme_address=settings.controller.nvme_address,
+        nvme_port=settings.controller.nvme_port,
+        ssh_port=settings.rds.port,
+        volume_path=settings.controller.volume_path,
+        nqn_prefix=settings.controller.nqn_prefix,
     )
 
 
@@ -150,64 +163,44 @@ def build_server(
     return server
 
 
-def _serves_controller(mode: str) -> bool:
-    return mode in {"controller", "all"}
-
-
 class Container(containers.DeclarativeContainer):
-    config = providers.Configuration()
+    settings = providers.Dependency(instance_of=Settings)
+    mode = providers.Dependency(instance_of=Mode)
+    mode_name = mode.provided.value
 
     # --- shared ---------------------------------------------------------------------------
     metrics_registry = providers.Singleton(CollectorRegistry)
     metrics = providers.Singleton(PrometheusMetrics, registry=metrics_registry)
     controller_locks = providers.Singleton(KeyedLocks)
     node_locks = providers.Singleton(KeyedLocks)
-    topology = providers.Singleton(Topology.parse, config.topology)
+    topology = settings.provided.topology
 
     # --- the RDS --------------------------------------------------------------------------
+    backend_kind = providers.Callable(resolve_backend, settings.provided.backend, mode)
     emulator = providers.Resource(
-        open_emulator,
-        data_dir=config.emulator_data_dir,
-        pool_size=config.emulator_pool_size,
-        data_plane=config.emulator_data_plane,
-        data_address=providers.Callable(
-            emulator_data_address,
-            config.emulator_data_address,
-            config.nvme_address,
-            config.rds_address,
+        open_emulator, settings, providers.Callable(emulator_data_address, settings)
+    )
+    rds_ssh = providers.Container(
+        RdsSsh, settings=providers.Callable(rds_ssh_settings, settings), metrics=metrics
+    )
+    emulator_ssh = providers.Container(
+        RdsSsh,
+        settings=providers.Callable(
+            emulator_ssh_settings, emulator, settings.provided.controller.volume_path
         ),
+        metrics=metrics,
     )
     raw_backend = providers.Selector(
-        providers.Callable(resolve_backend, config.backend, config.mode),
-        fake=providers.Singleton(fake_rds, latency=config.fake_rds_latency),
-        ssh=providers.Resource(
-            open_rds,
-            address=config.rds_address,
-            port=config.rds_port,
-            user=config.rds_user,
-            key_file=config.rds_ssh_key,
-            known_hosts_file=config.rds_known_hosts,
-            insecure_ignore_host_key=config.rds_insecure_ignore_host_key,
-            base_path=config.volume_path,
-            metrics=metrics,
-        ),
-        emulator=providers.Resource(
-            ssh_over_emulator, emulator=emulator, base_path=config.volume_path, metrics=metrics
-        ),
+        backend_kind,
+        fake=providers.Singleton(fake_rds, settings.provided.controller.fake_rds_latency),
+        ssh=providers.Resource(closing, rds_ssh.backend),
+        emulator=providers.Resource(closing, emulator_ssh.backend),
     )
     # Every use case sees the RDS through the circuit breaker (fails fast while it is down).
     backend = providers.Singleton(BreakingBackend, raw_backend, metrics=metrics)
 
     # --- controller -----------------------------------------------------------------------
-    volume_defaults = providers.Singleton(
-        volume_defaults,
-        rds_address=config.rds_address,
-        nvme_address=config.nvme_address,
-        nvme_port=config.nvme_port,
-        ssh_port=config.rds_port,
-        volume_path=config.volume_path,
-        nqn_prefix=config.nqn_prefix,
-    )
+    volume_defaults = providers.Singleton(volume_defaults, settings)
     controller_use_cases = providers.Singleton(
         ControllerUseCases,
         create=providers.Factory(
@@ -231,7 +224,7 @@ class Container(containers.DeclarativeContainer):
     # --- node -----------------------------------------------------------------------------
     node_devices = providers.Singleton(DeviceTable)
     initiator_kind = providers.Callable(
-        resolve_initiator, config.initiator, config.backend, config.mode
+        resolve_initiator, settings.provided.initiator, backend_kind, mode
     )
     initiator = providers.Selector(
         initiator_kind,
@@ -241,20 +234,19 @@ class Container(containers.DeclarativeContainer):
             FakeNvmeInitiator,
             devices=node_devices,
             exports=providers.Selector(
-                config.mode, all=backend, controller=backend, node=providers.Object(None)
+                mode_name, all=backend, controller=backend, node=providers.Object(None)
             ),
         ),
         nvme=providers.Singleton(
-            nvme_initiator, binary=config.nvme_binary, sysfs_root=config.sysfs_root
+            nvme_initiator,
+            binary=settings.provided.node.nvme_binary,
+            sysfs_root=settings.provided.node.sysfs_root,
         ),
         loop=providers.Singleton(
             loop_initiator,
-            exports_file=providers.Callable(
-                loop_exports_path,
-                config.loop_exports_file,
-                providers.Callable(resolve_backend, config.backend, config.mode),
-                emulator.provider,
-            ),
+            settings.provided.node.loop_exports_file,
+            backend_kind,
+            emulator.provider,
         ),
     )
     linux_mounter = providers.Singleton(LinuxMounter)
@@ -273,8 +265,8 @@ class Container(containers.DeclarativeContainer):
     )
     node_info = providers.Singleton(
         NodeInfo,
-        node_id=config.node_id,
-        max_volumes=config.max_volumes_per_node,
+        node_id=settings.provided.node.node_id,
+        max_volumes=settings.provided.node.max_volumes_per_node,
         topology=topology,
     )
     node_use_cases = providers.Singleton(
@@ -323,23 +315,23 @@ class Container(containers.DeclarativeContainer):
         check=providers.Singleton(
             CheckHealth,
             backend=providers.Selector(
-                config.mode, controller=backend, all=backend, node=providers.Object(None)
+                mode_name, controller=backend, all=backend, node=providers.Object(None)
             ),
         ),
         clock=providers.Singleton(SystemClock),
     )
     identity_service = providers.Singleton(
         IdentityService,
-        driver_name=config.driver_name,
+        driver_name=settings.provided.driver_name,
         version=__version__,
         health=health_monitor,
-        controller=providers.Callable(_serves_controller, config.mode),
+        controller=providers.Callable(lambda mode: mode is not Mode.NODE, mode),
         topology=topology.provided.enabled,
     )
     controller_service = providers.Singleton(
         ControllerService,
         use_cases=providers.Selector(
-            config.mode,
+            mode_name,
             controller=controller_use_cases,
             all=controller_use_cases,
             node=providers.Object(None),
@@ -348,7 +340,7 @@ class Container(containers.DeclarativeContainer):
     node_service = providers.Singleton(
         NodeService,
         use_cases=providers.Selector(
-            config.mode,
+            mode_name,
             node=node_use_cases,
             all=node_use_cases,
             controller=providers.Object(None),

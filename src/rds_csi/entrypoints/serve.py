@@ -9,14 +9,12 @@ seconds to finish, and removes its socket.
 from __future__ import annotations
 
 import contextlib
-import enum
 import logging
 import pathlib
 import signal
 import socket
 import stat
 import threading
-from collections.abc import Mapping
 from types import FrameType
 from typing import Final
 
@@ -27,6 +25,8 @@ from rds_csi import __version__
 from rds_csi.adapters.metrics import MetricsServer, serve_metrics
 from rds_csi.domain import DomainError
 from rds_csi.entrypoints.container import Container
+from rds_csi.entrypoints.endpoint import Endpoint, EndpointError, parse_endpoint, parse_host_port
+from rds_csi.entrypoints.settings import Mode, Settings
 
 
 __all__ = [
@@ -37,68 +37,13 @@ __all__ = [
     "parse_host_port",
     "prepare_socket",
     "serve",
-]
+]  # Endpoint and Mode are re-exported: callers found them here first
 
 _log = logging.getLogger("rds_csi.serve")
 
 EXIT_OK: Final = 0
 EXIT_FAILURE: Final = 1
 EXIT_CONFIG: Final = 2
-
-
-class Mode(enum.Enum):
-    CONTROLLER = "controller"
-    NODE = "node"
-    ALL = "all"
-
-
-class EndpointError(Exception):
-    """The endpoint is malformed or its socket path cannot be used."""
-
-
-@attrs.frozen
-class Endpoint:
-    """
-    Where to serve: a unix socket path, or (for debugging) a TCP host and port.
-
-    Attributes:
-        grpc_target: What grpc's ``add_insecure_port`` and ``insecure_channel`` take.
-    """
-
-    unix_path: pathlib.Path | None = None
-    host: str = ""
-    port: int = 0
-
-    @property
-    def grpc_target(self) -> str:
-        if self.unix_path is not None:
-            return f"unix://{self.unix_path}"
-        return f"{self.host}:{self.port}"
-
-    def __str__(self) -> str:
-        return self.grpc_target if self.unix_path is not None else f"tcp://{self.grpc_target}"
-
-
-def parse_host_port(text: str, *, field: str) -> tuple[str, int]:
-    """``host:port``, ``:port`` or ``[v6]:port``."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or int(port_text) > 65535:  # noqa: PLR2004
-        raise EndpointError(f"{field}: {text!r} is not host:port")
-    return host.removeprefix("[").removesuffix("]"), int(port_text)
-
-
-def parse_endpoint(text: str) -> Endpoint:
-    """``unix:///abs/path.sock``, ``unix:/abs/path.sock``, ``/abs/path.sock``, ``tcp://h:p``."""
-    if text.startswith("tcp://"):
-        host, port = parse_host_port(text.removeprefix("tcp://"), field="endpoint")
-        return Endpoint(host=host or "127.0.0.1", port=port)
-    path = text.removeprefix("unix://") if text.startswith("unix://") else text
-    path = path.removeprefix("unix:") if path.startswith("unix:") else path
-    if not path.startswith("/"):
-        raise EndpointError(
-            f"endpoint: {text!r} is neither unix:///absolute/path.sock nor tcp://host:port"
-        )
-    return Endpoint(unix_path=pathlib.Path(path))
 
 
 def _socket_is_live(path: pathlib.Path) -> bool:
@@ -137,15 +82,12 @@ def prepare_socket(path: pathlib.Path) -> None:
 
 def _check_configuration(container: Container, mode: Mode) -> None:
     """Build what the mode needs now, so a bad setting fails at start, not at the first call."""
+    container.check_dependencies()
     container.identity_service()
-    container.topology()
     if mode is not Mode.NODE:
         container.volume_defaults()
         container.controller_use_cases()
     if mode is not Mode.CONTROLLER:
-        info = container.node_info()
-        if not info.node_id or len(info.node_id.encode()) > 256:  # noqa: PLR2004
-            raise EndpointError(f"node_id: {info.node_id!r} must be 1-256 bytes")
         container.node_use_cases()
 
 
@@ -163,8 +105,8 @@ class _Running:
     metrics: MetricsServer | None
 
 
-def _start(container: Container, settings: Mapping[str, object], endpoint: Endpoint) -> _Running:
-    metrics = _start_metrics(container, str(settings.get("metrics_address") or ""))
+def _start(container: Container, settings: Settings, endpoint: Endpoint) -> _Running:
+    metrics = _start_metrics(container, settings.metrics.address)
     server = container.grpc_server()
     try:
         bound = server.add_insecure_port(endpoint.grpc_target)
@@ -193,7 +135,7 @@ def _stop(running: _Running, container: Container, grace: float) -> None:
 
 
 def serve(
-    settings: Mapping[str, object],
+    settings: Settings,
     mode: Mode,
     *,
     container: Container | None = None,
@@ -202,21 +144,24 @@ def serve(
     """
     Serve until a signal (or ``stop``); returns the process exit code.
 
-    ``container`` may come pre-overridden (tests); its config is set from ``settings``.
+    ``container`` may come with providers overridden (tests); it is given ``settings`` and
+    ``mode``.
     """
     container = container if container is not None else Container()
-    container.config.from_dict({**settings, "mode": mode.value})
+    container.settings.override(settings)
+    container.mode.override(mode)
+    endpoint = settings.endpoint
     try:
-        endpoint = parse_endpoint(str(settings["endpoint"]))
         _check_configuration(container, mode)
         if endpoint.unix_path is not None:
             prepare_socket(endpoint.unix_path)
     except (EndpointError, DomainError) as exc:
         _log.error("cannot start: %s", exc)
         return EXIT_CONFIG
-    for kind in ("backend", "initiator"):
-        if settings.get(kind) == "fake":
-            _log.warning("%s is the in-memory fake: nothing reaches a real RDS or node", kind)
+    kinds = {"backend": container.backend_kind(), "initiator": container.initiator_kind()}
+    for role, kind in kinds.items():
+        if kind == "fake":
+            _log.warning("%s is the in-memory fake: nothing reaches a real RDS or node", role)
     try:
         running = _start(container, settings, endpoint)
     except (RuntimeError, DomainError, EndpointError) as exc:
@@ -238,7 +183,7 @@ def serve(
     )
     while not stop.wait(1.0):
         pass
-    _stop(running, container, float(settings.get("shutdown_grace") or 0.0))  # type: ignore[arg-type]
+    _stop(running, container, settings.shutdown_grace)
     return EXIT_OK
 
 

@@ -1,142 +1,83 @@
 """
-The serve options: one table, read from flags, the environment and a YAML file.
+The serve settings: one frozen, typed ``Settings``, its role sections, and their defaults.
 
-Each option ``name`` (``rds_port``) is the config key (in the YAML file and in the
-container's ``config``), the flag ``--rds-port`` and the variable ``RDS_CSI_RDS_PORT``.
-Precedence: flag > environment > file > default. A few options also read a conventional
-variable after ours (``CSI_ENDPOINT``, ``NODE_ID``).
+Each option has one name (``rds_port``): the YAML key, the flag ``--rds-port`` and the variable
+``RDS_CSI_RDS_PORT``. A section field's option name is the section's prefix plus the field's
+name (``rds`` + ``port``). ``config.py`` reads the sources (flag > environment > YAML > default)
+and structures them into ``Settings`` with the one converter defined here; every value is
+checked by that converter's hook for the field's type, so a bad value fails at start, named.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import pathlib
+import enum
+import math
 import socket
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Final, Literal
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Final, NewType
 
 import attrs
-import yaml
+import cattrs
 
+from rds_csi.application.topology import Topology
+from rds_csi.domain import DomainError, Size
+from rds_csi.domain.identity import DEFAULT_BASE_PATH, DEFAULT_NQN_PREFIX, check_base_path
+from rds_csi.domain.identity import check_nqn_prefix as _check_nqn_prefix
+from rds_csi.domain.model import DEFAULT_NVME_PORT, check_host, check_port
+from rds_csi.domain.parameters import DEFAULT_SSH_PORT
+from rds_csi.entrypoints.csi.identity import DEFAULT_DRIVER_NAME, check_driver_name
+from rds_csi.entrypoints.endpoint import Endpoint, parse_endpoint, parse_host_port
 from rds_csi.entrypoints.logs import LOG_FORMATS, LOG_LEVELS
 
 
 __all__ = [
+    "AUTO",
+    "CHOICES",
+    "DEFAULT_ENDPOINT",
     "ENV_PREFIX",
-    "SERVE_OPTIONS",
-    "Option",
-    "SettingsError",
-    "add_serve_arguments",
-    "default_settings",
-    "resolve_settings",
+    "ControllerSettings",
+    "EmulatorSettings",
+    "MetricsSettings",
+    "Mode",
+    "NodeSettings",
+    "OptionSpec",
+    "RdsSettings",
+    "Settings",
+    "converter",
+    "options",
 ]
 
 ENV_PREFIX: Final = "RDS_CSI_"
 DEFAULT_ENDPOINT: Final = "unix:///csi/csi.sock"
+AUTO: Final = "auto"
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
 
 
-class SettingsError(Exception):
-    """A setting is malformed or unknown; the message names the option and its source."""
+class Mode(enum.Enum):
+    """The subcommand: which CSI services this process serves."""
+
+    CONTROLLER = "controller"
+    NODE = "node"
+    ALL = "all"
 
 
-def _bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ValueError(f"{text!r} is not a boolean (true/false)")
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text, 10)
-    if value < 0:
-        raise ValueError(f"{value} is negative")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text, 10)
-    if not 1 <= value <= 65535:  # noqa: PLR2004
-        raise ValueError(f"{value} is not a TCP port")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise ValueError(f"{value} is negative")
-    return value
-
-
-Kind = Literal["value", "bool", "list"]
-
-
-@attrs.frozen
-class Option:
-    """
-    One serve option.
-
-    Attributes:
-        name: Config key, also the flag (``--`` + dashes) and variable (``RDS_CSI_`` + upper).
-        default: The value, or a function computing it when settings are resolved (never at
-            import time: the hostname default for ``node_id``).
-        parse: Text (flag, environment) -> value; raises ValueError with the reason.
-        kind: ``bool`` flags take ``--x/--no-x``; ``list`` flags repeat, and their variable
-            holds comma-separated items.
-        choices: The allowed values, or a function listing them (the container's selectors).
-        also_env: Conventional variables read when ours is unset.
-    """
-
-    name: str
-    default: object
-    help: str
-    parse: Callable[[str], object] = str
-    kind: Kind = "value"
-    choices: Sequence[str] | Callable[[], Sequence[str]] | None = None
-    also_env: tuple[str, ...] = ()
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
-
-    @property
-    def env(self) -> str:
-        return ENV_PREFIX + self.name.upper()
-
-    def default_value(self) -> object:
-        return self.default() if callable(self.default) else self.default
-
-    def allowed(self) -> Sequence[str] | None:
-        return self.choices() if callable(self.choices) else self.choices
-
-    def from_text(self, text: str) -> object:
-        if self.kind == "list":
-            return [item.strip() for item in text.split(",") if item.strip()]
-        if self.kind == "bool":
-            return _bool(text)
-        return self.parse(text)
-
-    def from_file(self, value: object) -> object:
-        """A YAML value: native types are taken as they are, text is parsed."""
-        if self.kind == "list":
-            if isinstance(value, Mapping):
-                return [f"{k}={v}" for k, v in value.items()]
-            if isinstance(value, list):
-                return [str(item) for item in value]
-            return self.from_text(str(value))
-        if self.kind == "bool" and isinstance(value, bool):
-            return value
-        if value is None:
-            return self.from_text("")
-        return self.from_text(str(value))
-
-
-def _hostname() -> str:
-    return socket.gethostname()
+# Field types whose hook checks the value; the hook is the one place each rule is written.
+Port = NewType("Port", int)
+Count = NewType("Count", int)
+Seconds = NewType("Seconds", float)
+Host = NewType("Host", str)  # an IP or DNS name; empty: unset
+AbsolutePath = NewType("AbsolutePath", str)  # empty: unset
+BasePath = NewType("BasePath", str)
+NqnPrefix = NewType("NqnPrefix", str)
+DriverName = NewType("DriverName", str)
+NodeId = NewType("NodeId", str)
+HostPort = NewType("HostPort", str)  # host:port; empty: off
+LogLevel = NewType("LogLevel", str)
+LogFormat = NewType("LogFormat", str)
+DataPlane = NewType("DataPlane", str)
+BackendKind = NewType("BackendKind", str)
+InitiatorKind = NewType("InitiatorKind", str)
 
 
 def _backends() -> Sequence[str]:
@@ -151,209 +92,401 @@ def _initiators() -> Sequence[str]:
     return initiator_kinds()
 
 
-SERVE_OPTIONS: Final[tuple[Option, ...]] = (
-    Option(
-        "endpoint",
-        DEFAULT_ENDPOINT,
-        "where to serve CSI: unix:///path/csi.sock (or tcp://host:port for debugging)",
-        also_env=("CSI_ENDPOINT",),
-    ),
-    Option("driver_name", "rds.csi.srvlab.io", "the CSI driver name (the Go driver's default)"),
-    Option("log_level", "info", "log level", choices=LOG_LEVELS),
-    Option("log_format", "text", "log line format", choices=LOG_FORMATS),
-    Option(
-        "metrics_address",
-        ":9809",
-        "host:port of the Prometheus /metrics endpoint; empty disables it",
-    ),
-    Option("shutdown_grace", 10.0, "seconds in-flight calls get on SIGTERM", parse=_seconds),
-    # --- the RDS (controller) -------------------------------------------------------------
-    Option(
-        "backend",
-        "auto",
-        "the storage backend: ssh (a real RDS), emulator (embedded), fake (in memory); "
-        "auto: emulator for `all`, ssh otherwise",
-        choices=_backends,
-    ),
-    Option(
-        "emulator_data_dir",
-        "",
-        "backend emulator: where its disk table and images live; empty: a temporary directory",
-    ),
-    Option("emulator_pool_size", "100G", "backend emulator: the size of its storage pool"),
-    Option(
-        "emulator_data_plane",
-        "json",
-        "backend emulator: how its exports reach nodes: json (an exports file, for the loop "
-        "initiator), nvmet (also the kernel NVMe/TCP target; root), auto (nvmet where the "
-        "kernel has it)",
-        choices=("json", "nvmet", "auto"),
-    ),
-    Option(
-        "emulator_data_address",
-        "",
-        "backend emulator: the IP its kernel NVMe/TCP target listens on; empty: nvme_address, "
-        "else rds_address",
-    ),
-    Option("rds_address", "127.0.0.1", "RDS control-plane address (SSH; default rdsAddress)"),
-    Option("rds_port", 22, "RDS SSH port", parse=_port),
-    Option("rds_user", "admin", "RDS SSH user"),
-    Option("rds_ssh_key", "", "path of the SSH private key for the RDS"),
-    Option("rds_known_hosts", "", "path of the known_hosts file that pins the RDS host key"),
-    Option(
-        "rds_insecure_ignore_host_key",
-        default=False,
-        help="skip host key verification (testing only)",
-        kind="bool",
-    ),
-    Option("volume_path", "/storage-pool/metal-csi", "default base directory of disk files"),
-    Option("nqn_prefix", "nqn.2000-02.com.mikrotik", "default NQN prefix of exported disks"),
-    Option("nvme_address", "", "default data-plane (NVMe/TCP) address; empty: rds_address"),
-    Option("nvme_port", 4420, "default NVMe/TCP port", parse=_port),
-    Option(
-        "fake_rds_latency",
-        0.0,
-        "seconds every call to the in-memory RDS sleeps (backend fake; demos and tests)",
-        parse=_seconds,
-    ),
-    # --- the node ---------------------------------------------------------------------------
-    Option("node_id", _hostname, "this node's ID (default: the hostname)", also_env=("NODE_ID",)),
-    Option(
-        "max_volumes_per_node",
-        0,
-        "attach limit reported to Kubernetes; 0 lets it decide",
-        parse=_non_negative_int,
-    ),
-    Option(
-        "initiator",
-        "auto",
-        "the node's initiator: nvme (nvme-cli), loop (the emulator's images as loop devices), "
-        "fake (in memory); auto: loop for `all` on the emulator, fake on backend fake, nvme "
-        "otherwise",
-        choices=_initiators,
-    ),
-    Option("nvme_binary", "nvme", "the nvme-cli executable (initiator nvme)"),
-    Option("sysfs_root", "/sys", "where sysfs is mounted (initiator nvme reads NVMe state there)"),
-    Option(
-        "loop_exports_file",
-        "",
-        "the emulator's <data-dir>/nvme-exports.json (initiator loop; default with the embedded "
-        "emulator: its own)",
-    ),
-    Option(
-        "topology",
-        [],
-        "a topology segment key=value (repeatable); enables VOLUME_ACCESSIBILITY_CONSTRAINTS",
-        kind="list",
-    ),
-)
+CHOICES: Final[Mapping[object, Callable[[], Sequence[str]]]] = {
+    LogLevel: lambda: LOG_LEVELS,
+    LogFormat: lambda: LOG_FORMATS,
+    DataPlane: lambda: ("json", "nvmet", "auto"),
+    BackendKind: _backends,
+    InitiatorKind: _initiators,
+}
 
 
-def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    """Every option as a flag whose absence is None, so the environment and file can speak."""
-    parser.add_argument(
-        "--config",
-        metavar="FILE",
-        help=f"YAML file of settings (keys as below, with underscores); env {ENV_PREFIX}CONFIG",
+def _help(text: str, *also_env: str) -> dict[str, object]:
+    return {"help": text, "also_env": also_env}
+
+
+@attrs.frozen
+class MetricsSettings:
+    address: HostPort = attrs.field(
+        default=HostPort(":9809"),
+        metadata=_help("host:port of the Prometheus /metrics endpoint; empty disables it"),
     )
-    for opt in SERVE_OPTIONS:
-        env = ", ".join((opt.env, *opt.also_env))
-        allowed = opt.allowed()
-        choices = f"; one of {', '.join(allowed)}" if allowed else ""
-        default = "computed" if callable(opt.default) else repr(opt.default)
-        text = f"{opt.help} [default {default}{choices}; env {env}]"
-        if opt.kind == "bool":
-            parser.add_argument(
-                opt.flag, dest=opt.name, action=argparse.BooleanOptionalAction, help=text
-            )
-        elif opt.kind == "list":
-            parser.add_argument(
-                opt.flag, dest=opt.name, action="append", metavar="KEY=VALUE", help=text
-            )
+
+
+@attrs.frozen
+class RdsSettings:
+    """How the controller reaches a real RDS over SSH (``--backend ssh``)."""
+
+    address: Host = attrs.field(
+        default=Host("127.0.0.1"),
+        metadata=_help("RDS control-plane address (SSH; default rdsAddress)"),
+    )
+    port: Port = attrs.field(default=Port(DEFAULT_SSH_PORT), metadata=_help("RDS SSH port"))
+    user: str = attrs.field(default="admin", metadata=_help("RDS SSH user"))
+    ssh_key: AbsolutePath = attrs.field(
+        default=AbsolutePath(""), metadata=_help("path of the SSH private key for the RDS")
+    )
+    known_hosts: AbsolutePath = attrs.field(
+        default=AbsolutePath(""),
+        metadata=_help("path of the known_hosts file that pins the RDS host key"),
+    )
+    insecure_ignore_host_key: bool = attrs.field(
+        default=False, metadata=_help("skip host key verification (testing only)")
+    )
+
+
+@attrs.frozen
+class EmulatorSettings:
+    """The embedded RouterOS emulator (``--backend emulator``)."""
+
+    data_dir: str = attrs.field(
+        default="",
+        metadata=_help(
+            "backend emulator: where its disk table and images live; empty: a temporary directory"
+        ),
+    )
+    pool_size: Size = attrs.field(
+        factory=lambda: Size.parse("100G"),
+        metadata=_help("backend emulator: the size of its storage pool"),
+    )
+    data_plane: DataPlane = attrs.field(
+        default=DataPlane("json"),
+        metadata=_help(
+            "backend emulator: how its exports reach nodes: json (an exports file, for the loop "
+            "initiator), nvmet (also the kernel NVMe/TCP target; root), auto (nvmet where the "
+            "kernel has it)"
+        ),
+    )
+    data_address: Host = attrs.field(
+        default=Host(""),
+        metadata=_help(
+            "backend emulator: the IP its kernel NVMe/TCP target listens on; empty: "
+            "nvme_address, else rds_address"
+        ),
+    )
+
+
+@attrs.frozen
+class ControllerSettings:
+    """The controller's defaults for StorageClass parameters, and the in-memory RDS."""
+
+    volume_path: BasePath = attrs.field(
+        default=BasePath(DEFAULT_BASE_PATH), metadata=_help("default base directory of disk files")
+    )
+    nqn_prefix: NqnPrefix = attrs.field(
+        default=NqnPrefix(DEFAULT_NQN_PREFIX),
+        metadata=_help("default NQN prefix of exported disks"),
+    )
+    nvme_address: Host = attrs.field(
+        default=Host(""),
+        metadata=_help("default data-plane (NVMe/TCP) address; empty: rds_address"),
+    )
+    nvme_port: Port = attrs.field(
+        default=Port(DEFAULT_NVME_PORT), metadata=_help("default NVMe/TCP port")
+    )
+    fake_rds_latency: Seconds = attrs.field(
+        default=Seconds(0.0),
+        metadata=_help(
+            "seconds every call to the in-memory RDS sleeps (backend fake; demos and tests)"
+        ),
+    )
+
+
+@attrs.frozen
+class NodeSettings:
+    node_id: NodeId = attrs.field(
+        factory=lambda: NodeId(socket.gethostname()),  # at resolution, never at import
+        metadata=_help("this node's ID (default: the hostname)", "NODE_ID"),
+    )
+    max_volumes_per_node: Count = attrs.field(
+        default=Count(0),
+        metadata=_help("attach limit reported to Kubernetes; 0 lets it decide"),
+    )
+    nvme_binary: str = attrs.field(
+        default="nvme", metadata=_help("the nvme-cli executable (initiator nvme)")
+    )
+    sysfs_root: AbsolutePath = attrs.field(
+        default=AbsolutePath("/sys"),
+        metadata=_help("where sysfs is mounted (initiator nvme reads NVMe state there)"),
+    )
+    loop_exports_file: AbsolutePath = attrs.field(
+        default=AbsolutePath(""),
+        metadata=_help(
+            "the emulator's <data-dir>/nvme-exports.json (initiator loop; default with the "
+            "embedded emulator: its own)"
+        ),
+    )
+
+
+@attrs.frozen
+class Settings:
+    """Everything ``rds-csi controller|node|all`` is configured with, checked."""
+
+    endpoint: Endpoint = attrs.field(
+        factory=lambda: parse_endpoint(DEFAULT_ENDPOINT),
+        metadata=_help(
+            "where to serve CSI: unix:///path/csi.sock (or tcp://host:port for debugging)",
+            "CSI_ENDPOINT",
+        ),
+    )
+    driver_name: DriverName = attrs.field(
+        default=DriverName(DEFAULT_DRIVER_NAME),
+        metadata=_help("the CSI driver name (the Go driver's default)"),
+    )
+    log_level: LogLevel = attrs.field(default=LogLevel("info"), metadata=_help("log level"))
+    log_format: LogFormat = attrs.field(
+        default=LogFormat("text"), metadata=_help("log line format")
+    )
+    shutdown_grace: Seconds = attrs.field(
+        default=Seconds(10.0), metadata=_help("seconds in-flight calls get on SIGTERM")
+    )
+    backend: BackendKind = attrs.field(
+        default=BackendKind(AUTO),
+        metadata=_help(
+            "the storage backend: ssh (a real RDS), emulator (embedded), fake (in memory); "
+            "auto: emulator for `all`, ssh otherwise"
+        ),
+    )
+    initiator: InitiatorKind = attrs.field(
+        default=InitiatorKind(AUTO),
+        metadata=_help(
+            "the node's initiator: nvme (nvme-cli), loop (the emulator's images as loop "
+            "devices), fake (in memory); auto: loop for `all` on the emulator, fake on backend "
+            "fake, nvme otherwise"
+        ),
+    )
+    topology: Topology = attrs.field(
+        factory=Topology,
+        metadata=_help(
+            "a topology segment key=value (repeatable); enables VOLUME_ACCESSIBILITY_CONSTRAINTS"
+        ),
+    )
+    metrics: MetricsSettings = attrs.field(factory=MetricsSettings, metadata={"prefix": "metrics_"})
+    rds: RdsSettings = attrs.field(factory=RdsSettings, metadata={"prefix": "rds_"})
+    emulator: EmulatorSettings = attrs.field(
+        factory=EmulatorSettings, metadata={"prefix": "emulator_"}
+    )
+    controller: ControllerSettings = attrs.field(
+        factory=ControllerSettings, metadata={"prefix": ""}
+    )
+    node: NodeSettings = attrs.field(factory=NodeSettings, metadata={"prefix": ""})
+
+
+# --- the options, derived from the classes ---------------------------------------------------
+
+
+@attrs.frozen
+class OptionSpec:
+    """
+    One option: where it lives in ``Settings`` and how the sources spell it.
+
+    Attributes:
+        path: (section, field) or (field,) in ``Settings``.
+        kind: ``bool`` flags take ``--x/--no-x``; ``list`` flags repeat, and their variable
+            holds comma-separated items; ``value`` is one text.
+    """
+
+    name: str
+    path: tuple[str, ...]
+    field: attrs.Attribute[Any]
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def also_env(self) -> tuple[str, ...]:
+        also: tuple[str, ...] = self.field.metadata.get("also_env", ())
+        return also
+
+    @property
+    def help(self) -> str:
+        return str(self.field.metadata["help"])
+
+    @property
+    def kind(self) -> str:
+        declared: object = self.field.type
+        if declared is bool:
+            return "bool"
+        return "list" if declared is Topology else "value"
+
+    def choices(self) -> Sequence[str] | None:
+        listing = CHOICES.get(self.field.type)
+        return listing() if listing is not None else None
+
+    def shown_default(self) -> str:
+        if self.name == "node_id":
+            return "the hostname"
+        value: object = Settings()
+        for part in self.path:
+            value = getattr(value, part)
+        if isinstance(value, Topology):
+            return "none"
+        return str(value) if isinstance(value, Endpoint | Size) else repr(value)
+
+
+def _fields(cls: object) -> tuple[attrs.Attribute[Any], ...]:
+    assert isinstance(cls, type)  # noqa: S101 - sections are attrs classes
+    attrs.resolve_types(cls)
+    return tuple(attrs.fields(cls))
+
+
+def options() -> Iterator[OptionSpec]:
+    """Every option, in ``--help`` order."""
+    for top in _fields(Settings):
+        if "prefix" in top.metadata:
+            for inner in _fields(top.type):
+                yield OptionSpec(top.metadata["prefix"] + inner.name, (top.name, inner.name), inner)
         else:
-            parser.add_argument(opt.flag, dest=opt.name, type=_argparse_type(opt), help=text)
+            yield OptionSpec(top.name, (top.name,), top)
 
 
-def _argparse_type(opt: Option) -> Callable[[str], object]:
-    def convert(text: str) -> object:
-        try:
-            return opt.parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = opt.name  # argparse names the type in its error
-    return convert
+# --- the converter: one hook per checked type ------------------------------------------------
 
 
-def default_settings(options: Iterable[Option] = SERVE_OPTIONS) -> dict[str, object]:
-    return {opt.name: opt.default_value() for opt in options}
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float | str):
+        return str(value)
+    raise ValueError(f"{value!r} is not a single value")
 
 
-def _load_file(path: str, options: Mapping[str, Option]) -> dict[str, object]:
+def _integer(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = _text(value).strip()
     try:
-        data = yaml.safe_load(pathlib.Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SettingsError(f"--config {path}: cannot read it: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"--config {path}: not valid YAML: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, Mapping):
-        raise SettingsError(f"--config {path}: expected a mapping of settings at the top")
-    values: dict[str, object] = {}
-    for key, raw in data.items():
-        opt = options.get(str(key))
-        if opt is None:
-            raise SettingsError(
-                f"--config {path}: unknown setting {key!r} (known: {', '.join(sorted(options))})"
-            )
+        return int(text, 10)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an integer") from None
+
+
+def _flag(value: object, _type: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = _text(value).strip().lower()
+    if lowered in _TRUE | _FALSE:
+        return lowered in _TRUE
+    raise ValueError(f"{value!r} is not a boolean (true/false)")
+
+
+def _port(value: object, _type: object) -> Port:
+    return Port(check_port(_integer(value), field=""))
+
+
+def _count(value: object, _type: object) -> Count:
+    number = _integer(value)
+    if number < 0:
+        raise ValueError(f"{number} is negative")
+    return Count(number)
+
+
+def _seconds(value: object, _type: object) -> Seconds:
+    try:
+        number = float(value) if isinstance(value, int | float) else float(_text(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number of seconds") from None
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{number} is not a non-negative number of seconds")
+    return Seconds(number)
+
+
+def _absolute(value: object, _type: object) -> AbsolutePath:
+    text = _text(value)
+    if text and not text.startswith("/"):
+        raise ValueError(f"{text!r} is not an absolute path")
+    return AbsolutePath(text)
+
+
+def _topology(value: object, _type: object) -> Topology:
+    if isinstance(value, Topology):
+        return value
+    if isinstance(value, Mapping):
+        pairs = [f"{k}={v}" for k, v in value.items()]
+    elif isinstance(value, list | tuple):
+        pairs = [_text(item) for item in value]
+    else:
+        pairs = [item.strip() for item in _text(value).split(",") if item.strip()]
+    return Topology.parse(pairs)
+
+
+def _endpoint(value: object, _type: object) -> Endpoint:
+    return value if isinstance(value, Endpoint) else parse_endpoint(_text(value))
+
+
+def _size(value: object, _type: object) -> Size:
+    return value if isinstance(value, Size) else Size.parse(_text(value), field="pool size")
+
+
+def _checked_text(check: Callable[[str], object], *, empty_ok: bool = False) -> Any:
+    def hook(value: object, _type: object) -> str:
+        text = _text(value)
+        if text or not empty_ok:
+            check(text)
+        return text
+
+    return hook
+
+
+def _one_of(listing: Callable[[], Sequence[str]]) -> Any:
+    def hook(value: object, _type: object) -> str:
+        text = _text(value)
+        allowed = listing()
+        if text not in allowed:
+            raise ValueError(f"{text!r} is not one of {', '.join(allowed)}")
+        return text
+
+    return hook
+
+
+def _node_id(text: str) -> None:
+    if not 1 <= len(text.encode()) <= 256:  # noqa: PLR2004
+        raise ValueError(f"{text!r} must be 1-256 bytes")
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_structure_hook(str, lambda value, _type: _text(value))
+    hooks: dict[object, Any] = {
+        bool: _flag,
+        Port: _port,
+        Count: _count,
+        Seconds: _seconds,
+        AbsolutePath: _absolute,
+        Topology: _topology,
+        Endpoint: _endpoint,
+        Size: _size,
+        Host: _checked_text(lambda text: check_host(text, field=""), empty_ok=True),
+        BasePath: _checked_text(lambda text: check_base_path(text, field="")),
+        NqnPrefix: _checked_text(_check_nqn_prefix),
+        DriverName: _checked_text(check_driver_name),
+        NodeId: _checked_text(_node_id),
+        HostPort: _checked_text(lambda text: parse_host_port(text, field=""), empty_ok=True),
+        **{kind: _one_of(listing) for kind, listing in CHOICES.items()},
+    }
+    for kind, hook in hooks.items():
+        conv.register_structure_hook(kind, _reasons(hook))
+    return conv
+
+
+def _reasons(hook: Callable[[object, object], object]) -> Callable[[object, object], object]:
+    """Domain checks name their own field; here the option is named by the caller."""
+
+    def structure(value: object, kind: object) -> object:
         try:
-            values[opt.name] = opt.from_file(raw)
+            return hook(value, kind)
+        except DomainError as exc:
+            raise ValueError(getattr(exc, "problem", str(exc))) from None
         except ValueError as exc:
-            raise SettingsError(f"--config {path}: {key}: {exc}") from None
-    return values
+            # parse_host_port and parse_endpoint prefix the field they were told: drop it.
+            raise ValueError(str(exc).removeprefix(": ").removeprefix("endpoint: ")) from None
+
+    return structure
 
 
-def _from_env(environ: Mapping[str, str], options: Iterable[Option]) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for opt in options:
-        for var in (opt.env, *opt.also_env):
-            if var in environ:
-                try:
-                    values[opt.name] = opt.from_text(environ[var])
-                except ValueError as exc:
-                    raise SettingsError(f"{var}: {exc}") from None
-                break
-    return values
-
-
-def resolve_settings(
-    args: argparse.Namespace,
-    environ: Mapping[str, str] | None = None,
-    options: Sequence[Option] = SERVE_OPTIONS,
-) -> dict[str, object]:
-    """
-    Merge default < file < environment < flags into one dict keyed by option name.
-
-    Raises:
-        SettingsError: an unreadable file, an unknown key, a malformed value, a value
-            outside an option's choices.
-    """
-    env = os.environ if environ is None else environ
-    by_name = {opt.name: opt for opt in options}
-    settings = default_settings(options)
-    config_path = getattr(args, "config", None) or env.get(ENV_PREFIX + "CONFIG")
-    if config_path:
-        settings.update(_load_file(config_path, by_name))
-    settings.update(_from_env(env, options))
-    for opt in options:
-        value = getattr(args, opt.name, None)
-        if value is not None:
-            settings[opt.name] = value
-    for opt in options:
-        allowed = opt.allowed()
-        if allowed is not None and settings[opt.name] not in allowed:
-            raise SettingsError(
-                f"{opt.flag}: {settings[opt.name]!r} is not one of {', '.join(allowed)}"
-            )
-    return settings
+converter: Final = _make_converter()

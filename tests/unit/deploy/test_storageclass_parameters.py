@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from rds_csi.domain.parameters import PARAMETER_KEYS, VolumeParameters
+from rds_csi.application.structure import structure_parameters
+from rds_csi.domain.parameters import PARAMETER_KEYS
 from tests.deploy_support import (
     DOCS,
     MANIFESTS,
@@ -68,7 +69,7 @@ def test_example_values_are_accepted_by_the_driver() -> None:
     ]:
         assert isinstance(parameters, dict)
         assert all(isinstance(v, str) for v in parameters.values()), "parameters are strings"
-        parsed = VolumeParameters.from_mapping(parameters)
+        parsed = structure_parameters(parameters)
         assert parsed.unknown == ()
 
 

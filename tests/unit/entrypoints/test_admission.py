@@ -14,9 +14,10 @@ import pytest
 
 from rds_csi.adapters.fake_rds import InMemoryRds
 from rds_csi.domain import BackendUnavailable
+from rds_csi.entrypoints.config import settings_from
 from rds_csi.entrypoints.container import Container
 from rds_csi.entrypoints.csi._pb import csi_pb2, csi_pb2_grpc
-from rds_csi.entrypoints.settings import default_settings
+from rds_csi.entrypoints.settings import Mode
 
 
 Cap = csi_pb2.VolumeCapability
@@ -30,9 +31,9 @@ IN_FLIGHT = 32
 class Served:
     def __init__(self, rds: InMemoryRds) -> None:
         self.rds = rds
-        self.container = Container()
-        self.container.config.from_dict(
-            {**default_settings(), "node_id": "n", "mode": "all", "backend": "fake"}
+        self.container = Container(
+            settings=settings_from({"node_id": "n", "backend": "fake", "initiator": "fake"}),
+            mode=Mode.ALL,
         )
         self.container.raw_backend.override(rds)  # the breaker stays in front of it
         self.server = self.container.grpc_server()

@@ -14,10 +14,11 @@ import grpc
 import pytest
 
 from rds_csi.domain import VolumeId
+from rds_csi.entrypoints.config import settings_from
 from rds_csi.entrypoints.container import Container
 from rds_csi.entrypoints.csi._pb import csi_pb2, csi_pb2_grpc
 from rds_csi.entrypoints.logs import TextFormatter
-from rds_csi.entrypoints.settings import default_settings
+from rds_csi.entrypoints.settings import Mode
 
 
 Cap = csi_pb2.VolumeCapability
@@ -36,15 +37,9 @@ class Driver:
 
 @pytest.fixture
 def driver() -> Iterator[Driver]:
-    container = Container()
-    container.config.from_dict(
-        {
-            **default_settings(),
-            "node_id": "n",
-            "mode": "all",
-            "backend": "fake",
-            "initiator": "fake",
-        }
+    container = Container(
+        settings=settings_from({"node_id": "n", "backend": "fake", "initiator": "fake"}),
+        mode=Mode.ALL,
     )
     server = container.grpc_server()
     port = server.add_insecure_port("127.0.0.1:0")

@@ -17,9 +17,10 @@ import pytest
 from rds_csi.adapters.fake_rds import InMemoryRds
 from rds_csi.application.ports import StorageBackend
 from rds_csi.domain import CapacityReport, Size, Volume, VolumeId
+from rds_csi.entrypoints.config import settings_from
 from rds_csi.entrypoints.container import Container
 from rds_csi.entrypoints.csi._pb import csi_pb2, csi_pb2_grpc
-from rds_csi.entrypoints.settings import default_settings
+from rds_csi.entrypoints.settings import Mode
 
 
 Cap = csi_pb2.VolumeCapability
@@ -65,17 +66,10 @@ def start() -> Iterator[Start]:
     def _start(
         mode: str = "all", backend: StorageBackend | None = None, **config: object
     ) -> Driver:
-        container = Container()
-        container.config.from_dict(
-            {
-                **default_settings(),
-                "node_id": "node-1",
-                "mode": mode,
-                "backend": "fake",
-                "initiator": "fake",
-                **config,
-            }
+        settings = settings_from(
+            {"node_id": "node-1", "backend": "fake", "initiator": "fake", **config}
         )
+        container = Container(settings=settings, mode=Mode(mode))
         if backend is not None:
             container.backend.override(backend)
         server = container.grpc_server()

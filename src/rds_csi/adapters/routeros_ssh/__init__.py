@@ -1,12 +1,12 @@
 """
 The RDS over SSH: RouterOS CLI commands built safely, their output parsed defensively.
 
-``open_ssh_backend(SshSettings(...))`` is the one way to build it.
+The adapter holds classes only; ``entrypoints/container.py`` (``RdsSsh``) wires them.
 """
 
 from rds_csi.adapters.routeros_ssh.backend import RetryPolicy, RouterOsSshBackend
 from rds_csi.adapters.routeros_ssh.connection import Counters, SshConnection
-from rds_csi.adapters.routeros_ssh.settings import SshSettings, open_ssh_backend
+from rds_csi.adapters.routeros_ssh.settings import SshSettings
 
 
 __all__ = [
@@ -15,5 +15,4 @@ __all__ = [
     "RouterOsSshBackend",
     "SshConnection",
     "SshSettings",
-    "open_ssh_backend",
 ]

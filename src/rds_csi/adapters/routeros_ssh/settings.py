@@ -1,38 +1,28 @@
 """
-How to reach the RDS over SSH, and the one factory that builds the backend from it.
+How to reach the RDS over SSH: the settings value and the two rules read from it.
 
-The container calls ``open_ssh_backend(SshSettings(...))`` for ``--backend ssh``. For
-``--backend emulator`` it starts ``rds_csi.emulator.Emulator`` on loopback with a temporary data
-directory, calls ``emulator.provision_client(dir)`` for a key and a known_hosts file, and passes
-those here (see ``SshSettings.for_emulator``). ``SshSettings.from_env`` reads the ``RDS_*``
-variables the contract suite and operators use.
+The container (``entrypoints/container.py``, ``RdsSsh``) builds the connection and the backend
+from an ``SshSettings``: for ``--backend ssh`` from the ``--rds-*`` options, for ``--backend
+emulator`` from what ``Emulator.provision_client`` gives (``SshSettings.for_emulator``).
 """
 
 from __future__ import annotations
 
-import os
 import pathlib
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Final
 
 import attrs
 
-from rds_csi.adapters.routeros_ssh.backend import RetryPolicy, RouterOsSshBackend
-from rds_csi.adapters.routeros_ssh.connection import (
-    HostKeyPolicy,
-    SshConnection,
-    SshEndpoint,
-    load_private_key,
-)
-from rds_csi.application.ports import Metrics
+from rds_csi.adapters.routeros_ssh.connection import HostKeyPolicy
 from rds_csi.domain import InvalidArgument
 from rds_csi.domain.identity import DEFAULT_BASE_PATH, check_base_path
 from rds_csi.domain.model import check_host, check_port
+from rds_csi.domain.parameters import DEFAULT_SSH_PORT
 
 
-__all__ = ["SshSettings", "open_ssh_backend"]
+__all__ = ["SshSettings", "host_key_policy", "login_user"]
 
 _USER_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _LOGIN_OPTIONS_RE: Final = re.compile(r"[A-Za-z0-9]{0,32}")
@@ -75,7 +65,9 @@ class SshSettings:
     address: str = attrs.field(validator=lambda _i, _a, v: check_host(v, field="rds address"))
     user: str = attrs.field()
     key_file: pathlib.Path
-    port: int = attrs.field(default=22, validator=lambda _i, _a, v: check_port(v, field="ssh port"))
+    port: int = attrs.field(
+        default=DEFAULT_SSH_PORT, validator=lambda _i, _a, v: check_port(v, field="ssh port")
+    )
     known_hosts_file: pathlib.Path | None = None
     insecure_ignore_host_key: bool = False
     key_passphrase: str | None = attrs.field(default=None, repr=False)
@@ -108,31 +100,6 @@ class SshSettings:
         return self.pool or _default_pool(self.base_path)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> SshSettings:
-        """
-        ``RDS_ADDRESS`` (host or host:port), ``RDS_USER``, ``RDS_SSH_KEY``, and optionally
-        ``RDS_SSH_PORT``, ``RDS_BASE_PATH``, ``RDS_POOL``, ``RDS_KNOWN_HOSTS``,
-        ``RDS_INSECURE_IGNORE_HOST_KEY=1``.
-        """
-        env = os.environ if environ is None else environ
-        address = env["RDS_ADDRESS"]
-        port = int(env.get("RDS_SSH_PORT", "22"))
-        host, sep, maybe_port = address.rpartition(":")
-        if sep and maybe_port.isdigit() and ":" not in host:
-            address, port = host, int(maybe_port)
-        known = env.get("RDS_KNOWN_HOSTS")
-        return cls(
-            address=address,
-            user=env["RDS_USER"],
-            key_file=pathlib.Path(env["RDS_SSH_KEY"]),
-            port=port,
-            known_hosts_file=pathlib.Path(known) if known else None,
-            insecure_ignore_host_key=env.get("RDS_INSECURE_IGNORE_HOST_KEY") == "1",
-            base_path=env.get("RDS_BASE_PATH") or DEFAULT_BASE_PATH,
-            pool=env.get("RDS_POOL") or None,
-        )
-
-    @classmethod
     def for_emulator(
         cls,
         *,
@@ -156,44 +123,14 @@ class SshSettings:
         )
 
 
-def open_ssh_backend(
-    settings: SshSettings,
-    *,
-    metrics: Metrics | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> RouterOsSshBackend:
-    """
-    Build the SSH backend. Checks the key file and known_hosts now (fails fast on a bad
-    Secret); connects lazily, on the first command, so the driver starts while the RDS is down.
+def login_user(settings: SshSettings) -> str:
+    """The SSH user name RouterOS expects: ``user+<login options>``."""
+    return settings.user + (f"+{settings.login_options}" if settings.login_options else "")
 
-    Raises:
-        InvalidArgument: a setting, the key file or the known_hosts file is unusable.
-    """
-    key = load_private_key(settings.key_file, settings.key_passphrase)
+
+def host_key_policy(settings: SshSettings) -> HostKeyPolicy:
+    """Verify against known_hosts (default ``~/.ssh/known_hosts``) unless told not to."""
     if settings.insecure_ignore_host_key:
-        host_keys = HostKeyPolicy.insecure()
-    else:
-        known = settings.known_hosts_file or pathlib.Path.home() / ".ssh" / "known_hosts"
-        host_keys = HostKeyPolicy.from_file(known)
-    user = settings.user + (f"+{settings.login_options}" if settings.login_options else "")
-    connection = SshConnection(
-        SshEndpoint(settings.address, settings.port, user),
-        key,
-        host_keys,
-        connect_timeout=settings.connect_timeout,
-        command_timeout=settings.command_timeout,
-        max_channels=settings.max_channels,
-        persistent=settings.persistent,
-    )
-    return RouterOsSshBackend(
-        connection,
-        base_path=settings.base_path,
-        pool=settings.effective_pool,
-        metrics=metrics,
-        retry=RetryPolicy(
-            attempts=settings.retry_attempts,
-            first_wait=settings.retry_first_wait,
-            max_wait=settings.retry_max_wait,
-            sleep=sleep,
-        ),
-    )
+        return HostKeyPolicy.insecure()
+    known = settings.known_hosts_file or pathlib.Path.home() / ".ssh" / "known_hosts"
+    return HostKeyPolicy.from_file(known)

@@ -15,6 +15,7 @@ from rds_csi.application.node.devices import (
 from rds_csi.application.node.recovery import refuse_while_held, remount_staging
 from rds_csi.application.node.shared import RECOVERY_FAILED, Step, cleanup, connect, count_recovery
 from rds_csi.application.ports import Filesystem, Locks, Metrics, Mounter, MountInfo, NvmeInitiator
+from rds_csi.application.structure import structure_context
 from rds_csi.domain import (
     AlreadyExists,
     Conflict,
@@ -81,7 +82,7 @@ class NodeStageVolume:
         vid = parse_volume_reference(volume_id)
         path = NodePath.parse(staging_path, field="staging_target_path").value
         check_capabilities([capability], field="volume_capability")
-        ctx = VolumeContext.from_mapping(context)
+        ctx = structure_context(context)
         if ctx.nqn.volume_id != vid:
             raise InvalidArgument("volume_context.nqn", f"{ctx.nqn} does not name volume {vid}")
         with self._locks.hold(str(vid)):

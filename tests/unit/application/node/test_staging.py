@@ -6,6 +6,7 @@ import pathlib
 
 import pytest
 
+from rds_csi.application.structure import structure_context
 from rds_csi.domain import (
     AccessMode,
     AlreadyExists,
@@ -17,7 +18,6 @@ from rds_csi.domain import (
     OperationInProgress,
     UnsupportedCapability,
     VolumeCapability,
-    VolumeContext,
     VolumeId,
     VolumeNotFound,
 )
@@ -188,12 +188,12 @@ class TestFormatOnlyBlank:
     ) -> None:
         vid, ctx = node.create("a")
         nqn = Nqn(ctx["nqn"])
-        node.initiator.connect(VolumeContext.from_mapping(ctx).target)
+        node.initiator.connect(structure_context(ctx).target)
         node.devices.get(node.device(ctx)).medium.fs_type = signature  # type: ignore[union-attr]
         node.initiator.disconnect(nqn)
         with pytest.raises(Conflict, match="refusing to reformat"):
             node.stage(vid, node.staging(), VolumeCapability.mount(fs_type="xfs"), ctx)
-        node.initiator.connect(VolumeContext.from_mapping(ctx).target)
+        node.initiator.connect(structure_context(ctx).target)
         assert node.fs.detect(node.device(ctx)) == signature
 
     def test_a_filesystem_of_the_asked_type_is_mounted_as_it_is(self, node: Node) -> None:
@@ -244,7 +244,7 @@ class TestStageCleansUp:
 
     def test_a_connection_the_stage_did_not_make_is_kept(self, node: Node) -> None:
         vid, ctx = node.create("a")
-        node.initiator.connect(VolumeContext.from_mapping(ctx).target)
+        node.initiator.connect(structure_context(ctx).target)
         node.mounter.faults.fail_next(1, lambda: BackendError("mount", "x"), operations={"mount"})
         with pytest.raises(BackendError):
             node.stage(vid, node.staging(), MOUNT, ctx)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from rds_csi.application.structure import structure_context
 from rds_csi.domain import (
     BackendError,
     CapacityRange,
     Nqn,
     OutOfRange,
     Size,
-    VolumeContext,
     VolumeId,
     VolumeNotFound,
 )
@@ -63,7 +63,7 @@ class TestStats:
         node.stage(vid, staging, MOUNT, ctx)
         nqn = Nqn(ctx["nqn"])
         node.initiator.disconnect(nqn)
-        node.initiator.connect(VolumeContext.from_mapping(ctx).target)
+        node.initiator.connect(structure_context(ctx).target)
         stats = node.stats(vid, staging)
         assert stats.abnormal
         assert "stale mount" in stats.message

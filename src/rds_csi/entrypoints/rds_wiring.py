@@ -1,0 +1,183 @@
+"""
+The RDS side's wiring: the SSH backend's sub-container and the embedded emulator.
+
+``RdsSsh`` builds one RouterOS SSH backend from an ``SshSettings``; the main container
+(``container.py``) uses it twice, for ``--backend ssh`` (settings from the ``--rds-*``
+options) and ``--backend emulator`` (settings the emulator provisions).
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+
+from dependency_injector import containers, providers
+
+from rds_csi.adapters.routeros_ssh import RetryPolicy, RouterOsSshBackend, SshSettings
+from rds_csi.adapters.routeros_ssh.connection import SshConnection, SshEndpoint, load_private_key
+from rds_csi.adapters.routeros_ssh.settings import host_key_policy, login_user
+from rds_csi.application.ports import Metrics
+from rds_csi.domain import InvalidArgument
+from rds_csi.emulator import Emulator, EmulatorConfig
+from rds_csi.entrypoints.settings import Settings
+
+
+__all__ = [
+    "RdsSsh",
+    "closing",
+    "emulator_data_address",
+    "emulator_ssh_settings",
+    "open_emulator",
+    "open_ssh_backend",
+    "rds_ssh_settings",
+]
+
+log = logging.getLogger(__name__)
+
+
+def rds_ssh_settings(settings: Settings) -> SshSettings:
+    """``--backend ssh``: the ``--rds-*`` options."""
+    rds = settings.rds
+    if not rds.ssh_key:
+        raise InvalidArgument(
+            "rds_ssh_key", "is required with --backend ssh (the private key file from a Secret)"
+        )
+    if rds.insecure_ignore_host_key:
+        log.warning("RDS host key verification is OFF (--rds-insecure-ignore-host-key)")
+    return SshSettings(
+        address=rds.address,
+        port=rds.port,
+        user=rds.user,
+        key_file=pathlib.Path(rds.ssh_key),
+        known_hosts_file=pathlib.Path(rds.known_hosts) if rds.known_hosts else None,
+        insecure_ignore_host_key=rds.insecure_ignore_host_key,
+        base_path=settings.controller.volume_path,
+    )
+
+
+def emulator_ssh_settings(emulator: Emulator, base_path: str) -> SshSettings:
+    """``--backend emulator``: the SSH adapter logged in to it, the real code path."""
+    client = emulator.provision_client(emulator.config.data_dir / "client")
+    return SshSettings.for_emulator(
+        host=client.host,
+        port=client.port,
+        user=client.user,
+        key_file=client.key_file,
+        known_hosts_file=client.known_hosts_file,
+        base_path=base_path,
+    )
+
+
+def emulator_data_address(settings: Settings) -> str:
+    """Where the embedded emulator's kernel target listens: where nodes are told to connect."""
+    return (
+        settings.emulator.data_address
+        or settings.controller.nvme_address
+        or settings.rds.address
+        or "127.0.0.1"
+    )
+
+
+def open_emulator(settings: Settings, data_address: str) -> Iterator[Emulator]:
+    """
+    The RouterOS emulator on loopback (a free port). Without a data directory its disks live
+    in a temporary one that goes away with the process. Data plane ``nvmet`` (or ``auto`` on
+    a kernel with nvmet) also serves its exports over NVMe/TCP on ``data_address``; they are
+    withdrawn when the emulator stops.
+    """
+    options = settings.emulator
+    temporary = not options.data_dir
+    directory = pathlib.Path(options.data_dir or tempfile.mkdtemp(prefix="rds-csi-emulator-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        emulator = Emulator(
+            EmulatorConfig(
+                data_dir=directory,
+                pool_size=options.pool_size,
+                data_plane=options.data_plane,
+                data_address=data_address,
+            )
+        )
+    except ValueError as exc:
+        if temporary:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise InvalidArgument("emulator_data_plane", str(exc)) from None
+    host, port = emulator.start()
+    log.info("embedded RDS emulator on %s:%d, disks in %s", host, port, directory)
+    try:
+        yield emulator
+    finally:
+        emulator.close()
+        if temporary:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def closing(backend: RouterOsSshBackend) -> Iterator[RouterOsSshBackend]:
+    """A built SSH backend as a resource: ``shutdown_resources`` closes its connection."""
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+class RdsSsh(containers.DeclarativeContainer):
+    """
+    The RouterOS SSH backend from one ``SshSettings``: key and known_hosts checked when the
+    backend is built (a bad Secret fails at start), the connection opened on the first command
+    (the driver starts while the RDS is down), retries with backoff.
+    """
+
+    settings = providers.Dependency(instance_of=SshSettings)
+    metrics: providers.Dependency[Metrics | None] = providers.Dependency(
+        default=providers.Object(None)
+    )
+    sleep: providers.Dependency[Callable[[float], None]] = providers.Dependency(
+        default=providers.Object(time.sleep)
+    )
+
+    connection = providers.Singleton(
+        SshConnection,
+        providers.Factory(
+            SshEndpoint,
+            settings.provided.address,
+            settings.provided.port,
+            providers.Callable(login_user, settings),
+        ),
+        providers.Callable(
+            load_private_key, settings.provided.key_file, settings.provided.key_passphrase
+        ),
+        providers.Callable(host_key_policy, settings),
+        connect_timeout=settings.provided.connect_timeout,
+        command_timeout=settings.provided.command_timeout,
+        max_channels=settings.provided.max_channels,
+        persistent=settings.provided.persistent,
+    )
+    backend = providers.Singleton(
+        RouterOsSshBackend,
+        connection,
+        base_path=settings.provided.base_path,
+        pool=settings.provided.effective_pool,
+        metrics=metrics,
+        retry=providers.Factory(
+            RetryPolicy,
+            attempts=settings.provided.retry_attempts,
+            first_wait=settings.provided.retry_first_wait,
+            max_wait=settings.provided.retry_max_wait,
+            sleep=sleep,
+        ),
+    )
+
+
+def open_ssh_backend(
+    settings: SshSettings,
+    *,
+    metrics: Metrics | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RouterOsSshBackend:
+    """One SSH backend outside a serving process (contract tests, the bench), wired as served."""
+    backend: RouterOsSshBackend = RdsSsh(settings=settings, metrics=metrics, sleep=sleep).backend()
+    return backend
