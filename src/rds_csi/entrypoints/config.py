@@ -18,7 +18,9 @@ import attrs
 import cattrs
 import yaml
 
-from rds_csi.entrypoints.settings import ENV_PREFIX, OptionSpec, Settings, converter, options
+from rds_csi.entrypoints.converter import converter
+from rds_csi.entrypoints.options import OptionSpec, options
+from rds_csi.entrypoints.settings import ENV_PREFIX, Settings
 
 
 __all__ = ["SettingsError", "add_serve_arguments", "resolve_settings", "settings_from"]

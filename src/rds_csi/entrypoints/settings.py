@@ -11,22 +11,19 @@ checked by that converter's hook for the field's type, so a bad value fails at s
 from __future__ import annotations
 
 import enum
-import math
 import socket
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Final, NewType
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final, NewType
 
 import attrs
-import cattrs
 
 from rds_csi.application.topology import Topology
-from rds_csi.domain import DomainError, Size
-from rds_csi.domain.identity import DEFAULT_BASE_PATH, DEFAULT_NQN_PREFIX, check_base_path
-from rds_csi.domain.identity import check_nqn_prefix as _check_nqn_prefix
-from rds_csi.domain.model import DEFAULT_NVME_PORT, check_host, check_port
+from rds_csi.domain import Size
+from rds_csi.domain.identity import DEFAULT_BASE_PATH, DEFAULT_NQN_PREFIX
+from rds_csi.domain.model import DEFAULT_NVME_PORT
 from rds_csi.domain.parameters import DEFAULT_SSH_PORT
-from rds_csi.entrypoints.csi.identity import DEFAULT_DRIVER_NAME, check_driver_name
-from rds_csi.entrypoints.endpoint import Endpoint, parse_endpoint, parse_host_port
+from rds_csi.entrypoints.csi.identity import DEFAULT_DRIVER_NAME
+from rds_csi.entrypoints.endpoint import Endpoint, parse_endpoint
 from rds_csi.entrypoints.logs import LOG_FORMATS, LOG_LEVELS
 
 
@@ -40,11 +37,8 @@ __all__ = [
     "MetricsSettings",
     "Mode",
     "NodeSettings",
-    "OptionSpec",
     "RdsSettings",
     "Settings",
-    "converter",
-    "options",
 ]
 
 ENV_PREFIX: Final = "RDS_CSI_"
@@ -270,223 +264,3 @@ class Settings:
         factory=ControllerSettings, metadata={"prefix": ""}
     )
     node: NodeSettings = attrs.field(factory=NodeSettings, metadata={"prefix": ""})
-
-
-# --- the options, derived from the classes ---------------------------------------------------
-
-
-@attrs.frozen
-class OptionSpec:
-    """
-    One option: where it lives in ``Settings`` and how the sources spell it.
-
-    Attributes:
-        path: (section, field) or (field,) in ``Settings``.
-        kind: ``bool`` flags take ``--x/--no-x``; ``list`` flags repeat, and their variable
-            holds comma-separated items; ``value`` is one text.
-    """
-
-    name: str
-    path: tuple[str, ...]
-    field: attrs.Attribute[Any]
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
-
-    @property
-    def env(self) -> str:
-        return ENV_PREFIX + self.name.upper()
-
-    @property
-    def also_env(self) -> tuple[str, ...]:
-        also: tuple[str, ...] = self.field.metadata.get("also_env", ())
-        return also
-
-    @property
-    def help(self) -> str:
-        return str(self.field.metadata["help"])
-
-    @property
-    def kind(self) -> str:
-        declared: object = self.field.type
-        if declared is bool:
-            return "bool"
-        return "list" if declared is Topology else "value"
-
-    def choices(self) -> Sequence[str] | None:
-        listing = CHOICES.get(self.field.type)
-        return listing() if listing is not None else None
-
-    def shown_default(self) -> str:
-        if self.name == "node_id":
-            return "the hostname"
-        value: object = Settings()
-        for part in self.path:
-            value = getattr(value, part)
-        if isinstance(value, Topology):
-            return "none"
-        return str(value) if isinstance(value, Endpoint | Size) else repr(value)
-
-
-def _fields(cls: object) -> tuple[attrs.Attribute[Any], ...]:
-    assert isinstance(cls, type)  # noqa: S101 - sections are attrs classes
-    attrs.resolve_types(cls)
-    return tuple(attrs.fields(cls))
-
-
-def options() -> Iterator[OptionSpec]:
-    """Every option, in ``--help`` order."""
-    for top in _fields(Settings):
-        if "prefix" in top.metadata:
-            for inner in _fields(top.type):
-                yield OptionSpec(top.metadata["prefix"] + inner.name, (top.name, inner.name), inner)
-        else:
-            yield OptionSpec(top.name, (top.name,), top)
-
-
-# --- the converter: one hook per checked type ------------------------------------------------
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool | int | float | str):
-        return str(value)
-    raise ValueError(f"{value!r} is not a single value")
-
-
-def _integer(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    text = _text(value).strip()
-    try:
-        return int(text, 10)
-    except ValueError:
-        raise ValueError(f"{text!r} is not an integer") from None
-
-
-def _flag(value: object, _type: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    lowered = _text(value).strip().lower()
-    if lowered in _TRUE | _FALSE:
-        return lowered in _TRUE
-    raise ValueError(f"{value!r} is not a boolean (true/false)")
-
-
-def _port(value: object, _type: object) -> Port:
-    return Port(check_port(_integer(value), field=""))
-
-
-def _count(value: object, _type: object) -> Count:
-    number = _integer(value)
-    if number < 0:
-        raise ValueError(f"{number} is negative")
-    return Count(number)
-
-
-def _seconds(value: object, _type: object) -> Seconds:
-    try:
-        number = float(value) if isinstance(value, int | float) else float(_text(value))
-    except ValueError:
-        raise ValueError(f"{value!r} is not a number of seconds") from None
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"{number} is not a non-negative number of seconds")
-    return Seconds(number)
-
-
-def _absolute(value: object, _type: object) -> AbsolutePath:
-    text = _text(value)
-    if text and not text.startswith("/"):
-        raise ValueError(f"{text!r} is not an absolute path")
-    return AbsolutePath(text)
-
-
-def _topology(value: object, _type: object) -> Topology:
-    if isinstance(value, Topology):
-        return value
-    if isinstance(value, Mapping):
-        pairs = [f"{k}={v}" for k, v in value.items()]
-    elif isinstance(value, list | tuple):
-        pairs = [_text(item) for item in value]
-    else:
-        pairs = [item.strip() for item in _text(value).split(",") if item.strip()]
-    return Topology.parse(pairs)
-
-
-def _endpoint(value: object, _type: object) -> Endpoint:
-    return value if isinstance(value, Endpoint) else parse_endpoint(_text(value))
-
-
-def _size(value: object, _type: object) -> Size:
-    return value if isinstance(value, Size) else Size.parse(_text(value), field="pool size")
-
-
-def _checked_text(check: Callable[[str], object], *, empty_ok: bool = False) -> Any:
-    def hook(value: object, _type: object) -> str:
-        text = _text(value)
-        if text or not empty_ok:
-            check(text)
-        return text
-
-    return hook
-
-
-def _one_of(listing: Callable[[], Sequence[str]]) -> Any:
-    def hook(value: object, _type: object) -> str:
-        text = _text(value)
-        allowed = listing()
-        if text not in allowed:
-            raise ValueError(f"{text!r} is not one of {', '.join(allowed)}")
-        return text
-
-    return hook
-
-
-def _node_id(text: str) -> None:
-    if not 1 <= len(text.encode()) <= 256:  # noqa: PLR2004
-        raise ValueError(f"{text!r} must be 1-256 bytes")
-
-
-def _make_converter() -> cattrs.Converter:
-    conv = cattrs.Converter(forbid_extra_keys=True)
-    conv.register_structure_hook(str, lambda value, _type: _text(value))
-    hooks: dict[object, Any] = {
-        bool: _flag,
-        Port: _port,
-        Count: _count,
-        Seconds: _seconds,
-        AbsolutePath: _absolute,
-        Topology: _topology,
-        Endpoint: _endpoint,
-        Size: _size,
-        Host: _checked_text(lambda text: check_host(text, field=""), empty_ok=True),
-        BasePath: _checked_text(lambda text: check_base_path(text, field="")),
-        NqnPrefix: _checked_text(_check_nqn_prefix),
-        DriverName: _checked_text(check_driver_name),
-        NodeId: _checked_text(_node_id),
-        HostPort: _checked_text(lambda text: parse_host_port(text, field=""), empty_ok=True),
-        **{kind: _one_of(listing) for kind, listing in CHOICES.items()},
-    }
-    for kind, hook in hooks.items():
-        conv.register_structure_hook(kind, _reasons(hook))
-    return conv
-
-
-def _reasons(hook: Callable[[object, object], object]) -> Callable[[object, object], object]:
-    """Domain checks name their own field; here the option is named by the caller."""
-
-    def structure(value: object, kind: object) -> object:
-        try:
-            return hook(value, kind)
-        except DomainError as exc:
-            raise ValueError(getattr(exc, "problem", str(exc))) from None
-        except ValueError as exc:
-            # parse_host_port and parse_endpoint prefix the field they were told: drop it.
-            raise ValueError(str(exc).removeprefix(": ").removeprefix("endpoint: ")) from None
-
-    return structure
-
-
-converter: Final = _make_converter()

@@ -13,7 +13,8 @@ from rds_csi.entrypoints.cli import build_parser
 from rds_csi.entrypoints.config import SettingsError, resolve_settings, settings_from
 from rds_csi.entrypoints.container import Container
 from rds_csi.entrypoints.endpoint import parse_endpoint
-from rds_csi.entrypoints.settings import Mode, Settings, options
+from rds_csi.entrypoints.options import options
+from rds_csi.entrypoints.settings import Mode, Settings
 
 
 def settings(
