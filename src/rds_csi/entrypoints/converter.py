@@ -19,6 +19,7 @@ from rds_csi.domain.model import check_host, check_port
 from rds_csi.entrypoints.csi.identity import check_driver_name
 from rds_csi.entrypoints.endpoint import Endpoint, parse_endpoint, parse_host_port
 from rds_csi.entrypoints.settings import (
+    AUTO,
     CHOICES,
     AbsolutePath,
     BasePath,
@@ -140,6 +141,11 @@ def _node_id(text: str) -> None:
         raise ValueError(f"{text!r} must be 1-256 bytes")
 
 
+def _host_port(text: str) -> None:
+    if text != AUTO:
+        parse_host_port(text, field="")
+
+
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
     conv.register_structure_hook(str, lambda value, _type: _text(value))
@@ -157,7 +163,7 @@ def _make_converter() -> cattrs.Converter:
         NqnPrefix: _checked_text(_check_nqn_prefix),
         DriverName: _checked_text(check_driver_name),
         NodeId: _checked_text(_node_id),
-        HostPort: _checked_text(lambda text: parse_host_port(text, field=""), empty_ok=True),
+        HostPort: _checked_text(_host_port, empty_ok=True),
         **{kind: _one_of(listing) for kind, listing in CHOICES.items()},
     }
     for kind, hook in hooks.items():

@@ -99,12 +99,25 @@ def _help(text: str, *also_env: str) -> dict[str, object]:
     return {"help": text, "also_env": also_env}
 
 
+METRICS_PORT: Final = 9809
+
+
 @attrs.frozen
 class MetricsSettings:
     address: HostPort = attrs.field(
-        default=HostPort(":9809"),
-        metadata=_help("host:port of the Prometheus /metrics endpoint; empty disables it"),
+        default=HostPort(AUTO),
+        metadata=_help(
+            "host:port of the Prometheus /metrics endpoint; empty disables it; auto: "
+            f"127.0.0.1:{METRICS_PORT} for `all` (a trial on a workstation), :{METRICS_PORT} "
+            "(every interface) otherwise"
+        ),
     )
+
+    def resolved(self, mode: Mode) -> str:
+        """The address to bind: ``auto`` keeps a single-node trial's endpoint on loopback."""
+        if self.address != AUTO:
+            return self.address
+        return f"127.0.0.1:{METRICS_PORT}" if mode is Mode.ALL else f":{METRICS_PORT}"
 
 
 @attrs.frozen

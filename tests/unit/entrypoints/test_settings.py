@@ -35,7 +35,7 @@ def test_defaults_without_any_source() -> None:
     s = settings([])
     assert str(s.endpoint) == "unix:///csi/csi.sock"
     assert s.driver_name == "rds.csi.srvlab.io"
-    assert s.metrics.address == ":9809"
+    assert s.metrics.address == "auto"
     assert (s.rds.port, s.rds.user) == (22, "admin")
     assert s.controller.volume_path == "/storage-pool/metal-csi"
     assert s.controller.nvme_port == 4420
