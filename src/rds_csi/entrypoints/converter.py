@@ -27,9 +27,11 @@ from rds_csi.entrypoints.settings import (
     DriverName,
     Host,
     HostPort,
+    Interval,
     NodeId,
     NqnPrefix,
     Port,
+    Positive,
     Seconds,
 )
 
@@ -86,6 +88,20 @@ def _seconds(value: object, _type: object) -> Seconds:
     if not math.isfinite(number) or number < 0:
         raise ValueError(f"{number} is not a non-negative number of seconds")
     return Seconds(number)
+
+
+def _positive(value: object, _type: object) -> Positive:
+    number = _integer(value)
+    if number < 1:
+        raise ValueError(f"{number} is less than 1")
+    return Positive(number)
+
+
+def _interval(value: object, _type: object) -> Interval:
+    number = float(_seconds(value, _type))
+    if number <= 0:
+        raise ValueError("0 is not a positive number of seconds")
+    return Interval(number)
 
 
 def _absolute(value: object, _type: object) -> AbsolutePath:
@@ -154,6 +170,8 @@ def _make_converter() -> cattrs.Converter:
         Port: _port,
         Count: _count,
         Seconds: _seconds,
+        Positive: _positive,
+        Interval: _interval,
         AbsolutePath: _absolute,
         Topology: _topology,
         Endpoint: _endpoint,

@@ -90,6 +90,7 @@ def test_option_names_are_unchanged() -> None:
         "nqn_prefix", "nvme_address", "nvme_port", "fake_rds_latency", "node_id",
         "max_volumes_per_node", "initiator", "nvme_binary", "sysfs_root", "loop_exports_file",
         "topology",
+        "identity_workers", "breaker_failures", "breaker_reset_timeout", "health_interval",
     }  # fmt: skip
 
 
@@ -189,6 +190,10 @@ class TestErrors:
             ("emulator_pool_size", "lots"),
             ("sysfs_root", "sys"),
             ("shutdown_grace", "-1"),
+            ("breaker_failures", "0"),
+            ("breaker_reset_timeout", "0"),
+            ("health_interval", "nan"),
+            ("identity_workers", "0"),
         ],
     )
     def test_each_rule_names_the_option(self, option: str, value: str) -> None:
