@@ -34,6 +34,7 @@ from rds_csi.emulator.dialect import (
     WRAP_STYLES,
     Dialect,
 )
+from rds_csi.emulator.faults import FaultKind
 from rds_csi.emulator.logins import LoginLimit
 from rds_csi.emulator.nvmet_plane import DATA_PLANES, check_data_address
 from rds_csi.emulator.server import Emulator, EmulatorConfig, EmulatorUser
@@ -57,6 +58,16 @@ def _size(text: str) -> Size:
         return Size.parse(text, field="--pool-size")
     except InvalidArgument as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _share(text: str) -> float:
+    try:
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share within 0-1")
+    return share
 
 
 def _ip(text: str) -> str:
@@ -138,6 +149,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="IP",
         help="where the kernel target listens (default: the --listen host)",
+    )
+    parser.add_argument(
+        "--drop-rate",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="testing: this share (0-1) of commands lose their connection, before or after running",
+    )
+    parser.add_argument(
+        "--garble-rate",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="testing: this share (0-1) of answers come back with junk in the middle",
     )
     parser.add_argument("--log-level", default="INFO")
 
@@ -244,6 +269,10 @@ def run(args: argparse.Namespace) -> int:
     emulator.latency.command = args.latency
     emulator.latency.command_jitter = args.jitter
     emulator.latency.rtt = args.rtt
+    # Half of the drops close the connection before the command runs, half after.
+    emulator.faults.rate(FaultKind.DROP_BEFORE, args.drop_rate / 2)
+    emulator.faults.rate(FaultKind.DROP_AFTER, args.drop_rate / 2)
+    emulator.faults.rate(FaultKind.GARBLE, args.garble_rate)
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
