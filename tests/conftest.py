@@ -14,7 +14,7 @@ settings.register_profile(
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile("ci")
 
-_TIERS = ("unit", "contract", "e2e")
+_TIERS = ("unit", "contract", "e2e", "fault")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

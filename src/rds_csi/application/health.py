@@ -75,7 +75,7 @@ class HealthMonitor:
         *,
         interval: float = 10.0,
         min_gap: float = 1.0,
-        answer_within: float = 0.8,
+        answer_within: float = 0.5,  # well inside a liveness probe's 1 s
         hung_after: float = 5.0,
         clock: Clock,
     ) -> None:

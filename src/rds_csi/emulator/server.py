@@ -366,6 +366,8 @@ class Emulator:
             line = "\x00"  # answered as the syntax error it is
         fault = self.faults.take(line)
         kind = fault.kind if fault is not None else None
+        if kind is not None:
+            log.info("fault injected: %s", kind.value)  # the fault suite counts these lines
         delay = self.latency.command_delay()
         if delay > 0 and self._stopping.wait(delay):
             return
