@@ -298,8 +298,6 @@ class TestUnmount:
         assert pathlib.Path(staging).is_dir()  # the mount point stays
 
     def test_a_busy_mount_is_an_error_and_stays_mounted(self, node_fs: MountHarness) -> None:
-        if not node_fs.real_data:
-            pytest.skip("nothing holds a fake mount open")
         _, staging = _staged(node_fs)
         with pathlib.Path(staging, "open.txt").open("w"):
             with pytest.raises(BackendError, match="busy"):
