@@ -10,6 +10,7 @@ test fails; root tests touch only devices and mounts under their own temp direct
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import pathlib
 import subprocess
@@ -238,8 +239,9 @@ class MountHarness:
 
     Attributes:
         workdir: This test's own directory; every mount point and image lives below it.
-        real_data: Bytes written through a mount land on the device and show through every
-            other mount of it (the real adapters); the fakes keep only the mount table.
+        real_data: Files written into a mounted filesystem land on the device and show
+            through every other mount of it (the real adapters); the fakes keep only the
+            mount table and the devices' raw bytes.
     """
 
     mounter: Mounter
@@ -257,6 +259,25 @@ class MountHarness:
 
     def path(self, *parts: str) -> str:
         return str(self.workdir.joinpath("mnt", *parts))
+
+    def write_block(self, target: str, offset: int, data: bytes) -> None:
+        """Write through a raw block target (a device node, or a file one is bound onto)."""
+        fd = os.open(target, os.O_WRONLY)
+        try:
+            os.pwrite(fd, data, offset)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def read_block_direct(self, target: str, offset: int) -> bytes:
+        """One 4 KiB direct read (page-aligned buffer): from the device, not a page cache."""
+        fd = os.open(target, os.O_RDONLY | os.O_DIRECT)
+        try:
+            buf = mmap.mmap(-1, 4096)
+            assert os.preadv(fd, [buf], offset) == 4096
+        finally:
+            os.close(fd)
+        return bytes(buf)
 
     def mount_point(self, *parts: str, file: bool = False) -> str:
         """A mount point made through the mounter (as the node use cases make them)."""
@@ -308,6 +329,20 @@ class FakeMountHarness(MountHarness):
         found = self.devices.get(device)
         assert found is not None
         found.size = size
+
+    def _bound_device(self, target: str) -> FakeDevice:
+        # What the kernel does for a bound device node: the mount table names the device.
+        info = self.mounter.mount_at(target)
+        found = self.devices.get(info.source if info is not None else target)
+        if found is None:
+            raise FileNotFoundError(target)
+        return found
+
+    def write_block(self, target: str, offset: int, data: bytes) -> None:
+        self._bound_device(target).write(offset, data)
+
+    def read_block_direct(self, target: str, offset: int) -> bytes:
+        return self._bound_device(target).read(offset, 4096)
 
 
 FILESYSTEMS = [
