@@ -33,6 +33,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         orphans=sum(f.orphans for f in FIGURES),
         duplicates=sum(f.duplicates for f in FIGURES),
         missing=sum(f.missing for f in FIGURES),
+        leftovers=sum(f.leftovers for f in FIGURES),
         probes=sum(f.probes for f in FIGURES),
         slowest_probe=max(f.slowest_probe for f in FIGURES),
         slowest_failed=max(f.slowest_failed for f in FIGURES),

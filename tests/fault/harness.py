@@ -28,9 +28,11 @@ import paramiko
 from rds_csi.domain.identity import VolumeId
 from rds_csi.emulator import public_key_line
 from rds_csi.entrypoints.csi._pb import csi_pb2, csi_pb2_grpc
+from rds_csi.entrypoints.options import options
 
 
-DEADLINE: Final = 8.0  # each CSI call's gRPC deadline, as a sidecar's --timeout
+DEADLINE: Final = 8.0  # each controller call's gRPC deadline, as a sidecar's --timeout
+NODE_DEADLINE: Final = 30.0  # a node call may format a filesystem on a loaded machine
 PROBE_EVERY: Final = 0.1
 PROBE_DEADLINE: Final = 5.0  # generous: the suite measures, the assertion is on the figure
 STARTUP: Final = 30.0
@@ -162,13 +164,30 @@ class EmulatorProcess(Process):
         return {"/" + str(p.relative_to(self.data_dir)) for p in pool.rglob("*") if p.is_file()}
 
 
-class DriverProcess(Process):
-    """``rds-csi controller`` against the emulator, over SSH with the host key verified."""
+def _node_arguments(workdir: pathlib.Path, emulator: EmulatorProcess) -> list[str]:
+    """``rds-csi all`` attaching the emulator's images as loop devices, kubelet's paths under
+    ``workdir`` (where the driver confines node paths, it is told so)."""
+    argv = ["--initiator", "loop", "--node-id", "fault-node",
+            "--loop-exports-file", str(emulator.data_dir / "nvme-exports.json")]  # fmt: skip
+    if "kubelet_dir" in {o.name for o in options()}:
+        argv += ["--kubelet-dir", str(workdir / "kubelet")]
+    return argv
 
-    def __init__(self, workdir: pathlib.Path, emulator: EmulatorProcess) -> None:
+
+class DriverProcess(Process):
+    """
+    ``rds-csi controller`` against the emulator, over SSH with the host key verified; with
+    ``node``, ``rds-csi all`` with the loop initiator (root).
+    """
+
+    def __init__(
+        self, workdir: pathlib.Path, emulator: EmulatorProcess, *, node: bool = False
+    ) -> None:
         self.socket_path = workdir / "csi" / "csi.sock"
+        self.kubelet_dir = workdir / "kubelet"
+        mode = ["all", *_node_arguments(workdir, emulator)] if node else ["controller"]
         super().__init__(
-            [sys.executable, "-m", "rds_csi", "controller",
+            [sys.executable, "-m", "rds_csi", *mode,
              "--endpoint", f"unix://{self.socket_path}", "--metrics-address", "",
              "--backend", "ssh", "--rds-address", "127.0.0.1",
              "--rds-port", str(emulator.port), "--rds-ssh-key", str(emulator.key_file),
@@ -204,6 +223,7 @@ class Call:
     method: str
     code: grpc.StatusCode
     seconds: float
+    deadline: float
 
 
 @attrs.define
@@ -217,6 +237,7 @@ class Figures:
     orphans: int = 0
     duplicates: int = 0
     missing: int = 0
+    leftovers: int = 0  # loop devices and mounts left under the phase's directory
     probes: int = 0
     probe_errors: int = 0
     slowest_probe: float = 0.0
@@ -227,7 +248,8 @@ class Figures:
         return (
             f"{self.phase}: operations={self.operations} failed={self.failed} "
             f"faults_injected={self.faults} orphans={self.orphans} "
-            f"duplicates={self.duplicates} missing={self.missing} probes={self.probes} "
+            f"duplicates={self.duplicates} missing={self.missing} leftovers={self.leftovers} "
+            f"probes={self.probes} "
             f"slowest_probe={self.slowest_probe:.3f}s slowest_failed_rpc={self.slowest_failed:.3f}s"
         )
 
@@ -274,15 +296,21 @@ class Prober:
 
 class Batch:
     """
-    ``names`` volumes created, then every other one deleted, ``workers`` at a time, each call
-    retried on a failure until it succeeds (as the external-provisioner does). Tells
-    ``progress`` how many of its steps are done, so a fault can be timed to land mid-batch.
+    ``names`` volumes created (with ``node``, each also staged and unstaged), then every other
+    one deleted, ``workers`` at a time, each call retried on a failure until it succeeds (as the
+    external-provisioner and kubelet do). ``done`` counts the steps done, so a fault can be
+    timed to land mid-batch.
     """
 
-    def __init__(self, driver: DriverProcess, names: Sequence[str], workers: int = 4) -> None:
+    def __init__(
+        self, driver: DriverProcess, names: Sequence[str], *, node: bool = False, workers: int = 4
+    ) -> None:
         self.names = list(names)
+        self.node = node
+        self._kubelet_dir = driver.kubelet_dir
         self._channel = driver.channel()
         self._controller = csi_pb2_grpc.ControllerStub(self._channel)
+        self._node = csi_pb2_grpc.NodeStub(self._channel)
         self._workers = workers
         self._lock = threading.Lock()
         self.calls: list[Call] = []
@@ -292,18 +320,24 @@ class Batch:
 
     @property
     def steps(self) -> int:
-        return len(self.names) + len(self.names[::2])
+        return len(self.names) * (3 if self.node else 1) + len(self.names[::2])
 
-    def _call(self, method: str, invoke: Callable[[], object], give_up_at: float) -> None:
+    def _call(
+        self,
+        method: str,
+        invoke: Callable[[float], object],
+        give_up_at: float,
+        deadline: float = DEADLINE,
+    ) -> None:
         while True:
             started = time.monotonic()
             try:
-                invoke()
+                invoke(deadline)
             except grpc.RpcError as exc:
                 code = exc.code()
                 took = time.monotonic() - started
                 with self._lock:
-                    self.calls.append(Call(method, code, took))
+                    self.calls.append(Call(method, code, took, deadline))
                 if code in WRONG:
                     raise AssertionError(f"{method}: {code}: {exc.details()}") from None
                 if time.monotonic() > give_up_at:
@@ -313,39 +347,72 @@ class Batch:
                 time.sleep(0.2)
                 continue
             with self._lock:
-                self.calls.append(Call(method, grpc.StatusCode.OK, time.monotonic() - started))
+                took = time.monotonic() - started
+                self.calls.append(Call(method, grpc.StatusCode.OK, took, deadline))
                 self.done += 1
             return
 
     def _one(self, index: int, name: str, give_up_at: float) -> None:
-        created: list[str] = []
+        created: list[csi_pb2.Volume] = []
 
-        def create() -> None:
+        def create(deadline: float) -> None:
             response = self._controller.CreateVolume(
                 csi_pb2.CreateVolumeRequest(
                     name=name,
                     capacity_range=csi_pb2.CapacityRange(required_bytes=GIB),
                     volume_capabilities=[MOUNT],
                 ),
-                timeout=DEADLINE,
+                timeout=deadline,
             )
-            created.append(response.volume.volume_id)
+            created.append(response.volume)
 
         self._call("CreateVolume", create, give_up_at)
-        assert created[-1] == VolumeId.from_name(name).value
+        volume = created[-1]
+        assert volume.volume_id == VolumeId.from_name(name).value
+        if self.node:
+            self._stage_and_unstage(volume, give_up_at)
         if index % 2:
             with self._lock:
                 self.kept.add(name)
             return
         self._call(
             "DeleteVolume",
-            lambda: self._controller.DeleteVolume(
-                csi_pb2.DeleteVolumeRequest(volume_id=created[-1]), timeout=DEADLINE
+            lambda deadline: self._controller.DeleteVolume(
+                csi_pb2.DeleteVolumeRequest(volume_id=volume.volume_id), timeout=deadline
             ),
             give_up_at,
         )
         with self._lock:
             self.deleted.add(name)
+
+    def _stage_and_unstage(self, volume: csi_pb2.Volume, give_up_at: float) -> None:
+        staging = self._kubelet_dir / "plugins" / "staging" / volume.volume_id
+        staging.mkdir(parents=True, exist_ok=True)  # kubelet makes the staging directory
+        self._call(
+            "NodeStageVolume",
+            lambda deadline: self._node.NodeStageVolume(
+                csi_pb2.NodeStageVolumeRequest(
+                    volume_id=volume.volume_id,
+                    staging_target_path=str(staging),
+                    volume_capability=MOUNT,
+                    volume_context=volume.volume_context,
+                ),
+                timeout=deadline,
+            ),
+            give_up_at,
+            NODE_DEADLINE,
+        )
+        self._call(
+            "NodeUnstageVolume",
+            lambda deadline: self._node.NodeUnstageVolume(
+                csi_pb2.NodeUnstageVolumeRequest(
+                    volume_id=volume.volume_id, staging_target_path=str(staging)
+                ),
+                timeout=deadline,
+            ),
+            give_up_at,
+            NODE_DEADLINE,
+        )
 
     def run(self, budget: float = 120.0) -> None:
         give_up_at = time.monotonic() + budget
