@@ -5,8 +5,8 @@
         --user admin --authorized-key ~/.ssh/id_ed25519.pub [--data-plane nvmet]
 
 The password may come from ``--password-file`` or ``RDS_EMULATOR_PASSWORD`` (``--password`` shows
-in ``ps``); an empty one is refused. An address that fails ``--login-failures`` logins within a
-minute is refused for ``--login-lockout`` seconds. On start it prints the address and the
+in ``ps``); an empty one is refused. An address that gives ``--login-failures`` wrong passwords
+within a minute is refused for ``--login-lockout`` seconds. On start it prints the address and the
 ``known_hosts`` line of its host key.
 """
 
@@ -104,7 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=LoginLimit().failures,
         metavar="N",
-        help="failed logins an address may make within a minute before it is locked out; "
+        help="wrong passwords an address may give within a minute before it is locked out; "
         "0: no limit",
     )
     parser.add_argument(

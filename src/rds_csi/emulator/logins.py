@@ -1,10 +1,11 @@
 """
 A per-address login rate limit: a password guesser on the network gets a few tries, then waits.
 
-Each address may fail ``failures`` logins within ``window`` seconds; the one that reaches the
-limit locks the address out for ``lockout`` seconds, during which every login attempt from it is
-refused unchecked (the right password too, so a lockout reveals nothing). A successful login
-forgets the address's failures.
+Each address may give ``failures`` wrong passwords within ``window`` seconds; the one that
+reaches the limit locks the address out for ``lockout`` seconds, during which every login attempt
+from it, by password or key, is refused unchecked (the right password too, so a lockout reveals
+nothing). A successful login forgets the address's failures. Keys that are not authorized do not
+count: nobody guesses a key, and an SSH agent offering several must not lock its owner out.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ _MAX_ADDRESSES: Final = 4096
 class LoginLimit:
     """
     Attributes:
-        failures: Failed logins an address may make within ``window``; 0 turns the limit off.
+        failures: Wrong passwords an address may give within ``window``; 0 turns the limit off.
         window: Seconds over which failures are counted.
         lockout: Seconds an address is refused once it reached ``failures``.
     """

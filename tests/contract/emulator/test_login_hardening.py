@@ -89,6 +89,16 @@ class TestRateLimit:
             assert run(client, ":put 2") == "2\r\n"
             client.close()
 
+    def test_keys_that_are_not_authorized_do_not_count(
+        self, tmp_path: pathlib.Path, client_key: paramiko.PKey
+    ) -> None:
+        # An agent offers every key it holds; none of them is a guess.
+        with _emulator(tmp_path, LoginLimit(failures=2), client_key) as emulator:
+            for _ in range(4):
+                with pytest.raises(paramiko.AuthenticationException):
+                    _connect(emulator, pkey=paramiko.ECDSAKey.generate())
+            _connect(emulator, pkey=client_key).close()
+
     def test_injected_refusals_do_not_count(
         self, tmp_path: pathlib.Path, client_key: paramiko.PKey
     ) -> None:
