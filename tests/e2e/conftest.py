@@ -150,6 +150,9 @@ def start_driver(
         argv += ["--backend", "fake"]
     if "--initiator" not in args:
         argv += ["--initiator", "fake"]
+    # staging_dir() and target_path() are below the workdir: it is this driver's kubelet dir.
+    if "--kubelet-dir" not in args:
+        argv += ["--kubelet-dir", str(workdir.resolve())]
     argv += args
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
