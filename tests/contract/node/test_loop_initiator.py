@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from rds_csi.adapters.loop import LoopInitiator
-from rds_csi.domain import MalformedOutput, VolumeId, VolumeNotFound
+from rds_csi.domain import MalformedOutput, Nqn, NvmeTarget, VolumeId, VolumeNotFound
 from rds_csi.domain.size import MIB
 from tests.doubles.exports import ExportsDir
 from tests.support.root import Janitor, require_root
@@ -79,9 +79,30 @@ def test_disconnect_still_detaches_after_the_emulator_deleted_the_disk(
     target = exports.export(_volume(), 8 * MIB)
     device = initiator.connect(target)
     exports.unexport(target, delete_image=True)
-    assert initiator.device_for(target.nqn) is None
-    initiator.disconnect(target.nqn)
+    # Still attached, so still a connection: NodeUnstage finds it there and disconnects it.
+    restarted = LoopInitiator(exports.file)
+    assert restarted.device_for(target.nqn) == device
+    assert target.nqn in restarted.connections()
+    restarted.disconnect(target.nqn)
     assert device not in janitor.loop_devices()
+    assert target.nqn not in restarted.connections()
+
+
+def test_the_same_volume_under_another_nqn_prefix_is_not_detached(
+    exports: ExportsDir, janitor: Janitor
+) -> None:
+    initiator = LoopInitiator(exports.file)
+    volume = _volume()
+    target = exports.export(volume, 8 * MIB)
+    device = initiator.connect(target)
+    other = Nqn.for_volume(volume, prefix="nqn.2000-02.com.example")
+    with pytest.raises(VolumeNotFound):
+        initiator.connect(NvmeTarget(address="127.0.0.1", port=4420, nqn=other))
+    initiator.disconnect(other)  # what a failed NodeStage cleans up with
+    assert device in janitor.loop_devices()
+    assert initiator.device_for(target.nqn) == device
+    assert initiator.device_for(other) is None
+    assert list(initiator.connections()) == [target.nqn]
 
 
 def test_a_device_whose_image_was_replaced_is_not_reused(
