@@ -307,3 +307,34 @@ def test_unstage_after_the_disk_was_deleted_detaches_its_loop_device(
     )
     assert staging not in namespaced.mounts()
     assert namespaced.loop_attached() == []
+
+
+@pytest.mark.root
+def test_a_volume_whose_loop_device_was_let_go_while_busy_is_still_unmounted(
+    namespaced: Namespaced,
+) -> None:
+    # Its device lingers (detached on last close): the mounts on it are the volume's still.
+    volume = namespaced.create()
+    staging = namespaced.driver.staging_dir(volume.volume_id)
+    target = namespaced.driver.target_path(volume.volume_id)
+    _stage(namespaced.driver, volume, staging, EXT4)
+    namespaced.driver.node.NodePublishVolume(
+        csi_pb2.NodePublishVolumeRequest(
+            volume_id=volume.volume_id,
+            staging_target_path=staging,
+            target_path=target,
+            volume_capability=EXT4,
+        )
+    )
+    [device] = namespaced.loop_attached()
+    subprocess.run(["losetup", "--detach", device], check=True, timeout=30)
+    namespaced.driver.node.NodeUnpublishVolume(
+        csi_pb2.NodeUnpublishVolumeRequest(volume_id=volume.volume_id, target_path=target)
+    )
+    assert target not in namespaced.mounts()
+    assert not pathlib.Path(target).exists()  # publish made it, so unpublish removed it
+    namespaced.driver.node.NodeUnstageVolume(
+        csi_pb2.NodeUnstageVolumeRequest(volume_id=volume.volume_id, staging_target_path=staging)
+    )
+    assert staging not in namespaced.mounts()
+    assert pathlib.Path(staging).is_dir()  # kubelet made it: it stays

@@ -220,6 +220,15 @@ class NvmeInitiator(Protocol):
         """Every NQN this node is connected to (over a fabric; local drives are not listed)."""
         ...
 
+    def lingering(self, volume_id: VolumeId) -> Sequence[str]:
+        """
+        Block devices this initiator attached for ``volume_id`` (under any NQN) that are no
+        longer a connection but still exist, because a mount holds them (a loop device
+        detached while busy). A mount of one is a stale mount of that volume, the volume's to
+        unmount. Initiators whose devices vanish when the connection goes return none.
+        """
+        ...
+
     def rescan(self, nqn: Nqn) -> None:
         """
         Make the node see a new size after the target grew.

@@ -125,13 +125,19 @@ def test_a_busy_device_is_detached_on_last_close(exports: ExportsDir, janitor: J
     initiator = LoopInitiator(exports.file)
     target = exports.export(_volume(), 8 * MIB)
     device = initiator.connect(target)
+    volume = target.nqn.volume_id
+    assert volume is not None
     with pathlib.Path(device).open("rb"):
         initiator.disconnect(target.nqn)  # losetup -d on a busy device: autoclear
         assert initiator.device_for(target.nqn) is None
         assert target.nqn not in initiator.connections()
+        # Still the volume's (a mount of it is a stale mount of the volume), no one else's.
+        assert list(initiator.lingering(volume)) == [device]
+        assert list(initiator.lingering(_volume())) == []
     # After the last close the kernel lets it go (some kernels do it from a work queue).
     for _ in range(100):
         if device not in janitor.loop_devices():
             break
         time.sleep(0.05)
     assert device not in janitor.loop_devices()
+    assert list(initiator.lingering(volume)) == []

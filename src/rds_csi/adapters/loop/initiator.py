@@ -31,6 +31,7 @@ from rds_csi.domain import (
     InvalidArgument,
     Nqn,
     NvmeTarget,
+    VolumeId,
     VolumeNotFound,
 )
 
@@ -111,12 +112,24 @@ class LoopInitiator(NvmeInitiator):
         )
 
     @staticmethod
-    def _serving(record: Attachment, devices: list[LoopDevice]) -> LoopDevice | None:
-        """The device ``record`` names, if it still serves the recorded image (even deleted)."""
+    def _listed(record: Attachment, devices: list[LoopDevice]) -> LoopDevice | None:
+        """The device ``record`` names, if it is still on the recorded image (even deleted)."""
         for device in devices:
             if device.name == record.device and device.back_file == record.image:
-                return None if device.autoclear else device
+                return device
         return None
+
+    def _serving(self, record: Attachment, devices: list[LoopDevice]) -> LoopDevice | None:
+        """As ``_listed``, but not a device only waiting for its last close to detach."""
+        device = self._listed(record, devices)
+        return None if device is None or device.autoclear else device
+
+    def lingering(self, volume_id: VolumeId) -> Sequence[str]:
+        devices = self._devices()
+        found = (
+            self._listed(r, devices) for r in self._records.all() if r.nqn.volume_id == volume_id
+        )
+        return sorted({d.name for d in found if d is not None and d.autoclear})
 
     def _recorded(self, nqn: Nqn, devices: list[LoopDevice]) -> list[LoopDevice]:
         found = (self._serving(r, devices) for r in self._records.of(nqn))
@@ -195,9 +208,10 @@ class LoopInitiator(NvmeInitiator):
             still = [d for d in self._devices() if d.name == device.name and d == device]
             if still:
                 raise BackendError(f"cannot detach {device.name} ({nqn})", detail)
+        # A busy device detaches on its last close: its record stays until then (lingering).
         devices = self._devices()
         for record in self._records.of(nqn):
-            if self._serving(record, devices) is None:
+            if self._listed(record, devices) is None:
                 self._records.remove(record)
 
     def rescan(self, nqn: Nqn) -> None:

@@ -64,13 +64,18 @@ def owns_mount(
     """
     Whether the mount ``info`` is volume ``vid``'s to unmount: it is on the volume's current
     device (a staging mount, or a publish bind of the staging path or of the device node),
-    or it is a stale mount of a device now gone that no other connection here claims, holding
-    a filesystem we make (or a bound device node). A live mount of any other device (a tmpfs,
-    a host disk, another volume) is never ours.
+    or it is a stale mount: of a device the initiator attached for the volume and has let go
+    while the mount still holds it (``lingering``), or of a device now gone that no other
+    connection here claims, holding a filesystem we make (or a bound device node). A live
+    mount of any other device (a tmpfs, a host disk, another volume) is never ours.
     """
     device = device_of(initiator, vid)
     if device is not None and on_device(filesystem, info, device):
         return True
+    if info.major_minor and any(
+        device_number(filesystem, d) == info.major_minor for d in initiator.lingering(vid)
+    ):
+        return True  # a device of the volume, detached while this mount still holds it
     if volume_on(initiator, filesystem, info, besides=vid) is not None:
         return False
     if info.fs_type not in SUPPORTED_FS_TYPES and not filesystem.is_block_device(info.target):
