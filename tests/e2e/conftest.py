@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import attrs
 import grpc
@@ -135,13 +135,18 @@ def start_driver(
     env: Mapping[str, str] | None = None,
     endpoint_flag: bool = True,
     wait: bool = True,
+    wrapper: Sequence[str] = (),
 ) -> DriverProcess:
-    """Start ``python -m rds_csi <mode>`` with the parent's environment (PYTHONPATH too)."""
+    """
+    Start ``python -m rds_csi <mode>`` with the parent's environment (PYTHONPATH too);
+    ``wrapper`` goes before it (``unshare --mount``: a private mount namespace, which must
+    exec, not fork, so ``proc.pid`` is the driver's).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     socket_path = workdir / "csi" / "csi.sock"
     metrics_port = free_port()
     log_path = workdir / "driver.log"
-    argv = [sys.executable, "-m", "rds_csi", mode]
+    argv = [*wrapper, sys.executable, "-m", "rds_csi", mode]
     if endpoint_flag:
         argv += ["--endpoint", f"unix://{socket_path}"]
     argv += ["--metrics-address", f"127.0.0.1:{metrics_port}", "--node-id", "e2e-node"]
@@ -150,6 +155,9 @@ def start_driver(
         argv += ["--backend", "fake"]
     if "--initiator" not in args:
         argv += ["--initiator", "fake"]
+    # staging_dir() and target_path() are below the workdir: it is this driver's kubelet dir.
+    if "--kubelet-dir" not in args:
+        argv += ["--kubelet-dir", str(workdir.resolve())]
     argv += args
     with log_path.open("wb") as log:
         proc = subprocess.Popen(

@@ -39,6 +39,7 @@ from rds_csi.adapters.resilience import BreakingBackend
 from rds_csi.application.health import CheckHealth, HealthMonitor
 from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.node import (
+    KubeletDir,
     NodeExpandVolume,
     NodeGetVolumeStats,
     NodePublishVolume,
@@ -269,6 +270,8 @@ class Container(containers.DeclarativeContainer):
         max_volumes=settings.provided.node.max_volumes_per_node,
         topology=topology,
     )
+    # Every staging and target path must resolve below it (docs/node-confinement.md).
+    kubelet_dir = providers.Singleton(KubeletDir.parse, settings.provided.node.kubelet_dir)
     node_use_cases = providers.Singleton(
         NodeUseCases,
         stage=providers.Factory(
@@ -278,6 +281,7 @@ class Container(containers.DeclarativeContainer):
             filesystem=filesystem,
             locks=node_locks,
             metrics=metrics,
+            kubelet_dir=kubelet_dir,
         ),
         unstage=providers.Factory(
             NodeUnstageVolume,
@@ -285,6 +289,7 @@ class Container(containers.DeclarativeContainer):
             mounter=mounter,
             filesystem=filesystem,
             locks=node_locks,
+            kubelet_dir=kubelet_dir,
         ),
         publish=providers.Factory(
             NodePublishVolume,
@@ -293,8 +298,16 @@ class Container(containers.DeclarativeContainer):
             filesystem=filesystem,
             locks=node_locks,
             metrics=metrics,
+            kubelet_dir=kubelet_dir,
         ),
-        unpublish=providers.Factory(NodeUnpublishVolume, mounter=mounter, locks=node_locks),
+        unpublish=providers.Factory(
+            NodeUnpublishVolume,
+            initiator=initiator,
+            mounter=mounter,
+            filesystem=filesystem,
+            locks=node_locks,
+            kubelet_dir=kubelet_dir,
+        ),
         stats=providers.Factory(
             NodeGetVolumeStats, initiator=initiator, mounter=mounter, filesystem=filesystem
         ),
