@@ -39,6 +39,7 @@ from rds_csi.adapters.resilience import BreakerSettings, BreakingBackend
 from rds_csi.application.health import CheckHealth, HealthMonitor
 from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.node import (
+    KubeletDir,
     NodeExpandVolume,
     NodeGetVolumeStats,
     NodePublishVolume,
@@ -282,6 +283,8 @@ class Container(containers.DeclarativeContainer):
         max_volumes=settings.provided.node.max_volumes_per_node,
         topology=topology,
     )
+    # Every staging and target path must resolve below it (docs/node-confinement.md).
+    kubelet_dir = providers.Singleton(KubeletDir.parse, settings.provided.node.kubelet_dir)
     node_use_cases = providers.Singleton(
         NodeUseCases,
         stage=providers.Factory(
@@ -291,6 +294,7 @@ class Container(containers.DeclarativeContainer):
             filesystem=filesystem,
             locks=node_locks,
             metrics=metrics,
+            kubelet_dir=kubelet_dir,
         ),
         unstage=providers.Factory(
             NodeUnstageVolume,
@@ -298,6 +302,7 @@ class Container(containers.DeclarativeContainer):
             mounter=mounter,
             filesystem=filesystem,
             locks=node_locks,
+            kubelet_dir=kubelet_dir,
         ),
         publish=providers.Factory(
             NodePublishVolume,
@@ -306,8 +311,16 @@ class Container(containers.DeclarativeContainer):
             filesystem=filesystem,
             locks=node_locks,
             metrics=metrics,
+            kubelet_dir=kubelet_dir,
         ),
-        unpublish=providers.Factory(NodeUnpublishVolume, mounter=mounter, locks=node_locks),
+        unpublish=providers.Factory(
+            NodeUnpublishVolume,
+            initiator=initiator,
+            mounter=mounter,
+            filesystem=filesystem,
+            locks=node_locks,
+            kubelet_dir=kubelet_dir,
+        ),
         stats=providers.Factory(
             NodeGetVolumeStats, initiator=initiator, mounter=mounter, filesystem=filesystem
         ),

@@ -233,6 +233,13 @@ class NodeSettings:
         default=AbsolutePath("/sys"),
         metadata=_help("where sysfs is mounted (initiator nvme reads NVMe state there)"),
     )
+    kubelet_dir: AbsolutePath = attrs.field(
+        default=AbsolutePath("/var/lib/kubelet"),
+        metadata=_help(
+            "kubelet's directory: every staging and target path must resolve (symlinks "
+            "included) strictly below it"
+        ),
+    )
     loop_exports_file: AbsolutePath = attrs.field(
         default=AbsolutePath(""),
         metadata=_help(
