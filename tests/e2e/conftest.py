@@ -134,6 +134,7 @@ def start_driver(
     mode: str = "all",
     env: Mapping[str, str] | None = None,
     endpoint_flag: bool = True,
+    metrics_port: int | None = None,
     wait: bool = True,
     wrapper: Sequence[str] = (),
 ) -> DriverProcess:
@@ -141,15 +142,20 @@ def start_driver(
     Start ``python -m rds_csi <mode>`` with the parent's environment (PYTHONPATH too);
     ``wrapper`` goes before it (``unshare --mount``: a private mount namespace, which must
     exec, not fork, so ``proc.pid`` is the driver's).
+
+    Without ``metrics_port`` the metrics endpoint goes to a free loopback port; with it, no
+    ``--metrics-address`` is passed and the port is where the driver's default binds.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     socket_path = workdir / "csi" / "csi.sock"
-    metrics_port = free_port()
     log_path = workdir / "driver.log"
     argv = [*wrapper, sys.executable, "-m", "rds_csi", mode]
     if endpoint_flag:
         argv += ["--endpoint", f"unix://{socket_path}"]
-    argv += ["--metrics-address", f"127.0.0.1:{metrics_port}", "--node-id", "e2e-node"]
+    if metrics_port is None:  # else the caller knows where the driver's own default binds
+        metrics_port = free_port()
+        argv += ["--metrics-address", f"127.0.0.1:{metrics_port}"]
+    argv += ["--node-id", "e2e-node"]
     # These tiers exercise the servicers on the in-memory stack unless a test picks another.
     if "--backend" not in args:
         argv += ["--backend", "fake"]

@@ -35,7 +35,7 @@ from rds_csi.adapters.loop import LoopInitiator
 from rds_csi.adapters.metrics import PrometheusMetrics
 from rds_csi.adapters.mount import LinuxFilesystem, LinuxMounter
 from rds_csi.adapters.nvme_cli import NvmeCliInitiator
-from rds_csi.adapters.resilience import BreakingBackend
+from rds_csi.adapters.resilience import BreakerSettings, BreakingBackend
 from rds_csi.application.health import CheckHealth, HealthMonitor
 from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.node import (
@@ -153,11 +153,15 @@ def build_server(
     controller: csi_pb2_grpc.ControllerServicer,
     node: csi_pb2_grpc.NodeServicer,
     interceptors: Sequence[grpc.ServerInterceptor],  # type: ignore[type-arg]
+    *,
     max_workers: int = MAX_WORKERS,
+    identity_workers: int = AdmissionLimits().reserved,
 ) -> grpc.Server:
     """A gRPC server with all three services; the caller adds the port and starts it."""
     # Identity keeps workers of its own: Probe never queues behind backend calls.
-    server = admitted_server(interceptors, AdmissionLimits(running=max_workers))
+    server = admitted_server(
+        interceptors, AdmissionLimits(running=max_workers, reserved=identity_workers)
+    )
     csi_pb2_grpc.add_IdentityServicer_to_server(identity, server)
     csi_pb2_grpc.add_ControllerServicer_to_server(controller, server)
     csi_pb2_grpc.add_NodeServicer_to_server(node, server)
@@ -198,7 +202,16 @@ class Container(containers.DeclarativeContainer):
         emulator=providers.Resource(closing, emulator_ssh.backend),
     )
     # Every use case sees the RDS through the circuit breaker (fails fast while it is down).
-    backend = providers.Singleton(BreakingBackend, raw_backend, metrics=metrics)
+    backend = providers.Singleton(
+        BreakingBackend,
+        raw_backend,
+        providers.Factory(
+            BreakerSettings,
+            failures=settings.provided.controller.breaker_failures,
+            reset_timeout=settings.provided.controller.breaker_reset_timeout,
+        ),
+        metrics=metrics,
+    )
 
     # --- controller -----------------------------------------------------------------------
     volume_defaults = providers.Singleton(volume_defaults, settings)
@@ -331,6 +344,7 @@ class Container(containers.DeclarativeContainer):
                 mode_name, controller=backend, all=backend, node=providers.Object(None)
             ),
         ),
+        interval=settings.provided.controller.health_interval,
         clock=providers.Singleton(SystemClock),
     )
     identity_service = providers.Singleton(
@@ -366,6 +380,7 @@ class Container(containers.DeclarativeContainer):
         controller=controller_service,
         node=node_service,
         interceptors=providers.List(rpc_interceptor),
+        identity_workers=settings.provided.identity_workers,
     )
 
 
