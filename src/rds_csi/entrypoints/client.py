@@ -32,6 +32,7 @@ EXIT_RPC_ERROR: Final = 1
 EXIT_USAGE: Final = 2
 
 _Cap = csi_pb2.VolumeCapability
+_SIZE_HELP: Final = "a Kubernetes quantity: 1Gi, 512Mi (binary), 10G (decimal), bytes"
 
 
 @attrs.frozen
@@ -92,10 +93,14 @@ def _capability(args: argparse.Namespace) -> csi_pb2.VolumeCapability:
 
 
 def _size(text: str) -> int:
+    """A Kubernetes quantity (``1Gi``, ``500M``), as a PVC's ``storage`` request is written."""
     try:
-        return Size.parse(text, field="--size").bytes
+        size = Size.from_quantity(text, field="--size").bytes
     except InvalidArgument as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(exc.problem) from None  # argparse names --size
+    if size == 0:
+        raise argparse.ArgumentTypeError("must be more than 0 (e.g. 1Gi)")
+    return size
 
 
 # --- verbs -----------------------------------------------------------------------------------
@@ -318,7 +323,7 @@ def _volume_id_flags(p: argparse.ArgumentParser) -> None:
 
 def _create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", help="the CSI volume name (a PVC's pvc-<uid>)")
-    p.add_argument("--size", type=_size, required=True, help="e.g. 1G, 512M, 10GiB")
+    p.add_argument("--size", type=_size, required=True, help=_SIZE_HELP)
     p.add_argument("--param", action="append", metavar="K=V", help="StorageClass parameter")
     _add_capability_flags(p)
 
@@ -329,7 +334,7 @@ def _capacity_flags(p: argparse.ArgumentParser) -> None:
 
 def _expand_flags(p: argparse.ArgumentParser) -> None:
     _volume_id_flags(p)
-    p.add_argument("--size", type=_size, required=True, help="the new size, e.g. 2G")
+    p.add_argument("--size", type=_size, required=True, help="the new size: " + _SIZE_HELP)
 
 
 def _stage_flags(p: argparse.ArgumentParser) -> None:
