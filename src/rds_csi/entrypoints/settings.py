@@ -43,7 +43,8 @@ __all__ = [
 ]
 
 ENV_PREFIX: Final = "RDS_CSI_"
-DEFAULT_ENDPOINT: Final = "unix:///csi/csi.sock"
+# The README's trial path, writable without root; the manifests pass their own --endpoint.
+DEFAULT_ENDPOINT: Final = "unix:///tmp/rds-csi/csi.sock"
 AUTO: Final = "auto"
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
