@@ -142,15 +142,18 @@ def test_the_manifests_and_chart_start_the_driver_with_flags_it_has() -> None:
 
 
 @functools.cache
-def _call_verb_flags() -> set[str]:
-    """Every flag some `rds-csi call VERB` takes (the docs show them after the verb)."""
+def _sub_flags() -> dict[str, set[str]]:
+    """Every flag of `rds-csi call VERB` and `rds-csi doctor ROLE` (written after the verb)."""
     from rds_csi.entrypoints.client import VERBS  # noqa: PLC0415 - only with the CLI
 
-    return set().union(*(help_flags("call", verb) for verb in VERBS))
+    return {
+        "call": set().union(*(help_flags("call", verb) for verb in VERBS)),
+        "doctor": help_flags("doctor", "controller") | help_flags("doctor", "node"),
+    }
 
 
 def test_the_docs_commands_use_flags_the_driver_has() -> None:
     for page in doc_pages():
         for command, flags in command_lines(page.read_text()):
-            known = help_flags(command) | (_call_verb_flags() if command == "call" else set())
+            known = help_flags(command) | _sub_flags().get(command, set())
             assert flags - known == set(), f"{page.name}: rds-csi {command}"
