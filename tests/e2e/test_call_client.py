@@ -50,6 +50,7 @@ class Served:
 def served(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     for var in ("RDS_CSI_ENDPOINT", "CSI_ENDPOINT", "RDS_CSI_CONFIG"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # what `call` remembers
     rds = InMemoryRds()
     container = Container(
         settings=settings_from(
@@ -207,3 +208,41 @@ class TestNodeVerbs:
         rows = _table(ran.out)
         assert rows["node_id"] == "node-7"
         assert rows["topology.zone"] == "a"
+
+
+class TestDeleteOfWhatThisCliStaged:
+    def _staged(self, served: Served) -> tuple[str, pathlib.Path, pathlib.Path]:
+        made = served.call("--json", "create", "pvc-held", "--size", "1Gi")
+        vid = str(json.loads(made.out)["volume"]["volume_id"])
+        staging, target = served.workdir / "staging", served.workdir / "target"
+        assert served.call("stage", vid, "--staging-path", str(staging)).code == 0
+        published = served.call(
+            "publish", vid, "--staging-path", str(staging), "--target-path", str(target)
+        )
+        assert published.code == 0
+        return vid, staging, target
+
+    def test_is_refused_with_the_commands_that_undo_it(self, served: Served) -> None:
+        vid, staging, target = self._staged(served)
+        ran = served.call("delete", vid)
+        assert ran.code == 2
+        assert ran.err.startswith(f"not deleting {vid}: this CLI staged and published it")
+        assert f"rds-csi call unpublish {vid} --target-path {target}" in ran.err
+        assert f"rds-csi call unstage {vid} --staging-path {staging}" in ran.err
+        assert served.call("get", vid).code == 0  # still there
+
+    def test_goes_through_once_undone(self, served: Served) -> None:
+        vid, staging, target = self._staged(served)
+        assert served.call("unpublish", vid, "--target-path", str(target)).code == 0
+        assert served.call("delete", vid).code == 2  # still staged
+        assert served.call("unstage", vid, "--staging-path", str(staging)).code == 0
+        assert served.call("delete", vid).code == 0
+        assert served.call("get", vid).code == 1
+
+    def test_force_deletes_and_forgets(self, served: Served) -> None:
+        vid, _, _ = self._staged(served)
+        assert served.call("delete", vid, "--force").code == 0
+        assert served.call("get", vid).code == 1
+        assert (
+            not (served.workdir / "state" / "rds-csi" / "call-staged.json").read_text().count(vid)
+        )

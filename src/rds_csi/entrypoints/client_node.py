@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Mapping
 
 from rds_csi.domain.parameters import C_NQN, C_NVME_ADDRESS, C_NVME_PORT, C_RDS_ADDRESS
+from rds_csi.entrypoints.client_state import CallState
 from rds_csi.entrypoints.client_verbs import (
     SIZE_HELP,
     Output,
@@ -20,6 +21,7 @@ from rds_csi.entrypoints.client_verbs import (
     as_json,
     capability,
     done,
+    endpoint_key,
     fields,
     pairs,
     parse_size,
@@ -94,6 +96,7 @@ def _stage(s: Stubs, a: argparse.Namespace) -> Output:
         ),
         timeout=s.timeout,
     )
+    CallState.default().staged(endpoint_key(a), a.volume_id, a.staging_path)
     return _with_context("staged", a.volume_id, context, as_json(resp))
 
 
@@ -110,6 +113,7 @@ def _publish(s: Stubs, a: argparse.Namespace) -> Output:
         ),
         timeout=s.timeout,
     )
+    CallState.default().published(endpoint_key(a), a.volume_id, a.target_path)
     return _with_context("published", a.volume_id, context, as_json(resp))
 
 
@@ -118,6 +122,7 @@ def _unpublish(s: Stubs, a: argparse.Namespace) -> Output:
         csi_pb2.NodeUnpublishVolumeRequest(volume_id=a.volume_id, target_path=a.target_path),
         timeout=s.timeout,
     )
+    CallState.default().unpublished(endpoint_key(a), a.volume_id, a.target_path)
     return done("unpublished", a.volume_id, resp)
 
 
@@ -126,6 +131,7 @@ def _unstage(s: Stubs, a: argparse.Namespace) -> Output:
         csi_pb2.NodeUnstageVolumeRequest(volume_id=a.volume_id, staging_target_path=a.staging_path),
         timeout=s.timeout,
     )
+    CallState.default().unstaged(endpoint_key(a), a.volume_id, a.staging_path)
     return done("unstaged", a.volume_id, resp)
 
 

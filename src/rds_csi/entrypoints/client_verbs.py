@@ -15,8 +15,10 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from rds_csi.domain import InvalidArgument, Size
+from rds_csi.entrypoints.client_state import CallState
 from rds_csi.entrypoints.csi._pb import csi_pb2, csi_pb2_grpc
 from rds_csi.entrypoints.csi.identity import NOT_READY_REASON_KEY
+from rds_csi.entrypoints.endpoint import parse_endpoint
 
 
 __all__ = [
@@ -239,11 +241,42 @@ def _list(s: Stubs, _a: argparse.Namespace) -> Output:
             return Output(rows, {"entries": entries})
 
 
+def endpoint_key(a: argparse.Namespace) -> str:
+    """The endpoint as one spelling, for what this CLI remembers about it."""
+    return str(parse_endpoint(a.endpoint))
+
+
 def _delete(s: Stubs, a: argparse.Namespace) -> Output:
+    state = CallState.default()
+    held = state.held(endpoint_key(a), a.volume_id)
+    if held and not a.force:
+        undo = [
+            f"rds-csi call unpublish {a.volume_id} --target-path {path}"
+            for path in held.get("published", [])
+        ] + [
+            f"rds-csi call unstage {a.volume_id} --staging-path {path}"
+            for path in held.get("staged", [])
+        ]
+        raise argparse.ArgumentTypeError(
+            f"not deleting {a.volume_id}: this CLI {' and '.join(sorted(held, reverse=True))} it "
+            "and has not undone that; a deleted disk leaves the node holding its device. First: "
+            + "; ".join(undo)
+            + " (or --force)"
+        )
     resp = s.controller.DeleteVolume(
         csi_pb2.DeleteVolumeRequest(volume_id=a.volume_id), timeout=s.timeout
     )
+    state.forget(endpoint_key(a), a.volume_id)
     return done("deleted", a.volume_id, resp)
+
+
+def _delete_flags(p: argparse.ArgumentParser) -> None:
+    volume_id_flag(p)
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="delete even if this CLI staged or published the volume and did not undo it",
+    )
 
 
 def _capacity(s: Stubs, a: argparse.Namespace) -> Output:
@@ -307,7 +340,7 @@ def controller_verbs() -> dict[str, tuple[str, Verb, Callable[[argparse.Argument
         "capabilities": ("plugin, controller and node capabilities", _capabilities, no_flags),
         "create": ("CreateVolume", _create, _create_flags),
         "list": ("ListVolumes (every page)", _list, no_flags),
-        "delete": ("DeleteVolume", _delete, volume_id_flag),
+        "delete": ("DeleteVolume (refused while this CLI has it staged)", _delete, _delete_flags),
         "capacity": ("GetCapacity", _capacity, _capacity_flags),
         "get": ("ControllerGetVolume", _get, volume_id_flag),
         "expand": ("ControllerExpandVolume", _expand, _expand_flags),
