@@ -17,11 +17,15 @@ Adding an adapter is one entry in a selector:
   mount and filesystem adapters.
 
 Tests override providers instead of monkeypatching: ``with container.backend.override(rds):``.
+
+Importing this module stays light (issue 15): the SSH adapter and the emulator are imported by
+``rds_wiring.py``'s factories when first built, never by a node.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import grpc
 from dependency_injector import containers, providers
@@ -58,8 +62,6 @@ from rds_csi.application.provisioning import (
 )
 from rds_csi.application.topology import CreateVolumeInTopology
 from rds_csi.domain import InvalidArgument, VolumeParameters
-from rds_csi.emulator import Emulator
-from rds_csi.emulator.dataplane import EXPORTS_FILE
 from rds_csi.entrypoints.csi._pb import csi_pb2_grpc
 from rds_csi.entrypoints.csi.admission import AdmissionLimits, admitted_server
 from rds_csi.entrypoints.csi.controller import ControllerService, ControllerUseCases
@@ -77,6 +79,9 @@ from rds_csi.entrypoints.rds_wiring import (
 )
 from rds_csi.entrypoints.settings import AUTO, Mode, Settings
 
+
+if TYPE_CHECKING:
+    from rds_csi.emulator import Emulator
 
 __all__ = ["Container", "RdsSsh", "backend_kinds", "initiator_kinds", "open_ssh_backend"]
 
@@ -120,6 +125,9 @@ def loop_initiator(
     explicit: str, backend_kind: str, emulator: Callable[[], Emulator]
 ) -> LoopInitiator:
     """The loop initiator on the emulator's exports file: as given, or the embedded one's."""
+    # Imported here: the emulator package is heavy, and only this choice needs its file name.
+    from rds_csi.emulator.dataplane import EXPORTS_FILE  # noqa: PLC0415
+
     if not explicit and backend_kind == "emulator":
         explicit = str(emulator().config.data_dir / EXPORTS_FILE)
     if not explicit:
