@@ -3,7 +3,8 @@ The emulated RDS's state: one pool, its file disks, and their images as real spa
 
 Layout of the data directory::
 
-    <data-dir>/disks.json              the disk table (written atomically after every change)
+    <data-dir>/disks.json              the disk table's snapshot (``table.py``)
+    <data-dir>/disks.journal           its changes since the snapshot, one line each
     <data-dir>/nvme-exports.json       the default data plane's view of the exports
     <data-dir>/<pool>/...              the pool's files: <data-dir>/<file-path without "/">
 
@@ -17,8 +18,9 @@ the whole pool), so they cost the same at 10 disks as at 10,000.
 
 from __future__ import annotations
 
+import bisect
+import collections
 import contextlib
-import json
 import os
 import pathlib
 import re
@@ -30,9 +32,10 @@ import attrs
 
 from rds_csi.domain import Size
 from rds_csi.emulator import assumptions
-from rds_csi.emulator.dataplane import DataPlane, ExportedDisk, atomic_write_json
+from rds_csi.emulator.dataplane import DataPlane, ExportedDisk
 from rds_csi.emulator.render import Bare, PropValue, grouped
 from rds_csi.emulator.rows import file_disk_props, file_props, file_values, plain_value
+from rds_csi.emulator.table import DiskTableFile
 
 
 __all__ = [
@@ -48,7 +51,6 @@ __all__ = [
 ]
 
 DISK_TABLE: Final = "disks.json"
-TABLE_VERSION: Final = 1
 POOL_ID: Final = 1
 _POOL_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _SEGMENT_RE: Final = re.compile(
@@ -140,16 +142,21 @@ class PoolState:
         data_plane: DataPlane,
     ) -> None:
         self.data_dir = data_dir.resolve()
+        self._data_dir_str = str(self.data_dir)
         self.pool_name = check_pool_name(pool_name)
         self.pool_size = pool_size
         self.data_plane = data_plane
         self.lock = threading.RLock()
         self.pool_dir = self.data_dir / pool_name
         self.pool_dir.mkdir(parents=True, exist_ok=True)
-        self._table = self.data_dir / DISK_TABLE
+        self._table = DiskTableFile(self.data_dir / DISK_TABLE)
         # Insertion-ordered by id (print order); _by_slot indexes the same disks by slot.
         self._disks: dict[int, Disk] = {}
         self._by_slot: dict[str, Disk] = {}
+        self._order: list[int] = []
+        self._by_nqn: dict[str, Disk] = {}  # exported disks only: no two export one NQN
+        # How many disks use each file-path (A11 lets two share one): is an image in use (A18)
+        self._by_file: collections.Counter[str] = collections.Counter()
         self._next_id = POOL_ID + 1
         self._load()
         self._used = _walk_used(self.pool_dir)
@@ -164,28 +171,24 @@ class PoolState:
     # --- persistence ---------------------------------------------------------------------
 
     def _load(self) -> None:
-        if not self._table.exists():
-            self._save()
+        found = self._table.load()
+        if found is None:
+            self._table.snapshot(self._next_id, [])
             return
-        doc = json.loads(self._table.read_text())
-        if doc.get("version") != TABLE_VERSION:
-            raise ValueError(f"{self._table}: unknown table version {doc.get('version')!r}")
-        self._next_id = int(doc["next_id"])
-        self._disks = {d.id: d for d in (Disk(**row) for row in doc["disks"])}
+        self._next_id, rows = found
+        self._disks = {d.id: d for d in sorted((Disk(**row) for row in rows), key=_by_id)}
         self._reindex()
 
     def _reindex(self) -> None:
+        self._order = list(self._disks)  # ids, rising: a disk's id is above all before it
         self._by_slot = {d.slot: d for d in self._disks.values()}
+        self._by_file = collections.Counter(d.file_path for d in self._disks.values())
+        self._by_nqn = {d.nqn: d for d in self._disks.values() if d.nvme_tcp_export}
 
-    def _save(self) -> None:
-        atomic_write_json(
-            self._table,
-            {
-                "version": TABLE_VERSION,
-                "next_id": self._next_id,
-                "disks": [attrs.asdict(d) for d in self._disks.values()],
-            },
-        )
+    def _journal(self, change: dict[str, object]) -> None:
+        """Make one change durable (``table.py``), snapshotting the table now and then."""
+        if self._table.append({**change, "next_id": self._next_id}, len(self._disks)):
+            self._table.snapshot(self._next_id, [attrs.asdict(d) for d in self._disks.values()])
 
     # --- paths and space -------------------------------------------------------------------
 
@@ -210,8 +213,10 @@ class PoolState:
         return self.data_dir / disk.file_path.strip("/")
 
     def disk_size(self, disk: Disk) -> int:
+        # os.stat on a joined string: building a Path per disk was most of listing 10,000.
         try:
-            return self.disk_image(disk).stat().st_size
+            path = f"{self._data_dir_str}/{disk.file_path.strip('/')}"
+            return os.stat(path).st_size  # noqa: PTH116 - see above
         except FileNotFoundError:
             return 0
 
@@ -230,6 +235,18 @@ class PoolState:
 
     def disks(self) -> list[Disk]:
         return list(self._disks.values())
+
+    def disk_ids(self) -> list[int]:
+        """The disks' ids in print order (the pool, item 0, not included)."""
+        return list(self._disks)
+
+    def position(self, disk: Disk) -> int:
+        """The disk's print number less the first (the pool is 0): ids print in rising order."""
+        return bisect.bisect_left(self._order, disk.id) + 1
+
+    def id_at(self, position: int) -> int:
+        """The id of the disk ``position`` shows (``position`` >= 1)."""
+        return self._order[position - 1]
 
     def by_id(self, disk_id: int) -> Disk | None:
         return self._disks.get(disk_id)
@@ -250,10 +267,9 @@ class PoolState:
         same_slot = self._by_slot.get(disk.slot)
         if same_slot is not None and same_slot is not ignore:
             raise RosFailure("failure: already have such entry")  # A12
-        if disk.nvme_tcp_export:
-            for other in self._disks.values():  # an NQN clash: only an exporting add pays this
-                if other is not ignore and other.nvme_tcp_export and other.nqn == disk.nqn:
-                    raise RosFailure("failure: already have such entry")
+        same_nqn = self._by_nqn.get(disk.nqn) if disk.nvme_tcp_export else None
+        if same_nqn is not None and same_nqn is not ignore:
+            raise RosFailure("failure: already have such entry")
         if disk.slot == self.pool_name:
             raise RosFailure("failure: already have such entry")
 
@@ -280,25 +296,37 @@ class PoolState:
         self._used += want - (existing or 0)
         self._next_id += 1
         self._disks[disk.id] = disk
+        self._order.append(disk.id)
         self._by_slot[disk.slot] = disk
-        self._save()
+        self._by_file[disk.file_path] += 1
+        if disk.nvme_tcp_export:
+            self._by_nqn[disk.nqn] = disk
+        self._journal({"put": attrs.asdict(disk)})
         if disk.nvme_tcp_export:
             try:
                 self.data_plane.export(self.exported(disk))
             except Exception:
                 # A disk the data plane refused is not added (its image file stays: A11).
-                del self._disks[disk.id]
-                del self._by_slot[disk.slot]
-                self._save()
+                self._forget(disk)
+                self._journal({"del": disk.id})
                 with contextlib.suppress(Exception):
                     self.data_plane.unexport(self.exported(disk))
                 raise
         return disk
 
-    def remove(self, disk: Disk) -> None:
+    def _forget(self, disk: Disk) -> None:
         del self._disks[disk.id]
+        del self._order[bisect.bisect_left(self._order, disk.id)]
         del self._by_slot[disk.slot]
-        self._save()
+        if self._by_nqn.get(disk.nqn) is disk:
+            del self._by_nqn[disk.nqn]
+        self._by_file[disk.file_path] -= 1
+        if not self._by_file[disk.file_path]:
+            del self._by_file[disk.file_path]
+
+    def remove(self, disk: Disk) -> None:
+        self._forget(disk)
+        self._journal({"del": disk.id})
         if disk.nvme_tcp_export:
             self.data_plane.unexport(self.exported(disk))
 
@@ -319,9 +347,9 @@ class PoolState:
         for name in values:
             attr = DISK_ATTRS[name]
             setattr(disk, attr, getattr(changed, attr))
-        if "slot" in values:
+        if {"slot", "nvme-tcp-export", "nvme-tcp-server-nqn"} & values.keys():
             self._reindex()
-        self._save()
+        self._journal({"put": attrs.asdict(disk)})
         after = self.exported(disk) if disk.nvme_tcp_export else None
         if before is not None and (after is None or after.nqn != before.nqn):
             self.data_plane.unexport(before)
@@ -393,22 +421,45 @@ class PoolState:
         entries = [
             FileEntry(self.pool_name, "disk", self.pool_dir, None, self.pool_dir.stat().st_mtime)
         ]
-        for path in sorted(_walk(self.pool_dir)):
-            rel = path.relative_to(self.data_dir).as_posix()
-            st = path.lstat()
-            if path.is_dir():
-                entries.append(FileEntry(rel, "directory", path, None, st.st_mtime))
-            else:
-                kind = f"{path.suffix} file" if path.suffix else "file"
-                entries.append(FileEntry(rel, kind, path, st.st_size, st.st_mtime))
+        entries += (self._entry(path) for path in sorted(_walk(self.pool_dir)))
         return entries
+
+    def _entry(self, path: pathlib.Path) -> FileEntry:
+        rel = path.relative_to(self.data_dir).as_posix()
+        st = path.lstat()
+        if path.is_dir():
+            return FileEntry(rel, "directory", path, None, st.st_mtime)
+        kind = f"{path.suffix} file" if path.suffix else "file"
+        return FileEntry(rel, kind, path, st.st_size, st.st_mtime)
+
+    def file_named(self, name: str) -> FileEntry | None:
+        """
+        The ``/file`` entry ``files()`` would list under ``name``, found without walking the
+        pool; ``None`` if there is none. Raises ``LookupError`` when only a walk can tell (the
+        pool itself, or a path through a symlink, which the walk does not follow).
+        """
+        segments = name.split("/")
+        if (
+            len(segments) < 2  # noqa: PLR2004 - the pool, or not below it
+            or segments[0] != self.pool_name
+            or any(s in {"", ".", ".."} for s in segments)
+        ):
+            raise LookupError(name)
+        path = self.data_dir.joinpath(*segments)
+        if os.path.realpath(path.parent) != str(path.parent):
+            raise LookupError(name)
+        try:
+            return self._entry(path)
+        except FileNotFoundError:
+            return None
 
     def remove_file(self, entry: FileEntry) -> None:
         if entry.kind == "disk":
             raise RosFailure(assumptions.POOL_NOT_REMOVABLE)
-        for disk in self._disks.values():
-            if self.disk_image(disk) == entry.path:
-                raise RosFailure(assumptions.FILE_IN_USE)  # A18
+        if entry.path.is_relative_to(self.data_dir) and self._by_file.get(
+            "/" + entry.path.relative_to(self.data_dir).as_posix()
+        ):
+            raise RosFailure(assumptions.FILE_IN_USE)  # A18
         try:
             if entry.kind == "directory":
                 entry.path.rmdir()
@@ -420,6 +471,10 @@ class PoolState:
             pass
         except OSError as exc:
             raise RosFailure(f"failure: {exc.strerror or 'can not remove'}") from exc
+
+
+def _by_id(disk: Disk) -> int:
+    return disk.id
 
 
 def _walk_used(top: pathlib.Path) -> int:
