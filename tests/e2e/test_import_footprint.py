@@ -66,6 +66,8 @@ def test_a_node_imports_no_ssh_stack_and_no_emulator(initiator: str) -> None:
     )
     assert "rds_csi.entrypoints.csi.node" in modules  # it did build the node
     assert _heavy(modules, SSH_AND_EMULATOR) == []
+    # dependency-injector would load it for a feature the driver does not use (entrypoints/di.py)
+    assert _heavy(modules, ("pydantic", "pydantic_core")) == []
 
 
 def test_the_call_client_imports_neither_the_server_nor_the_container() -> None:

@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import grpc
-from dependency_injector import containers, providers
 from prometheus_client import CollectorRegistry
 
 from rds_csi import __version__
@@ -68,6 +67,7 @@ from rds_csi.entrypoints.csi.controller import ControllerService, ControllerUseC
 from rds_csi.entrypoints.csi.identity import IdentityService
 from rds_csi.entrypoints.csi.interceptors import RpcInterceptor
 from rds_csi.entrypoints.csi.node import NodeInfo, NodeService, NodeUseCases
+from rds_csi.entrypoints.di import containers, providers
 from rds_csi.entrypoints.rds_wiring import (
     RdsSsh,
     closing,

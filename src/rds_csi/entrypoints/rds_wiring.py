@@ -20,10 +20,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from dependency_injector import containers, providers
-
 from rds_csi.application.ports import Metrics
 from rds_csi.domain import InvalidArgument
+from rds_csi.entrypoints.di import containers, providers
 from rds_csi.entrypoints.settings import Settings
 
 
