@@ -118,6 +118,9 @@ def _start(container: Container, settings: Settings, endpoint: Endpoint, mode: M
     if endpoint.unix_path is None:
         endpoint = attrs.evolve(endpoint, port=bound)
     container.health_monitor().start()
+    refresher = container.capacity_refresher()
+    if refresher is not None:
+        refresher.start()
     return _Running(server, endpoint, metrics)
 
 
@@ -125,6 +128,9 @@ def _stop(running: _Running, container: Container, grace: float) -> None:
     _log.info("shutting down", extra={"fields": {"grace_seconds": grace}})
     running.server.stop(grace).wait()
     container.health_monitor().stop()
+    refresher = container.capacity_refresher()
+    if refresher is not None:
+        refresher.stop()
     if running.endpoint.unix_path is not None:
         with contextlib.suppress(FileNotFoundError):
             running.endpoint.unix_path.unlink()
