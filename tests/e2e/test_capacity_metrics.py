@@ -13,8 +13,10 @@ import pytest
 
 from rds_csi.domain.size import GIB, TIB
 from rds_csi.entrypoints.container import Container
+from rds_csi.entrypoints.csi._pb import csi_pb2
 from rds_csi.entrypoints.settings import ControllerSettings, Mode, Settings
-from tests.e2e.conftest import start_driver
+from tests.deploy_support import by_kind, manifest_objects
+from tests.e2e.conftest import DriverProcess, start_driver
 
 
 RDS = "127.0.0.1"  # --rds-address's default: the label of the series
@@ -59,3 +61,18 @@ def test_a_node_has_no_capacity_refresher() -> None:
     container.settings.override(Settings())
     container.mode.override(Mode.NODE)
     assert container.capacity_refresher() is None
+
+
+def test_getcapacity_answers_for_every_storageclass_deployed(driver: DriverProcess) -> None:
+    # The provisioner (--enable-capacity) calls GetCapacity with each StorageClass's
+    # parameters as they are, csi.storage.k8s.io/ keys included; an error there means no
+    # CSIStorageCapacity, and with storageCapacity: true no pod with a new PVC is scheduled.
+    classes = by_kind(manifest_objects(), "StorageClass")
+    assert classes
+    for storage_class in classes:
+        answer = driver.controller.GetCapacity(
+            csi_pb2.GetCapacityRequest(parameters=storage_class.get("parameters", {})),
+            timeout=10,
+        )
+        assert answer.available_capacity > 0, storage_class["metadata"]["name"]
+        assert answer.maximum_volume_size.value > 0
