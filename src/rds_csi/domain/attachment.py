@@ -81,6 +81,13 @@ class Usage:
     def shared_read_only(self) -> bool:
         return self.access_mode is AccessMode.MULTI_NODE_READER_ONLY
 
+    @property
+    def sharing(self) -> str:
+        """How many nodes may hold it: ``one``, ``readers`` (any) or ``migration`` (two)."""
+        if self.shared_read_only:
+            return "readers"
+        return "migration" if self.migratable else "one"
+
     def describe(self) -> str:
         kind = "block" if self.block else "filesystem"
         ro = ", read-only" if self.read_only else ""
@@ -106,6 +113,8 @@ class Attachment:
         usage: The mode the volume was published with.
         migration_started: When the migration target attached (None: no migration).
         migration_timeout: Seconds a migration may keep two nodes attached.
+        exact: False when rebuilt from the cluster, which records the access modes of the PV
+            and not the capability the CO sent; the next publish to a holder sets it.
     """
 
     volume_id: VolumeId
@@ -113,6 +122,7 @@ class Attachment:
     usage: Usage
     migration_started: float | None = None
     migration_timeout: int = DEFAULT_MIGRATION_TIMEOUT
+    exact: bool = True
 
     @property
     def holder(self) -> str:
@@ -159,6 +169,10 @@ class AttachResult:
 
 
 def _same_node_again(current: Attachment, node_id: str, usage: Usage) -> AttachResult:
+    if not current.exact:
+        return AttachResult(
+            attrs.evolve(current, usage=usage, exact=True), AttachOutcome.ALREADY_ATTACHED
+        )
     if current.usage != usage:
         raise AlreadyExists(
             f"volume {current.volume_id} is already published to node {quoted(node_id)} as "
@@ -193,7 +207,7 @@ def attach(
     if node_id in current.nodes:
         return _same_node_again(current, node_id, usage)
     holders = ", ".join(quoted(n) for n in current.nodes)
-    if usage != current.usage:
+    if usage.sharing != current.usage.sharing:
         raise AttachRefused(
             f"volume {volume_id} is published to node {holders} as "
             f"{current.usage.describe()}; node {quoted(node_id)} asks for {usage.describe()}",
@@ -302,4 +316,4 @@ def rebuilt(
         return None
     nodes = tuple(node for node, _ in ordered)
     started = ordered[1][1] if usage.migratable and len(ordered) == MIGRATION_NODE_LIMIT else None
-    return Attachment(volume_id, nodes, usage, started, migration_timeout)
+    return Attachment(volume_id, nodes, usage, started, migration_timeout, exact=False)
