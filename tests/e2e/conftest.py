@@ -150,6 +150,8 @@ def start_driver(
         argv += ["--backend", "fake"]
     if "--initiator" not in args:
         argv += ["--initiator", "fake"]
+    if "--kubernetes" not in args:
+        argv += ["--kubernetes", "fake"]  # hermetic even where KUBECONFIG is set
     argv += args
     with log_path.open("wb") as log:
         proc = subprocess.Popen(

@@ -21,6 +21,7 @@ Tests override providers instead of monkeypatching: ``with container.backend.ove
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 import grpc
@@ -31,11 +32,15 @@ from rds_csi import __version__
 from rds_csi.adapters.clock import SystemClock
 from rds_csi.adapters.fake_node import DeviceTable, FakeFilesystem, FakeMounter, FakeNvmeInitiator
 from rds_csi.adapters.fake_rds import InMemoryRds
+from rds_csi.adapters.kubernetes import ApiKubernetes, FakeKubernetes, api_client
 from rds_csi.adapters.loop import LoopInitiator
 from rds_csi.adapters.metrics import PrometheusMetrics
 from rds_csi.adapters.mount import LinuxFilesystem, LinuxMounter
 from rds_csi.adapters.nvme_cli import NvmeCliInitiator
 from rds_csi.adapters.resilience import BreakingBackend
+from rds_csi.application.attachment import AttachmentState, PublishVolume, UnpublishVolume
+from rds_csi.application.attachment_sync import AttachmentSync
+from rds_csi.application.events import EventRecorder
 from rds_csi.application.health import CheckHealth, HealthMonitor
 from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.node import (
@@ -107,6 +112,26 @@ def resolve_initiator(initiator: str, backend_kind: str, mode: Mode) -> str:
     if mode is Mode.ALL and backend_kind in {"emulator", "fake"}:
         return "loop" if backend_kind == "emulator" else "fake"
     return "nvme"
+
+
+def resolve_kubernetes(kind: str, mode: Mode, kubeconfig: str) -> str:
+    """
+    ``auto``: a single-node trial (``all``) with no cluster in sight (no kubeconfig, not in a
+    pod) runs on the in-memory cluster, where its own node is the one node; else the API.
+    """
+    if kind != AUTO:
+        return kind
+    in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    cluster = kubeconfig or os.environ.get("KUBECONFIG") or in_cluster
+    return "fake" if mode is Mode.ALL and not cluster else "api"
+
+
+def api_kubernetes(kubeconfig: str, driver_name: str, namespace: str) -> ApiKubernetes:
+    return ApiKubernetes(api_client(kubeconfig), driver_name, namespace)
+
+
+def fake_kubernetes(node_id: str, state_file: str) -> FakeKubernetes:
+    return FakeKubernetes([node_id], state_file=state_file)
 
 
 def fake_rds(latency: float) -> InMemoryRds:
@@ -199,8 +224,42 @@ class Container(containers.DeclarativeContainer):
     # Every use case sees the RDS through the circuit breaker (fails fast while it is down).
     backend = providers.Singleton(BreakingBackend, raw_backend, metrics=metrics)
 
+    # --- the cluster ----------------------------------------------------------------------
+    clock = providers.Singleton(SystemClock)
+    kubernetes_kind = providers.Callable(
+        resolve_kubernetes,
+        settings.provided.controller.kubernetes,
+        mode,
+        settings.provided.controller.kubeconfig,
+    )
+    kubernetes = providers.Selector(
+        kubernetes_kind,
+        api=providers.Singleton(
+            api_kubernetes,
+            settings.provided.controller.kubeconfig,
+            settings.provided.driver_name,
+            settings.provided.controller.namespace,
+        ),
+        fake=providers.Singleton(
+            fake_kubernetes,
+            settings.provided.node.node_id,
+            settings.provided.controller.kubernetes_state_file,
+        ),
+    )
+    events = providers.Singleton(EventRecorder, kubernetes, clock)
+    # Not ready until rebuilt from VolumeAttachments: no publish is answered from nothing.
+    attachments = providers.Singleton(AttachmentState, clock, ready=False)
+
     # --- controller -----------------------------------------------------------------------
     volume_defaults = providers.Singleton(volume_defaults, settings)
+    attachment_sync = providers.Singleton(
+        AttachmentSync,
+        kubernetes,
+        attachments,
+        default_timeout=volume_defaults.provided.migration_timeout,
+        resync_seconds=settings.provided.controller.attachment_resync,
+        metrics=metrics,
+    )
     controller_use_cases = providers.Singleton(
         ControllerUseCases,
         create=providers.Factory(
@@ -210,7 +269,9 @@ class Container(containers.DeclarativeContainer):
             ),
             topology=topology,
         ),
-        delete=providers.Factory(DeleteVolume, backend=backend, locks=controller_locks),
+        delete=providers.Factory(
+            DeleteVolume, backend=backend, locks=controller_locks, attachments=attachments
+        ),
         validate=providers.Factory(
             ValidateVolumeCapabilities, backend=backend, defaults=volume_defaults
         ),
@@ -219,6 +280,28 @@ class Container(containers.DeclarativeContainer):
         expand=providers.Factory(ExpandVolume, backend=backend, locks=controller_locks),
         get=providers.Factory(GetVolume, backend=backend),
         topology=topology,
+        publish=providers.Factory(
+            PublishVolume,
+            backend=backend,
+            state=attachments,
+            locks=controller_locks,
+            clock=clock,
+            defaults=volume_defaults,
+            kubernetes=kubernetes,
+            events=events,
+            metrics=metrics,
+            own_node=settings.provided.node.node_id,
+        ),
+        unpublish=providers.Factory(
+            UnpublishVolume,
+            state=attachments,
+            locks=controller_locks,
+            clock=clock,
+            kubernetes=kubernetes,
+            events=events,
+            metrics=metrics,
+        ),
+        attachments=attachments,
     )
 
     # --- node -----------------------------------------------------------------------------
@@ -318,7 +401,7 @@ class Container(containers.DeclarativeContainer):
                 mode_name, controller=backend, all=backend, node=providers.Object(None)
             ),
         ),
-        clock=providers.Singleton(SystemClock),
+        clock=clock,
     )
     identity_service = providers.Singleton(
         IdentityService,

@@ -108,7 +108,9 @@ class NodeService(csi_pb2_grpc.NodeServicer):
             mappers.required_capability(
                 request.volume_capability, present=request.HasField("volume_capability")
             ),
-            dict(request.volume_context),
+            # publish_context (ControllerPublish's answer) has the volume context's keys with
+            # the RDS's word on the NQN and port; a Go driver PV without it still stages.
+            {**request.volume_context, **request.publish_context},
         )
         return csi_pb2.NodeStageVolumeResponse()
 
