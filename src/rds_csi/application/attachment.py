@@ -117,6 +117,10 @@ class AttachmentState:
                     del self._fresh[(vid, node)]
                     continue
                 recorded = merged.get(vid)
+                if recorded is not None and node in recorded.nodes:
+                    # The cluster shows it now: from here on its absence is a real detach.
+                    del self._fresh[(vid, node)]
+                    continue
                 if recorded is None or node not in recorded.nodes:
                     local = self._by_volume.get(vid)
                     if local is not None:

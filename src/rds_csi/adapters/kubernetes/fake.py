@@ -89,10 +89,11 @@ class FakeKubernetes(Kubernetes):
         self._file = pathlib.Path(state_file) if state_file else None
         self._stamp: tuple[int, int] | None = None
         if self._file is not None:
-            if self._file.exists():
-                self._reload()
-            else:
-                self._save()
+            with self._cond:
+                if self._file.exists():
+                    self._reload()
+                else:
+                    self._save()
 
     # --- the port ---------------------------------------------------------------------------
 
