@@ -114,6 +114,8 @@ class World:
             "emulator",
             "--emulator-data-dir",
             str(self.workdir.parent / "rds"),
+            "--stale-attachment-interval",
+            "0.3",
         )
 
     def restart(self) -> None:
@@ -239,3 +241,17 @@ def test_a_volume_attachment_removed_behind_the_controllers_back(world: World) -
     world.cluster.detached(rwo.volume_id, B)  # no ControllerUnpublish reached the driver
     world.driver.wait_for(lambda: world.published()[rwo.volume_id] == [], "the watch to see it")
     world.publish(rwo, C)
+
+
+def test_a_dead_node_is_reported_stale_and_keeps_the_fence(world: World) -> None:
+    rwo = world.volume()
+    world.publish(rwo, C)
+    for node in world.cluster.data["nodes"]:
+        if node["name"] == C:
+            node.update(ready=False, since=time.time() - 3600)
+    world.cluster.save()
+    world.driver.wait_for(
+        lambda: world.driver.sample("rds_csi_stale_attachments") == 1, "the stale report"
+    )
+    assert "StaleAttachment" in world.cluster.event_reasons()
+    assert "'node-c'" in world.refused(rwo, B)  # reported, never detached

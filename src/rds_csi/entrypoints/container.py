@@ -60,6 +60,7 @@ from rds_csi.application.provisioning import (
     ListVolumes,
     ValidateVolumeCapabilities,
 )
+from rds_csi.application.stale import StaleAttachments
 from rds_csi.application.topology import CreateVolumeInTopology
 from rds_csi.domain import InvalidArgument, VolumeParameters
 from rds_csi.emulator import Emulator
@@ -258,6 +259,16 @@ class Container(containers.DeclarativeContainer):
         attachments,
         default_timeout=volume_defaults.provided.migration_timeout,
         resync_seconds=settings.provided.controller.attachment_resync,
+        metrics=metrics,
+    )
+    stale_attachments = providers.Singleton(
+        StaleAttachments,
+        kubernetes,
+        attachments,
+        clock,
+        grace=settings.provided.controller.stale_node_grace,
+        interval=settings.provided.controller.stale_attachment_interval,
+        events=events,
         metrics=metrics,
     )
     controller_use_cases = providers.Singleton(

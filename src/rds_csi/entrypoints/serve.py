@@ -126,6 +126,8 @@ def _start_attachment_sync(container: Container, mode: Mode) -> None:
     """Rebuild attachments from the cluster before serving (publishes wait for it)."""
     if mode is not Mode.NODE:
         container.attachment_sync().start()
+        if container.settings().controller.stale_attachment_interval > 0:
+            container.stale_attachments().start()
 
 
 def _stop(running: _Running, container: Container, grace: float) -> None:
@@ -134,6 +136,7 @@ def _stop(running: _Running, container: Container, grace: float) -> None:
     container.health_monitor().stop()
     if container.mode() is not Mode.NODE:
         container.attachment_sync().stop()
+        container.stale_attachments().stop()
     if running.endpoint.unix_path is not None:
         with contextlib.suppress(FileNotFoundError):
             running.endpoint.unix_path.unlink()

@@ -221,6 +221,17 @@ class ControllerSettings:
         default=Seconds(300.0),
         metadata=_help("seconds between full rebuilds of attachments from VolumeAttachments"),
     )
+    stale_attachment_interval: Seconds = attrs.field(
+        default=Seconds(60.0),
+        metadata=_help(
+            "seconds between checks for attachments on deleted or long NotReady nodes "
+            "(reported, never detached); 0 disables"
+        ),
+    )
+    stale_node_grace: Seconds = attrs.field(
+        default=Seconds(300.0),
+        metadata=_help("seconds a node may be NotReady before its attachments are reported stale"),
+    )
 
 
 @attrs.frozen

@@ -68,6 +68,7 @@ class Recorded(AttachmentMetrics):
     modes: dict[str, int] = attrs.field(factory=dict)
     migrations: list[tuple[str, float]] = attrs.field(factory=list)
     refused: list[str] = attrs.field(factory=list)
+    stale: int = -1
 
     def attachments(self, by_mode: Mapping[str, int]) -> None:
         self.modes = dict(by_mode)
@@ -79,7 +80,7 @@ class Recorded(AttachmentMetrics):
         self.refused.append(reason)
 
     def stale_attachments(self, count: int) -> None:
-        pass
+        self.stale = count
 
 
 @attrs.define

@@ -88,7 +88,8 @@ def test_option_names_are_unchanged() -> None:
         "emulator_data_plane", "emulator_data_address", "rds_address", "rds_port", "rds_user",
         "rds_ssh_key", "rds_known_hosts", "rds_insecure_ignore_host_key", "volume_path",
         "nqn_prefix", "nvme_address", "nvme_port", "fake_rds_latency", "kubernetes", "kubeconfig",
-        "namespace", "kubernetes_state_file", "attachment_resync", "node_id",
+        "namespace", "kubernetes_state_file", "attachment_resync", "stale_attachment_interval",
+        "stale_node_grace", "node_id",
         "max_volumes_per_node", "initiator", "nvme_binary", "sysfs_root", "loop_exports_file",
         "topology",
     }  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import pathlib
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final
 
@@ -81,6 +82,7 @@ class FakeKubernetes(Kubernetes):
         self._pvs: dict[str, PersistentVolumeInfo] = {}
         self._csi_nodes: set[str] = set(nodes)
         self._ready: dict[str, bool] = dict.fromkeys(self._csi_nodes, True)
+        self._since: dict[str, float] = {}
         self._version = 1
         self._history: list[tuple[int, WatchEvent]] = []
         self._oldest = 1
@@ -132,7 +134,7 @@ class FakeKubernetes(Kubernetes):
         with self._cond:
             self._check()
             ready = self._ready.get(name)
-            return None if ready is None else NodeStatus(name, ready)
+            return None if ready is None else NodeStatus(name, ready, self._since.get(name, 0.0))
 
     def list_persistent_volumes(self) -> Sequence[PersistentVolumeInfo]:
         with self._cond:
@@ -170,8 +172,13 @@ class FakeKubernetes(Kubernetes):
             self._pvs[pv.name] = pv
             self._save()
 
-    def put_node(self, name: str, *, ready: bool = True, csi: bool = True) -> None:
+    def put_node(
+        self, name: str, *, ready: bool = True, csi: bool = True, since: float = 0.0
+    ) -> None:
+        """A Node (and its CSINode listing us when ``csi``), Ready or not since ``since``."""
         with self._cond:
+            if self._ready.get(name) != ready or since:
+                self._since[name] = since or time.time()
             self._ready[name] = ready
             if csi:
                 self._csi_nodes.add(name)
@@ -211,7 +218,13 @@ class FakeKubernetes(Kubernetes):
             "volume_attachments": [attrs.asdict(va) for va in self._vas.values()],
             "persistent_volumes": [attrs.asdict(pv) for pv in self._pvs.values()],
             "nodes": [
-                {"name": n, "ready": r, "csi": n in self._csi_nodes} for n, r in self._ready.items()
+                {
+                    "name": n,
+                    "ready": r,
+                    "csi": n in self._csi_nodes,
+                    "since": self._since.get(n, 0.0),
+                }
+                for n, r in self._ready.items()
             ],
         }
         tmp = self._file.with_suffix(".tmp")
@@ -243,3 +256,4 @@ class FakeKubernetes(Kubernetes):
         nodes = data.get("nodes", [])
         self._ready = {str(n["name"]): bool(n.get("ready", True)) for n in nodes}
         self._csi_nodes = {str(n["name"]) for n in nodes if n.get("csi", True)}
+        self._since = {str(n["name"]): float(n.get("since", 0.0)) for n in nodes}
