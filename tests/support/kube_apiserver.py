@@ -32,6 +32,9 @@ _STORAGE = "/apis/storage.k8s.io/v1/"
 _CORE = "/api/v1/"
 _NAMED = re.compile(r"^(?P<base>/apis?/[^?]*?)/(?P<kind>[a-z]+)(?:/(?P<name>[^/?]+))?$")
 _EVENTS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/events$")
+_LEASES = re.compile(
+    r"^/apis/coordination.k8s.io/v1/namespaces/(?P<ns>[^/]+)/leases(?:/(?P<name>[^/]+))?$"
+)
 
 
 def _stamp(seconds: float) -> str:
@@ -181,12 +184,46 @@ def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:  # noqa: C901 
             except (BrokenPipeError, ConnectionResetError):
                 return
 
+        def _body(self) -> Obj:
+            length = int(self.headers.get("Content-Length") or 0)
+            body: Obj = json.loads(self.rfile.read(length) or b"{}")
+            return body
+
+        def do_PUT(self) -> None:
+            """Replace a Lease; a stale resourceVersion is 409 Conflict, as the API says."""
+            if self._failing():
+                return
+            found = _LEASES.match(urllib.parse.urlsplit(self.path).path)
+            body = self._body()
+            if found is None or not found["name"]:
+                self._send(404, status(404, "NotFound", "only leases are replaced here"))
+                return
+            with api.cond:
+                current = api.objects.get("leases", {}).get(found["name"])
+                if current is None:
+                    self._send(404, status(404, "NotFound", "no such lease"))
+                    return
+                sent = body.get("metadata", {}).get("resourceVersion")
+                if sent != current["metadata"]["resourceVersion"]:
+                    self._send(409, status(409, "Conflict", "the object has been modified"))
+                    return
+                self._send(200, api.put("leases", body))
+
         def do_POST(self) -> None:
             if self._failing():
                 return
-            found = _EVENTS.match(urllib.parse.urlsplit(self.path).path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body: Obj = json.loads(self.rfile.read(length) or b"{}")
+            path = urllib.parse.urlsplit(self.path).path
+            leases = _LEASES.match(path)
+            if leases is not None:
+                body = self._body()
+                with api.cond:
+                    if body["metadata"]["name"] in api.objects.get("leases", {}):
+                        self._send(409, status(409, "AlreadyExists", "lease exists"))
+                        return
+                    self._send(201, api.put("leases", body))
+                return
+            found = _EVENTS.match(path)
+            body = self._body()
             if found is None:
                 self._send(404, status(404, "NotFound", "only events are created here"))
                 return

@@ -155,3 +155,11 @@ class Kubernetes(Protocol):
         ``default``), ``reason`` a CamelCase constant from ``application/events.py``.
         """
         ...
+
+    def acquire_lease(self, name: str, holder: str, duration_seconds: int) -> bool:
+        """
+        Hold the coordination.k8s.io Lease ``name`` (in the controller's namespace) as
+        ``holder`` for ``duration_seconds`` more: create it, renew it, or take it over once its
+        holder let it expire. False when another holder has it (or won a race for it).
+        """
+        ...

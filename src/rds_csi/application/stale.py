@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Final
 
 import attrs
 
@@ -26,6 +27,8 @@ from rds_csi.domain.text import quoted
 __all__ = ["StaleAttachment", "StaleAttachments"]
 
 _log = logging.getLogger(__name__)
+LEASE_NAME: Final = "rds-csi-stale-attachments"
+LEASE_SLACK: Final = 10  # seconds a missed renewal may be late before another replica takes over
 
 
 @attrs.frozen
@@ -40,6 +43,8 @@ class StaleAttachments:
     Args:
         grace: Seconds a node may be NotReady before its attachments count as stale.
         interval: Seconds between passes of the background loop (``start``).
+        identity: This replica's name for leader election through a Lease (the sidecars
+            elect their own leaders); empty: no election, every pass reports.
     """
 
     def __init__(
@@ -52,8 +57,10 @@ class StaleAttachments:
         interval: float,
         events: EventRecorder | None = None,
         metrics: AttachmentMetrics | None = None,
+        identity: str = "",
     ) -> None:
         self._kubernetes = kubernetes
+        self._identity = identity
         self._state = state
         self._clock = clock
         self._grace = grace
@@ -110,9 +117,20 @@ class StaleAttachments:
     def stop(self) -> None:
         self._stop.set()
 
+    def leading(self) -> bool:
+        """
+        Whether this replica holds the reconciler's Lease (taking or renewing it now): with two
+        controller replicas only one reports. Without an ``identity`` there is no election.
+        """
+        if not self._identity:
+            return True
+        seconds = int(self._interval * 2 + LEASE_SLACK)
+        return self._kubernetes.acquire_lease(LEASE_NAME, self._identity, seconds)
+
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                self.check()
+                if self.leading():
+                    self.check()
             except DomainError as exc:
                 _log.warning("stale-attachment check failed: %s", exc)

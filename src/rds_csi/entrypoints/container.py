@@ -22,6 +22,7 @@ Tests override providers instead of monkeypatching: ``with container.backend.ove
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Sequence
 
 import grpc
@@ -270,6 +271,7 @@ class Container(containers.DeclarativeContainer):
         interval=settings.provided.controller.stale_attachment_interval,
         events=events,
         metrics=metrics,
+        identity=providers.Callable(socket.gethostname),  # the pod's name in a cluster
     )
     controller_use_cases = providers.Singleton(
         ControllerUseCases,

@@ -243,6 +243,12 @@ class RealCluster:
             "node": core.delete_node,
             "csinode": storage.delete_csi_node,
         }
+        import kubernetes  # noqa: PLC0415 - only with a real cluster
+
+        leases: Any = kubernetes.client.CoordinationV1Api(self.client)
+        for lease in leases.list_namespaced_lease("default").items:
+            if lease.metadata.name.startswith(self.prefix):
+                leases.delete_namespaced_lease(lease.metadata.name, "default")
         for kind, name in reversed(self.made):
             try:
                 delete[kind](name)

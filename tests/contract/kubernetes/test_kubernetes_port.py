@@ -163,3 +163,14 @@ def test_a_refusal_is_a_backend_error_with_the_reason(cluster: Cluster) -> None:
             )
     finally:
         cluster.fail(0)
+
+
+def test_one_lease_holder_at_a_time(cluster: Cluster) -> None:
+    name = f"{cluster.prefix}lease"
+    port = cluster.port
+    assert port.acquire_lease(name, "replica-1", 2)
+    assert port.acquire_lease(name, "replica-1", 2)  # renewing
+    assert not port.acquire_lease(name, "replica-2", 2)
+    time.sleep(3.2)  # the holder stopped renewing: its lease runs out
+    assert port.acquire_lease(name, "replica-2", 60)
+    assert not port.acquire_lease(name, "replica-1", 60)

@@ -64,3 +64,17 @@ def test_nothing_stale_sets_the_gauge_to_zero() -> None:
 
 def metrics_count(metrics: Recorded) -> int:
     return metrics.stale
+
+
+def test_only_the_lease_holder_reports() -> None:
+    k8s, state, clock, _, _ = _setup()
+    one, two = (
+        StaleAttachments(k8s, state, clock, grace=300, interval=60, identity=name)
+        for name in ("replica-1", "replica-2")
+    )
+    assert one.leading()
+    assert not two.leading()
+    assert one.leading()  # renewed
+    k8s.leases["rds-csi-stale-attachments"] = ("replica-1", 0.0)  # it stopped renewing
+    assert two.leading()
+    assert not one.leading()

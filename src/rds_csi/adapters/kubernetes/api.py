@@ -44,6 +44,7 @@ ApiException: Final[Any] = kubernetes.client.ApiException
 _T = TypeVar("_T")
 HTTP_NOT_FOUND: Final = 404
 HTTP_GONE: Final = 410
+HTTP_CONFLICT: Final = 409
 CLUSTER_EVENTS_NAMESPACE: Final = "default"
 _REQUEST_TIMEOUT: Final = 15.0
 
@@ -92,6 +93,7 @@ class ApiKubernetes(Kubernetes):
         self._namespace = namespace or CLUSTER_EVENTS_NAMESPACE
         self._storage = client.StorageV1Api(api)
         self._core = client.CoreV1Api(api)
+        self._coordination = client.CoordinationV1Api(api)
         self._instance = socket.gethostname()
 
     def close(self) -> None:
@@ -241,3 +243,65 @@ class ApiKubernetes(Kubernetes):
         self._call(
             f"create an Event in {namespace}", self._core.create_namespaced_event, namespace, body
         )
+
+    def acquire_lease(self, name: str, holder: str, duration_seconds: int) -> bool:
+        now = dt.datetime.now(dt.UTC)
+        try:
+            lease = self._coordination.read_namespaced_lease(
+                name, self._namespace, _request_timeout=_REQUEST_TIMEOUT
+            )
+        except ApiException as exc:
+            if exc.status != HTTP_NOT_FOUND:
+                raise self._translate(f"read Lease {name}", exc) from exc
+            lease = None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise BackendUnavailable(f"Kubernetes API: cannot read Lease {name}: {exc}") from exc
+        if lease is None:
+            body = client.V1Lease(
+                metadata=client.V1ObjectMeta(name=name, namespace=self._namespace),
+                spec=self._lease_spec(holder, duration_seconds, now, now, 0),
+            )
+            return self._lease_write("create", self._coordination.create_namespaced_lease, body)
+        spec = lease.spec or client.V1LeaseSpec()
+        renewed = spec.renew_time or spec.acquire_time
+        expired = renewed is None or (
+            renewed + dt.timedelta(seconds=spec.lease_duration_seconds or 0) < now
+        )
+        if spec.holder_identity not in {None, "", holder} and not expired:
+            return False
+        taking = spec.holder_identity != holder
+        lease.spec = self._lease_spec(
+            holder,
+            duration_seconds,
+            now if taking else (spec.acquire_time or now),
+            now,
+            (spec.lease_transitions or 0) + (1 if taking else 0),
+        )
+        # The read's resourceVersion rides along: a rival's write in between is a 409.
+        return self._lease_write(
+            "update", self._coordination.replace_namespaced_lease, lease, name=name
+        )
+
+    @staticmethod
+    def _lease_spec(
+        holder: str, seconds: int, acquired: dt.datetime, renewed: dt.datetime, transitions: int
+    ) -> Any:
+        return client.V1LeaseSpec(
+            holder_identity=holder,
+            lease_duration_seconds=seconds,
+            acquire_time=acquired,
+            renew_time=renewed,
+            lease_transitions=transitions,
+        )
+
+    def _lease_write(self, what: str, fn: Callable[..., Any], body: Any, name: str = "") -> bool:
+        args = (name, self._namespace, body) if name else (self._namespace, body)
+        try:
+            fn(*args, _request_timeout=_REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status == HTTP_CONFLICT:
+                return False  # another replica wrote first
+            raise self._translate(f"{what} a Lease", exc) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise BackendUnavailable(f"Kubernetes API: cannot {what} a Lease: {exc}") from exc
+        return True

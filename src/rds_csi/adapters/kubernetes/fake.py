@@ -87,6 +87,7 @@ class FakeKubernetes(Kubernetes):
         self._history: list[tuple[int, WatchEvent]] = []
         self._oldest = 1
         self.events: list[RecordedEvent] = []
+        self.leases: dict[str, tuple[str, float]] = {}  # name -> (holder, monotonic expiry)
         self.unavailable = False
         self._file = pathlib.Path(state_file) if state_file else None
         self._stamp: tuple[int, int] | None = None
@@ -150,6 +151,16 @@ class FakeKubernetes(Kubernetes):
                 line = json.dumps({**attrs.asdict(event), "about": attrs.asdict(about)})
                 with pathlib.Path(f"{self._file}.events.jsonl").open("a") as out:
                     out.write(line + "\n")
+
+    def acquire_lease(self, name: str, holder: str, duration_seconds: int) -> bool:
+        with self._cond:
+            self._check()
+            now = time.monotonic()
+            current = self.leases.get(name)
+            if current is not None and current[0] != holder and current[1] > now:
+                return False
+            self.leases[name] = (holder, now + duration_seconds)
+            return True
 
     # --- the cluster's other actors (tests) -------------------------------------------------
 
