@@ -255,3 +255,28 @@ def test_a_dead_node_is_reported_stale_and_keeps_the_fence(world: World) -> None
     )
     assert "StaleAttachment" in world.cluster.event_reasons()
     assert "'node-c'" in world.refused(rwo, B)  # reported, never detached
+
+
+def test_a_failed_mount_is_told_to_the_pod(world: World) -> None:
+    volume = world.volume()
+    with pytest.raises(grpc.RpcError):
+        world.driver.node.NodePublishVolume(  # never staged: FAILED_PRECONDITION
+            csi_pb2.NodePublishVolumeRequest(
+                volume_id=volume.volume_id,
+                staging_target_path=world.driver.staging_dir(volume.volume_id),
+                target_path=world.driver.target_path(volume.volume_id),
+                volume_capability=MOUNT,
+                volume_context={
+                    **volume.volume_context,
+                    "csi.storage.k8s.io/pod.name": "web-0",
+                    "csi.storage.k8s.io/pod.namespace": "apps",
+                },
+            ),
+            timeout=10,
+        )
+    events = pathlib.Path(f"{world.cluster.path}.events.jsonl").read_text().splitlines()
+    told = [json.loads(line) for line in events]
+    assert [(e["about"]["kind"], e["about"]["name"], e["reason"]) for e in told] == [
+        ("Pod", "web-0", "MountFailed")
+    ]
+    assert "could not be mounted" in told[0]["message"]

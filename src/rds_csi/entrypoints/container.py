@@ -21,6 +21,7 @@ Tests override providers instead of monkeypatching: ``with container.backend.ove
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable, Sequence
@@ -43,6 +44,7 @@ from rds_csi.application.attachment import AttachmentState, PublishVolume, Unpub
 from rds_csi.application.attachment_sync import AttachmentSync
 from rds_csi.application.events import EventRecorder
 from rds_csi.application.health import CheckHealth, HealthMonitor
+from rds_csi.application.kubernetes import Kubernetes
 from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.node import (
     NodeExpandVolume,
@@ -63,7 +65,7 @@ from rds_csi.application.provisioning import (
 )
 from rds_csi.application.stale import StaleAttachments
 from rds_csi.application.topology import CreateVolumeInTopology
-from rds_csi.domain import InvalidArgument, VolumeParameters
+from rds_csi.domain import DomainError, InvalidArgument, VolumeParameters
 from rds_csi.emulator import Emulator
 from rds_csi.emulator.dataplane import EXPORTS_FILE
 from rds_csi.entrypoints.csi._pb import csi_pb2_grpc
@@ -88,6 +90,7 @@ __all__ = ["Container", "RdsSsh", "backend_kinds", "initiator_kinds", "open_ssh_
 
 
 MAX_WORKERS = 16
+_log = logging.getLogger(__name__)
 
 
 # --- what the providers call: decisions and requirements that span options ----------------
@@ -134,6 +137,19 @@ def api_kubernetes(kubeconfig: str, driver_name: str, namespace: str) -> ApiKube
 
 def fake_kubernetes(node_id: str, state_file: str) -> FakeKubernetes:
     return FakeKubernetes([node_id], state_file=state_file)
+
+
+def node_events(kubernetes: Callable[[], Kubernetes], clock: SystemClock) -> EventRecorder:
+    """
+    The node's Events (MountFailed on the pod) are a courtesy: a node plugin with no cluster
+    to talk to still serves, and says once that it will not tell.
+    """
+    try:
+        cluster: Kubernetes | None = kubernetes()
+    except DomainError as exc:
+        _log.warning("node events are off: %s", exc)
+        cluster = None
+    return EventRecorder(cluster, clock)
 
 
 def fake_rds(latency: float) -> InMemoryRds:
@@ -439,6 +455,12 @@ class Container(containers.DeclarativeContainer):
             mode_name,
             node=node_use_cases,
             all=node_use_cases,
+            controller=providers.Object(None),
+        ),
+        events=providers.Selector(
+            mode_name,
+            node=providers.Singleton(node_events, kubernetes.provider, clock),
+            all=events,
             controller=providers.Object(None),
         ),
     )
