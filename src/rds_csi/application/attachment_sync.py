@@ -88,12 +88,14 @@ class AttachmentSync:
         default_timeout: int,
         resync_seconds: float = 300.0,
         metrics: AttachmentMetrics | None = None,
+        enabled: bool = True,
     ) -> None:
         self._kubernetes = kubernetes
         self._state = state
         self._default_timeout = default_timeout
         self._resync = max(resync_seconds, 1.0)
         self._metrics = metrics
+        self._enabled = enabled
         self._cache: dict[str, VolumeAttachmentInfo] = {}
         self._pvs: dict[str, PersistentVolumeInfo] = {}
         self._lock = threading.Lock()
@@ -139,7 +141,14 @@ class AttachmentSync:
     # --- the loop ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Rebuild once now (so no publish is answered from an empty state), then keep up."""
+        """
+        Rebuild once now (so no publish is answered from an empty state), then keep up.
+        Disabled (an in-memory cluster nobody else writes: no attacher records anything),
+        the controller's own memory is the only record and is ready at once.
+        """
+        if not self._enabled:
+            self._state.mark_ready()
+            return
         try:
             version = self.rebuild()
         except DomainError as exc:

@@ -277,6 +277,12 @@ class Container(containers.DeclarativeContainer):
         default_timeout=volume_defaults.provided.migration_timeout,
         resync_seconds=settings.provided.controller.attachment_resync,
         metrics=metrics,
+        # An in-memory cluster with no file has no attacher writing VolumeAttachments.
+        enabled=providers.Callable(
+            lambda kind, state_file: kind != "fake" or bool(state_file),
+            kubernetes_kind,
+            settings.provided.controller.kubernetes_state_file,
+        ),
     )
     stale_attachments = providers.Singleton(
         StaleAttachments,

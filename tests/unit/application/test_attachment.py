@@ -367,3 +367,10 @@ class TestRebuild:
 )
 def test_usage_of_pv_access_modes(modes: tuple[str, ...], block: bool, mode: AccessMode) -> None:
     assert usage_of(PersistentVolumeInfo("pv", "h", modes, block)) == Usage(mode, block)
+
+
+def test_without_an_attacher_the_memory_is_the_record(world: World) -> None:
+    world.k8s.unavailable = True  # nothing is asked of the cluster
+    state = AttachmentState(world.clock, ready=False)
+    AttachmentSync(world.k8s, state, default_timeout=300, enabled=False).start()
+    assert state.ready
