@@ -285,7 +285,9 @@ class PublishVolume:
 
     def _tell(self, vid: VolumeId, reason: str, message: str) -> None:
         _log.info("%s: %s", reason, message)
-        if self._events is not None:
+        # The attacher retries a refusal every few seconds: find the PVC (a list of PVs) only
+        # when the event is due.
+        if self._events is not None and self._events.due(("volume", vid, reason)):
             self._events.on_volume(_pv_of(self._kubernetes, vid), reason, message)
 
     def _report(self) -> None:

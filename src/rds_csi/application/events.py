@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Final
 
 from rds_csi.application.kubernetes import Kubernetes, ObjectRef, PersistentVolumeInfo
@@ -71,20 +71,27 @@ class EventRecorder:
         self._kubernetes = kubernetes
         self._clock = clock
         self._interval = interval
-        self._last: dict[tuple[ObjectRef, str], float] = {}
+        self._last: dict[Hashable, float] = {}
         self._lock = threading.Lock()
 
-    def record(self, about: ObjectRef, reason: str, message: str) -> bool:
-        """Record one Event; False when rate-limited, unconfigured or refused."""
-        if self._kubernetes is None:
-            return False
-        key = (about, reason)
+    def due(self, key: Hashable) -> bool:
+        """
+        Whether ``key`` may be told now (and, if so, not again for ``interval``). ``record``
+        asks it for each (object, reason); a caller asks it first when finding the object
+        costs a call to the API server.
+        """
         now = self._clock.monotonic()
         with self._lock:
             last = self._last.get(key)
             if last is not None and now - last < self._interval:
                 return False
             self._last[key] = now
+            return True
+
+    def record(self, about: ObjectRef, reason: str, message: str) -> bool:
+        """Record one Event; False when rate-limited, unconfigured or refused."""
+        if self._kubernetes is None or not self.due((about, reason)):
+            return False
         try:
             self._kubernetes.create_event(
                 about,

@@ -374,3 +374,21 @@ def test_without_an_attacher_the_memory_is_the_record(world: World) -> None:
     state = AttachmentState(world.clock, ready=False)
     AttachmentSync(world.k8s, state, default_timeout=300, enabled=False).start()
     assert state.ready
+
+
+def test_a_retried_refusal_does_not_list_the_pvs_each_time(world: World) -> None:
+    vid, ctx = world.volume()
+    world.publish(vid, "a", RWO, ctx)
+    listed = 0
+    real = world.k8s.list_persistent_volumes
+
+    def counting() -> list[PersistentVolumeInfo]:
+        nonlocal listed
+        listed += 1
+        return list(real())
+
+    world.k8s.list_persistent_volumes = counting  # type: ignore[method-assign]
+    for _ in range(10):
+        with pytest.raises(AttachRefused):
+            world.publish(vid, "b", RWO, ctx)
+    assert listed == 1
