@@ -298,16 +298,18 @@ def volume_attachment(
     }
 
 
-def csi_node(name: str, drivers: dict[str, str]) -> Obj:
+def csi_node(name: str, drivers: dict[str, str], limits: dict[str, int] | None = None) -> Obj:
+    entries = []
+    for driver, node_id in drivers.items():
+        entry: Obj = {"name": driver, "nodeID": node_id, "topologyKeys": None}
+        if (limits or {}).get(driver):
+            entry["allocatable"] = {"count": (limits or {})[driver]}
+        entries.append(entry)
     return {
         "kind": "CSINode",
         "apiVersion": "storage.k8s.io/v1",
         "metadata": {"name": name},
-        "spec": {
-            "drivers": [
-                {"name": d, "nodeID": nid, "topologyKeys": None} for d, nid in drivers.items()
-            ]
-        },
+        "spec": {"drivers": entries},
     }
 
 

@@ -32,6 +32,7 @@ from rds_csi.domain import (
     AttachOutcome,
     AttachRefused,
     BackendUnavailable,
+    CapacityExhausted,
     DetachOutcome,
     DomainError,
     InvalidArgument,
@@ -227,9 +228,11 @@ class PublishVolume:
             )
         with self._locks.hold(str(vid)):
             volume = self._backend.get_volume(vid)
-            self._check_node(node_id)
+            limit = self._check_node(node_id)
             context = self._publish_context(volume_context, volume)
             current = self._state.get(vid)
+            if limit and (current is None or node_id not in current.nodes):
+                self._check_limit(node_id, limit)
             try:
                 result = attach(
                     current,
@@ -254,18 +257,29 @@ class PublishVolume:
         self._report()
         return Published(result.attachment, context)
 
-    def _check_node(self, node_id: str) -> None:
+    def _check_node(self, node_id: str) -> int:
+        """The node's attach limit (0: none), or NotFound."""
         if self._kubernetes is None:
             if node_id != self._own_node:
                 raise NotFound(
                     f"node {quoted(node_id)} not found: without a cluster the only node is this "
                     f"process's own, {quoted(self._own_node)}"
                 )
-            return
-        if not self._kubernetes.node_exists(node_id):
+            return 0
+        found = self._kubernetes.csi_node(node_id)
+        if found is None:
             raise NotFound(
                 f"node {quoted(node_id)} not found: no CSINode lists this driver with that "
                 "node ID (is the node plugin running there?)"
+            )
+        return found.max_volumes
+
+    def _check_limit(self, node_id: str, limit: int) -> None:
+        held = sum(node_id in a.nodes for a in self._state.snapshot().values())
+        if held >= limit:
+            raise CapacityExhausted(
+                f"node {quoted(node_id)} holds {held} volumes of this driver, its attach limit "
+                f"(CSINode allocatable count {limit}); another node must take this one"
             )
 
     def _publish_context(self, given: Mapping[str, str], volume: Volume) -> dict[str, str]:

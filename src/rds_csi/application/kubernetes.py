@@ -20,6 +20,7 @@ from rds_csi.domain import Aborted
 
 
 __all__ = [
+    "CsiNodeInfo",
     "EventType",
     "Kubernetes",
     "NodeStatus",
@@ -97,6 +98,20 @@ class PersistentVolumeInfo:
 
 
 @attrs.frozen
+class CsiNodeInfo:
+    """
+    Our driver's entry in a CSINode: the node exists for us.
+
+    Attributes:
+        max_volumes: ``allocatable.count``, the node's attach limit; 0: none reported.
+    """
+
+    name: str
+    node_id: str
+    max_volumes: int = 0
+
+
+@attrs.frozen
 class NodeStatus:
     name: str
     ready: bool
@@ -137,8 +152,8 @@ class Kubernetes(Protocol):
         """
         ...
 
-    def node_exists(self, node_id: str) -> bool:
-        """Whether a CSINode lists our driver with this node ID."""
+    def csi_node(self, node_id: str) -> CsiNodeInfo | None:
+        """The CSINode entry of our driver with this node ID; None: no such node for us."""
         ...
 
     def node_status(self, name: str) -> NodeStatus | None:

@@ -54,7 +54,14 @@ class Cluster(Protocol):
 
     def delete_va(self, name: str) -> None: ...
 
-    def add_node(self, name: str, *, ready: bool = True, csi_node_id: str | None = None) -> None:
+    def add_node(
+        self,
+        name: str,
+        *,
+        ready: bool = True,
+        csi_node_id: str | None = None,
+        max_volumes: int = 0,
+    ) -> None:
         """A Node and its CSINode; ``csi_node_id`` None: the CSINode does not list us."""
         ...
 
@@ -101,10 +108,18 @@ class FakeCluster:
     def delete_va(self, name: str) -> None:
         self.port.delete_volume_attachment(name)
 
-    def add_node(self, name: str, *, ready: bool = True, csi_node_id: str | None = None) -> None:
+    def add_node(
+        self,
+        name: str,
+        *,
+        ready: bool = True,
+        csi_node_id: str | None = None,
+        max_volumes: int = 0,
+    ) -> None:
         self.port.put_node(name, ready=ready, csi=False)
         if csi_node_id is not None:
             self.port.put_node(csi_node_id, ready=ready, csi=True)
+            self.port.max_volumes[csi_node_id] = max_volumes
 
     def compact(self) -> bool:
         self.port.compact()
@@ -147,12 +162,19 @@ class LoopbackCluster:
     def delete_va(self, name: str) -> None:
         self.api.delete("volumeattachments", name)
 
-    def add_node(self, name: str, *, ready: bool = True, csi_node_id: str | None = None) -> None:
+    def add_node(
+        self,
+        name: str,
+        *,
+        ready: bool = True,
+        csi_node_id: str | None = None,
+        max_volumes: int = 0,
+    ) -> None:
         self.api.put("nodes", k.node(name, ready=ready))
         drivers = {OTHER_DRIVER: name}
         if csi_node_id is not None:
             drivers[DRIVER] = csi_node_id
-        self.api.put("csinodes", k.csi_node(name, drivers))
+        self.api.put("csinodes", k.csi_node(name, drivers, {DRIVER: max_volumes}))
 
     def compact(self) -> bool:
         self.api.compact()
@@ -210,14 +232,21 @@ class RealCluster:
         storage, _ = self._apis()
         storage.delete_volume_attachment(name)
 
-    def add_node(self, name: str, *, ready: bool = True, csi_node_id: str | None = None) -> None:
+    def add_node(
+        self,
+        name: str,
+        *,
+        ready: bool = True,
+        csi_node_id: str | None = None,
+        max_volumes: int = 0,
+    ) -> None:
         storage, core = self._apis()
         core.create_node(k.node(name, ready=ready))
         self.made.append(("node", name))
         drivers = {OTHER_DRIVER: name}
         if csi_node_id is not None:
             drivers[DRIVER] = csi_node_id
-        storage.create_csi_node(k.csi_node(name, drivers))
+        storage.create_csi_node(k.csi_node(name, drivers, {DRIVER: max_volumes}))
         self.made.append(("csinode", name))
 
     def compact(self) -> bool:

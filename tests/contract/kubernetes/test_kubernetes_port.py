@@ -89,10 +89,22 @@ def test_a_node_exists_when_its_csinode_lists_our_driver(cluster: Cluster) -> No
     cluster.add_node(f"{p}with", csi_node_id=f"{p}with")
     cluster.add_node(f"{p}renamed", csi_node_id=f"{p}csi-id-of-renamed")
     cluster.add_node(f"{p}without")
-    assert cluster.port.node_exists(f"{p}with")
-    assert cluster.port.node_exists(f"{p}csi-id-of-renamed")
-    assert not cluster.port.node_exists(f"{p}without")
-    assert not cluster.port.node_exists(f"{p}nowhere")
+    found = cluster.port.csi_node(f"{p}with")
+    assert found is not None
+    assert found.node_id == f"{p}with"
+    assert found.max_volumes == 0
+    renamed = cluster.port.csi_node(f"{p}csi-id-of-renamed")
+    assert renamed is not None
+    assert renamed.node_id == f"{p}csi-id-of-renamed"
+    assert cluster.port.csi_node(f"{p}without") is None
+    assert cluster.port.csi_node(f"{p}nowhere") is None
+
+
+def test_a_csinode_tells_the_attach_limit(cluster: Cluster) -> None:
+    cluster.add_node(f"{cluster.prefix}small", csi_node_id=f"{cluster.prefix}small", max_volumes=3)
+    found = cluster.port.csi_node(f"{cluster.prefix}small")
+    assert found is not None
+    assert found.max_volumes == 3
 
 
 def test_node_status(cluster: Cluster) -> None:
@@ -146,7 +158,7 @@ def test_an_unreachable_api_server_is_unavailable(cluster: Cluster) -> None:
         with pytest.raises(BackendUnavailable):
             cluster.port.list_volume_attachments()
         with pytest.raises(BackendUnavailable):
-            cluster.port.node_exists("a")
+            cluster.port.csi_node("a")
     finally:
         cluster.fail(0)
 

@@ -30,6 +30,7 @@ from rds_csi.domain import (
     AlreadyExists,
     AttachRefused,
     BackendUnavailable,
+    CapacityExhausted,
     CapacityRange,
     Conflict,
     InvalidArgument,
@@ -392,3 +393,14 @@ def test_a_retried_refusal_does_not_list_the_pvs_each_time(world: World) -> None
         with pytest.raises(AttachRefused):
             world.publish(vid, "b", RWO, ctx)
     assert listed == 1
+
+
+def test_the_nodes_attach_limit_is_resource_exhausted(world: World) -> None:
+    world.k8s.max_volumes["a"] = 1
+    first, ctx1 = world.volume()
+    second, ctx2 = world.volume()
+    world.publish(first, "a", RWO, ctx1)
+    world.publish(first, "a", RWO, ctx1)  # a repeat is not another volume
+    with pytest.raises(CapacityExhausted, match="attach limit"):
+        world.publish(second, "a", RWO, ctx2)
+    world.publish(second, "b", RWO, ctx2)

@@ -20,6 +20,7 @@ import kubernetes
 import urllib3
 
 from rds_csi.application.kubernetes import (
+    CsiNodeInfo,
     EventType,
     Kubernetes,
     NodeStatus,
@@ -164,7 +165,7 @@ class ApiKubernetes(Kubernetes):
             if info is not None:
                 yield WatchEvent(EventType(kind), info, va.metadata.resource_version or "")
 
-    def node_exists(self, node_id: str) -> bool:
+    def csi_node(self, node_id: str) -> CsiNodeInfo | None:
         try:
             found = self._storage.read_csi_node(node_id, _request_timeout=_REQUEST_TIMEOUT)
         except ApiException as exc:
@@ -173,15 +174,23 @@ class ApiKubernetes(Kubernetes):
             found = None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise BackendUnavailable(f"Kubernetes API: cannot read CSINode: {exc}") from exc
-        if found is not None and self._lists_us(found, node_id):
-            return True
+        entry = self._our_entry(found, node_id) if found is not None else None
+        if entry is not None:
+            return entry
         # The CSI node ID need not be the Node's name: look at every CSINode's entry for us.
         listed = self._call("list CSINodes", self._storage.list_csi_node)
-        return any(self._lists_us(item, node_id) for item in listed.items)
+        return next(
+            (e for item in listed.items if (e := self._our_entry(item, node_id)) is not None),
+            None,
+        )
 
-    def _lists_us(self, csi_node: Any, node_id: str) -> bool:
+    def _our_entry(self, csi_node: Any, node_id: str) -> CsiNodeInfo | None:
         drivers = (csi_node.spec.drivers if csi_node.spec else None) or []
-        return any(d.name == self._driver and d.node_id == node_id for d in drivers)
+        for driver in drivers:
+            if driver.name == self._driver and driver.node_id == node_id:
+                count = driver.allocatable.count if driver.allocatable else None
+                return CsiNodeInfo(csi_node.metadata.name, node_id, int(count or 0))
+        return None
 
     def node_status(self, name: str) -> NodeStatus | None:
         try:

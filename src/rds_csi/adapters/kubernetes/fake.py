@@ -20,6 +20,7 @@ from typing import Any, Final
 import attrs
 
 from rds_csi.application.kubernetes import (
+    CsiNodeInfo,
     EventType,
     Kubernetes,
     NodeStatus,
@@ -87,6 +88,7 @@ class FakeKubernetes(Kubernetes):
         self._history: list[tuple[int, WatchEvent]] = []
         self._oldest = 1
         self.events: list[RecordedEvent] = []
+        self.max_volumes: dict[str, int] = {}  # a node's attach limit (allocatable.count)
         self.leases: dict[str, tuple[str, float]] = {}  # name -> (holder, monotonic expiry)
         self.unavailable = False
         self._file = pathlib.Path(state_file) if state_file else None
@@ -126,10 +128,12 @@ class FakeKubernetes(Kubernetes):
                 yield event
                 after = int(event.resource_version)
 
-    def node_exists(self, node_id: str) -> bool:
+    def csi_node(self, node_id: str) -> CsiNodeInfo | None:
         with self._cond:
             self._check()
-            return node_id in self._csi_nodes
+            if node_id not in self._csi_nodes:
+                return None
+            return CsiNodeInfo(node_id, node_id, self.max_volumes.get(node_id, 0))
 
     def node_status(self, name: str) -> NodeStatus | None:
         with self._cond:
