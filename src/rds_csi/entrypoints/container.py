@@ -22,7 +22,6 @@ Tests override providers instead of monkeypatching: ``with container.backend.ove
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from collections.abc import Callable, Sequence
 
@@ -34,19 +33,18 @@ from rds_csi import __version__
 from rds_csi.adapters.clock import SystemClock
 from rds_csi.adapters.fake_node import DeviceTable, FakeFilesystem, FakeMounter, FakeNvmeInitiator
 from rds_csi.adapters.fake_rds import InMemoryRds
-from rds_csi.adapters.kubernetes import ApiKubernetes, FakeKubernetes, api_client
 from rds_csi.adapters.loop import LoopInitiator
 from rds_csi.adapters.metrics import PrometheusMetrics
 from rds_csi.adapters.mount import LinuxFilesystem, LinuxMounter
 from rds_csi.adapters.nvme_cli import NvmeCliInitiator
-from rds_csi.adapters.resilience import BreakingBackend
+from rds_csi.adapters.resilience import BreakerSettings, BreakingBackend
 from rds_csi.application.attachment import AttachmentState, PublishVolume, UnpublishVolume
 from rds_csi.application.attachment_sync import AttachmentSync
 from rds_csi.application.events import EventRecorder
 from rds_csi.application.health import CheckHealth, HealthMonitor
-from rds_csi.application.kubernetes import Kubernetes
 from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.node import (
+    KubeletDir,
     NodeExpandVolume,
     NodeGetVolumeStats,
     NodePublishVolume,
@@ -65,7 +63,7 @@ from rds_csi.application.provisioning import (
 )
 from rds_csi.application.stale import StaleAttachments
 from rds_csi.application.topology import CreateVolumeInTopology
-from rds_csi.domain import DomainError, InvalidArgument, VolumeParameters
+from rds_csi.domain import InvalidArgument, VolumeParameters
 from rds_csi.emulator import Emulator
 from rds_csi.emulator.dataplane import EXPORTS_FILE
 from rds_csi.entrypoints.csi._pb import csi_pb2_grpc
@@ -74,6 +72,12 @@ from rds_csi.entrypoints.csi.controller import ControllerService, ControllerUseC
 from rds_csi.entrypoints.csi.identity import IdentityService
 from rds_csi.entrypoints.csi.interceptors import RpcInterceptor
 from rds_csi.entrypoints.csi.node import NodeInfo, NodeService, NodeUseCases
+from rds_csi.entrypoints.kube_wiring import (
+    api_kubernetes,
+    fake_kubernetes,
+    node_events,
+    resolve_kubernetes,
+)
 from rds_csi.entrypoints.rds_wiring import (
     RdsSsh,
     closing,
@@ -119,39 +123,6 @@ def resolve_initiator(initiator: str, backend_kind: str, mode: Mode) -> str:
     return "nvme"
 
 
-def resolve_kubernetes(kind: str, mode: Mode, kubeconfig: str) -> str:
-    """
-    ``auto``: a single-node trial (``all``) with no cluster in sight (no kubeconfig, not in a
-    pod) runs on the in-memory cluster, where its own node is the one node; else the API.
-    """
-    if kind != AUTO:
-        return kind
-    in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
-    cluster = kubeconfig or os.environ.get("KUBECONFIG") or in_cluster
-    return "fake" if mode is Mode.ALL and not cluster else "api"
-
-
-def api_kubernetes(kubeconfig: str, driver_name: str, namespace: str) -> ApiKubernetes:
-    return ApiKubernetes(api_client(kubeconfig), driver_name, namespace)
-
-
-def fake_kubernetes(node_id: str, state_file: str) -> FakeKubernetes:
-    return FakeKubernetes([node_id], state_file=state_file)
-
-
-def node_events(kubernetes: Callable[[], Kubernetes], clock: SystemClock) -> EventRecorder:
-    """
-    The node's Events (MountFailed on the pod) are a courtesy: a node plugin with no cluster
-    to talk to still serves, and says once that it will not tell.
-    """
-    try:
-        cluster: Kubernetes | None = kubernetes()
-    except DomainError as exc:
-        _log.warning("node events are off: %s", exc)
-        cluster = None
-    return EventRecorder(cluster, clock)
-
-
 def fake_rds(latency: float) -> InMemoryRds:
     rds = InMemoryRds()
     rds.faults.latency = latency
@@ -195,11 +166,15 @@ def build_server(
     controller: csi_pb2_grpc.ControllerServicer,
     node: csi_pb2_grpc.NodeServicer,
     interceptors: Sequence[grpc.ServerInterceptor],  # type: ignore[type-arg]
+    *,
     max_workers: int = MAX_WORKERS,
+    identity_workers: int = AdmissionLimits().reserved,
 ) -> grpc.Server:
     """A gRPC server with all three services; the caller adds the port and starts it."""
     # Identity keeps workers of its own: Probe never queues behind backend calls.
-    server = admitted_server(interceptors, AdmissionLimits(running=max_workers))
+    server = admitted_server(
+        interceptors, AdmissionLimits(running=max_workers, reserved=identity_workers)
+    )
     csi_pb2_grpc.add_IdentityServicer_to_server(identity, server)
     csi_pb2_grpc.add_ControllerServicer_to_server(controller, server)
     csi_pb2_grpc.add_NodeServicer_to_server(node, server)
@@ -240,7 +215,16 @@ class Container(containers.DeclarativeContainer):
         emulator=providers.Resource(closing, emulator_ssh.backend),
     )
     # Every use case sees the RDS through the circuit breaker (fails fast while it is down).
-    backend = providers.Singleton(BreakingBackend, raw_backend, metrics=metrics)
+    backend = providers.Singleton(
+        BreakingBackend,
+        raw_backend,
+        providers.Factory(
+            BreakerSettings,
+            failures=settings.provided.controller.breaker_failures,
+            reset_timeout=settings.provided.controller.breaker_reset_timeout,
+        ),
+        metrics=metrics,
+    )
 
     # --- the cluster ----------------------------------------------------------------------
     clock = providers.Singleton(SystemClock)
@@ -387,6 +371,8 @@ class Container(containers.DeclarativeContainer):
         max_volumes=settings.provided.node.max_volumes_per_node,
         topology=topology,
     )
+    # Every staging and target path must resolve below it (docs/node-confinement.md).
+    kubelet_dir = providers.Singleton(KubeletDir.parse, settings.provided.node.kubelet_dir)
     node_use_cases = providers.Singleton(
         NodeUseCases,
         stage=providers.Factory(
@@ -396,6 +382,7 @@ class Container(containers.DeclarativeContainer):
             filesystem=filesystem,
             locks=node_locks,
             metrics=metrics,
+            kubelet_dir=kubelet_dir,
         ),
         unstage=providers.Factory(
             NodeUnstageVolume,
@@ -403,6 +390,7 @@ class Container(containers.DeclarativeContainer):
             mounter=mounter,
             filesystem=filesystem,
             locks=node_locks,
+            kubelet_dir=kubelet_dir,
         ),
         publish=providers.Factory(
             NodePublishVolume,
@@ -411,8 +399,16 @@ class Container(containers.DeclarativeContainer):
             filesystem=filesystem,
             locks=node_locks,
             metrics=metrics,
+            kubelet_dir=kubelet_dir,
         ),
-        unpublish=providers.Factory(NodeUnpublishVolume, mounter=mounter, locks=node_locks),
+        unpublish=providers.Factory(
+            NodeUnpublishVolume,
+            initiator=initiator,
+            mounter=mounter,
+            filesystem=filesystem,
+            locks=node_locks,
+            kubelet_dir=kubelet_dir,
+        ),
         stats=providers.Factory(
             NodeGetVolumeStats, initiator=initiator, mounter=mounter, filesystem=filesystem
         ),
@@ -436,6 +432,7 @@ class Container(containers.DeclarativeContainer):
                 mode_name, controller=backend, all=backend, node=providers.Object(None)
             ),
         ),
+        interval=settings.provided.controller.health_interval,
         clock=clock,
     )
     identity_service = providers.Singleton(
@@ -477,6 +474,7 @@ class Container(containers.DeclarativeContainer):
         controller=controller_service,
         node=node_service,
         interceptors=providers.List(rpc_interceptor),
+        identity_workers=settings.provided.identity_workers,
     )
 
 
