@@ -279,7 +279,7 @@ def code_blocks(text: str, language: str = "[a-z]*") -> Iterator[str]:
 # --- the driver's command line -------------------------------------------------------------------
 
 SERVE_COMMANDS: Final = ("controller", "node", "all")
-ALL_COMMANDS: Final = (*SERVE_COMMANDS, "call", "emulator", "version")
+ALL_COMMANDS: Final = (*SERVE_COMMANDS, "call", "doctor", "emulator", "version")
 _FLAG_RE = re.compile(r"(?<![\w-])--[a-z0-9][a-z0-9-]*")
 
 

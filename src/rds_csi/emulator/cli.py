@@ -1,7 +1,7 @@
 """
 ``rds-csi emulator``: run an emulated RDS until interrupted.
 
-    rds-csi emulator --listen 127.0.0.1:2222 --data-dir /var/lib/rds-emu --pool-size 100G \\
+    rds-csi emulator --listen 127.0.0.1:2222 --data-dir /var/lib/rds-emu --pool-size 100Gi \\
         --user admin --authorized-key ~/.ssh/id_ed25519.pub [--data-plane nvmet]
 
 The password may come from ``--password-file`` or ``RDS_EMULATOR_PASSWORD`` (``--password`` shows
@@ -25,6 +25,7 @@ from types import FrameType
 import attrs
 
 from rds_csi.domain import InvalidArgument, Size
+from rds_csi.domain.size import GIB
 from rds_csi.emulator.dialect import (
     DIALECTS,
     EMPTY_FINDS,
@@ -55,7 +56,7 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def _size(text: str) -> Size:
     try:
-        return Size.parse(text, field="--pool-size")
+        return Size.from_quantity(text, field="--pool-size")
     except InvalidArgument as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -88,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="disk table, exports file, host key and the pool's sparse images",
     )
-    parser.add_argument("--pool-size", type=_size, default=Size.parse("100G"), metavar="SIZE")
+    parser.add_argument("--pool-size", type=_size, default=Size(100 * GIB), metavar="SIZE")
     parser.add_argument(
         "--pool-name",
         default="storage-pool",

@@ -8,7 +8,7 @@ once. Logins by password or public key for the configured users; RouterOS login 
 
 Use it in-process::
 
-    with Emulator(EmulatorConfig(data_dir=tmp, pool_size=Size.parse("100G"),
+    with Emulator(EmulatorConfig(data_dir=tmp, pool_size=Size.from_quantity("100Gi"),
                                  users=(EmulatorUser("admin", password="x"),))) as emu:
         host, port = emu.address
         emu.faults.fail_next(1, match="/disk add")

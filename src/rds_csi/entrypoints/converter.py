@@ -128,7 +128,7 @@ def _endpoint(value: object, _type: object) -> Endpoint:
 
 
 def _size(value: object, _type: object) -> Size:
-    return value if isinstance(value, Size) else Size.parse(_text(value), field="pool size")
+    return value if isinstance(value, Size) else Size.from_quantity(_text(value), field="pool size")
 
 
 def _checked_text(check: Callable[[str], object], *, empty_ok: bool = False) -> Any:

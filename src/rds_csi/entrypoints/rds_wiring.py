@@ -48,6 +48,8 @@ def rds_ssh_settings(settings: Settings) -> SshSettings:
         )
     if rds.insecure_ignore_host_key:
         log.warning("RDS host key verification is OFF (--rds-insecure-ignore-host-key)")
+    else:
+        _check_known_hosts(rds.known_hosts)
     return SshSettings(
         address=rds.address,
         port=rds.port,
@@ -57,6 +59,20 @@ def rds_ssh_settings(settings: Settings) -> SshSettings:
         insecure_ignore_host_key=rds.insecure_ignore_host_key,
         base_path=settings.controller.volume_path,
     )
+
+
+def _check_known_hosts(given: str) -> None:
+    """A missing known_hosts file, named as the operator gave it and with the option to set."""
+    path = pathlib.Path(given) if given else pathlib.Path.home() / ".ssh" / "known_hosts"
+    try:
+        path.open("rb").close()
+    except OSError as exc:
+        shown = given or "~/.ssh/known_hosts (the default: --rds-known-hosts is not set)"
+        raise InvalidArgument(
+            "--rds-known-hosts",
+            f"{shown}: {exc.strerror or exc}; give the known_hosts file holding the RDS host "
+            "key (docs/routeros.md), or --rds-insecure-ignore-host-key for a first trial",
+        ) from None
 
 
 def emulator_ssh_settings(emulator: Emulator, base_path: str) -> SshSettings:

@@ -22,6 +22,7 @@ from rds_csi.domain import Size
 from rds_csi.domain.identity import DEFAULT_BASE_PATH, DEFAULT_NQN_PREFIX
 from rds_csi.domain.model import DEFAULT_NVME_PORT
 from rds_csi.domain.parameters import DEFAULT_SSH_PORT
+from rds_csi.domain.size import GIB
 from rds_csi.entrypoints.csi.identity import DEFAULT_DRIVER_NAME
 from rds_csi.entrypoints.endpoint import Endpoint, parse_endpoint
 from rds_csi.entrypoints.logs import LOG_FORMATS, LOG_LEVELS
@@ -42,7 +43,8 @@ __all__ = [
 ]
 
 ENV_PREFIX: Final = "RDS_CSI_"
-DEFAULT_ENDPOINT: Final = "unix:///csi/csi.sock"
+# The README's trial path, writable without root; the manifests pass their own --endpoint.
+DEFAULT_ENDPOINT: Final = "unix:///tmp/rds-csi/csi.sock"
 AUTO: Final = "auto"
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
@@ -158,7 +160,7 @@ class EmulatorSettings:
         ),
     )
     pool_size: Size = attrs.field(
-        factory=lambda: Size.parse("100G"),
+        factory=lambda: Size(100 * GIB),
         metadata=_help("backend emulator: the size of its storage pool"),
     )
     data_plane: DataPlane = attrs.field(

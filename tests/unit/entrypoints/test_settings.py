@@ -33,7 +33,7 @@ def config_file(tmp_path: pathlib.Path) -> pathlib.Path:
 
 def test_defaults_without_any_source() -> None:
     s = settings([])
-    assert str(s.endpoint) == "unix:///csi/csi.sock"
+    assert str(s.endpoint) == "unix:///tmp/rds-csi/csi.sock"
     assert s.driver_name == "rds.csi.srvlab.io"
     assert s.metrics.address == "auto"
     assert (s.rds.port, s.rds.user) == (22, "admin")
