@@ -11,6 +11,7 @@ from typing import Any, Final
 
 import cattrs
 
+from rds_csi.adapters.routeros_rest.settings import check_rest_url
 from rds_csi.application.topology import Topology
 from rds_csi.domain import DomainError, Size
 from rds_csi.domain.identity import check_base_path
@@ -29,6 +30,7 @@ from rds_csi.entrypoints.settings import (
     NodeId,
     NqnPrefix,
     Port,
+    RestUrl,
     Seconds,
 )
 
@@ -158,6 +160,7 @@ def _make_converter() -> cattrs.Converter:
         DriverName: _checked_text(check_driver_name),
         NodeId: _checked_text(_node_id),
         HostPort: _checked_text(lambda text: parse_host_port(text, field=""), empty_ok=True),
+        RestUrl: _checked_text(check_rest_url, empty_ok=True),
         **{kind: _one_of(listing) for kind, listing in CHOICES.items()},
     }
     for kind, hook in hooks.items():

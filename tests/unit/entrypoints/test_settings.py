@@ -89,7 +89,8 @@ def test_option_names_are_unchanged() -> None:
         "rds_ssh_key", "rds_known_hosts", "rds_insecure_ignore_host_key", "volume_path",
         "nqn_prefix", "nvme_address", "nvme_port", "fake_rds_latency", "node_id",
         "max_volumes_per_node", "initiator", "nvme_binary", "sysfs_root", "loop_exports_file",
-        "topology",
+        "topology", "rds_rest_url", "rds_rest_password_file", "rds_ca_file",
+        "rds_insecure_skip_verify",
     }  # fmt: skip
 
 
