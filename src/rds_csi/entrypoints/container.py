@@ -202,12 +202,13 @@ class Container(containers.DeclarativeContainer):
         ),
         metrics=metrics,
     )
+    # Singletons: the password is read (or, on the emulator, made) once, not per provider use.
     rds_rest = providers.Container(
-        RdsRest, settings=providers.Callable(rds_rest_settings, settings), metrics=metrics
+        RdsRest, settings=providers.Singleton(rds_rest_settings, settings), metrics=metrics
     )
     emulator_rest = providers.Container(
         RdsRest,
-        settings=providers.Callable(
+        settings=providers.Singleton(
             emulator_rest_settings, emulator, settings.provided.controller.volume_path
         ),
         metrics=metrics,
