@@ -6,9 +6,11 @@
         [--rest-listen 127.0.0.1:8443 --password-file pw]
 
 The password may come from ``--password-file`` or ``RDS_EMULATOR_PASSWORD`` (``--password`` shows
-in ``ps``). On start it prints the address and the ``known_hosts`` line of its host key; with
-``--rest-listen`` also the REST API's URL and its certificate's fingerprint (the PEM is
-``DIR/www-ssl.pem``, the CA file a REST client trusts). REST logins need the password.
+in ``ps``); an empty one is refused. An address that gives ``--login-failures`` wrong passwords
+within a minute is refused for ``--login-lockout`` seconds. On start it prints the address and the
+``known_hosts`` line of its host key; with ``--rest-listen`` also the REST API's URL and its
+certificate's fingerprint (the PEM is ``DIR/www-ssl.pem``, the CA file a REST client trusts).
+REST logins need the password.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from rds_csi.emulator.dialect import (
     WRAP_STYLES,
     Dialect,
 )
+from rds_csi.emulator.faults import FaultKind
+from rds_csi.emulator.logins import LoginLimit
 from rds_csi.emulator.nvmet_plane import DATA_PLANES, check_data_address
 from rds_csi.emulator.server import Emulator, EmulatorConfig, EmulatorUser
 
@@ -57,6 +61,16 @@ def _size(text: str) -> Size:
         return Size.parse(text, field="--pool-size")
     except InvalidArgument as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _share(text: str) -> float:
+    try:
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share within 0-1")
+    return share
 
 
 def _ip(text: str) -> str:
@@ -96,6 +110,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--password-file", type=pathlib.Path, default=None)
     parser.add_argument(
+        "--login-failures",
+        type=int,
+        default=LoginLimit().failures,
+        metavar="N",
+        help="wrong passwords an address may give within a minute before it is locked out; "
+        "0: no limit",
+    )
+    parser.add_argument(
+        "--login-lockout",
+        type=float,
+        default=LoginLimit().lockout,
+        metavar="SECONDS",
+        help="how long a locked-out address is refused, even with the right password",
+    )
+    parser.add_argument(
         "--authorized-key",
         type=pathlib.Path,
         action="append",
@@ -130,6 +159,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="IP",
         help="where the kernel target listens (default: the --listen host)",
+    )
+    parser.add_argument(
+        "--drop-rate",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="testing: this share (0-1) of commands lose their connection, before or after running",
+    )
+    parser.add_argument(
+        "--garble-rate",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="testing: this share (0-1) of answers come back with junk in the middle",
     )
     parser.add_argument("--log-level", default="INFO")
 
@@ -176,10 +219,18 @@ def dialect_from(args: argparse.Namespace) -> Dialect:
 
 def _password(args: argparse.Namespace) -> str | None:
     if args.password_file is not None:
-        return str(args.password_file.read_text().rstrip("\n"))
-    if args.password is not None:
-        return str(args.password)
-    return os.environ.get(PASSWORD_ENV) or None
+        password = str(args.password_file.read_text().rstrip("\n"))
+        source = f"--password-file {args.password_file}"
+    elif args.password is not None:
+        password, source = str(args.password), "--password"
+    else:
+        return os.environ.get(PASSWORD_ENV) or None
+    if not password:
+        raise ValueError(
+            f"{source} gives an empty password, which would let anyone log in: "
+            "give a non-empty one, or log in with --authorized-key only"
+        )
+    return password
 
 
 def config_from(args: argparse.Namespace) -> EmulatorConfig:
@@ -196,6 +247,7 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
         dialect=dialect_from(args),
         data_plane=args.data_plane,
         data_address=args.data_address,
+        login_limit=LoginLimit(failures=args.login_failures, lockout=args.login_lockout),
         rest_listen=args.rest_listen,
     )
 
@@ -228,6 +280,10 @@ def run(args: argparse.Namespace) -> int:
     emulator.latency.command = args.latency
     emulator.latency.command_jitter = args.jitter
     emulator.latency.rtt = args.rtt
+    # Half of the drops close the connection before the command runs, half after.
+    emulator.faults.rate(FaultKind.DROP_BEFORE, args.drop_rate / 2)
+    emulator.faults.rate(FaultKind.DROP_AFTER, args.drop_rate / 2)
+    emulator.faults.rate(FaultKind.GARBLE, args.garble_rate)
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:

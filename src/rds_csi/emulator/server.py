@@ -35,6 +35,7 @@ from rds_csi.emulator.console import Console
 from rds_csi.emulator.dataplane import DataPlane
 from rds_csi.emulator.dialect import Dialect
 from rds_csi.emulator.faults import FaultInjector, FaultKind, Latency, garble, truncate
+from rds_csi.emulator.logins import LoginGuard, LoginLimit
 from rds_csi.emulator.netdelay import delay_line
 from rds_csi.emulator.nvmet import DEFAULT_ROOT as NVMET_ROOT
 from rds_csi.emulator.nvmet_plane import open_data_plane
@@ -62,12 +63,20 @@ DEFAULT_HOST_KEY: Final = "ssh_host_ecdsa_key"
 _POLL: Final = POLL
 
 
+def _not_empty(_user: object, _attribute: object, password: str | None) -> None:
+    if password == "":
+        raise ValueError(
+            "the password is empty, which would let anyone log in: give a non-empty password, "
+            "or none and an authorized key"
+        )
+
+
 @attrs.define
 class EmulatorUser:
     """A RouterOS user: a password, authorized public keys (OpenSSH lines), or both."""
 
     name: str
-    password: str | None = attrs.field(default=None, repr=False)
+    password: str | None = attrs.field(default=None, repr=False, validator=_not_empty)
     authorized_keys: list[str] = attrs.field(factory=list)
 
 
@@ -88,6 +97,7 @@ class EmulatorConfig:
             target) or ``auto`` (``nvmet`` where the kernel has it); see ``nvmet_plane.py``.
         data_address: The IP the kernel target listens on; default the ``listen`` host.
         nvmet_root: nvmet's configfs directory.
+        login_limit: Failed logins per client address before it is locked out for a while.
         rest_listen: Where the REST API (HTTPS) listens, beside SSH; None: not served.
     """
 
@@ -101,6 +111,7 @@ class EmulatorConfig:
     data_plane: str = "json"
     data_address: str | None = None
     nvmet_root: pathlib.Path = NVMET_ROOT
+    login_limit: LoginLimit = attrs.field(factory=LoginLimit)
     rest_listen: tuple[str, int] | None = None
 
 
@@ -111,6 +122,7 @@ class EmulatorStats:
     connections: int = 0
     logins: int = 0
     failed_logins: int = 0
+    locked_out_logins: int = 0  # attempts refused unchecked: their address is locked out
     commands: int = 0
     channels_open: int = 0
     max_channels_open: int = 0
@@ -167,6 +179,7 @@ class Emulator:
 
     Attributes:
         faults: Switch faults on (fail, drop, hang, truncate, garble, refuse logins).
+        logins: The per-address login rate limit's bookkeeping.
         latency: Command and network latency, changed at any time.
         stats: Connections, logins and commands seen.
         state: The pool and its disks (read it to check what the RDS holds).
@@ -194,6 +207,7 @@ class Emulator:
         self.faults = FaultInjector()
         self.latency = Latency()
         self.stats = EmulatorStats()
+        self.logins = LoginGuard(config.login_limit)
         self._users = {u.name: u for u in config.users}
         self._users_lock = threading.Lock()
         self._rng = random.Random(0xD15C)  # noqa: S311 - junk for garbling, not secrets
@@ -355,6 +369,7 @@ class Emulator:
                 sock.close()
 
     def _serve_connection(self, sock: socket.socket) -> None:
+        peer = str(sock.getpeername()[0])
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.latency.rtt > 0 or self.latency.rtt_jitter > 0:
@@ -364,7 +379,7 @@ class Emulator:
         with self._lock:
             self._transports = [t for t in self._transports if t.is_active()]
             self._transports.append(transport)
-        session = Session(self)
+        session = Session(self, peer)
         transport.start_server(event=threading.Event(), server=session)
         threading.Thread(
             target=session.hold_accepted, args=(transport,), name="emulator-accept", daemon=True
@@ -394,6 +409,8 @@ class Emulator:
             line = "\x00"  # answered as the syntax error it is
         fault = self.faults.take(line)
         kind = fault.kind if fault is not None else None
+        if kind is not None:
+            log.info("fault injected: %s", kind.value)  # the fault suite counts these lines
         delay = self.latency.command_delay()
         if delay > 0 and self._stopping.wait(delay):
             return

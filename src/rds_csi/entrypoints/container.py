@@ -37,10 +37,11 @@ from rds_csi.adapters.loop import LoopInitiator
 from rds_csi.adapters.metrics import PrometheusMetrics
 from rds_csi.adapters.mount import LinuxFilesystem, LinuxMounter
 from rds_csi.adapters.nvme_cli import NvmeCliInitiator
-from rds_csi.adapters.resilience import BreakingBackend
+from rds_csi.adapters.resilience import BreakerSettings, BreakingBackend
 from rds_csi.application.health import CheckHealth, HealthMonitor
 from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.node import (
+    KubeletDir,
     NodeExpandVolume,
     NodeGetVolumeStats,
     NodePublishVolume,
@@ -161,11 +162,15 @@ def build_server(
     controller: csi_pb2_grpc.ControllerServicer,
     node: csi_pb2_grpc.NodeServicer,
     interceptors: Sequence[grpc.ServerInterceptor],  # type: ignore[type-arg]
+    *,
     max_workers: int = MAX_WORKERS,
+    identity_workers: int = AdmissionLimits().reserved,
 ) -> grpc.Server:
     """A gRPC server with all three services; the caller adds the port and starts it."""
     # Identity keeps workers of its own: Probe never queues behind backend calls.
-    server = admitted_server(interceptors, AdmissionLimits(running=max_workers))
+    server = admitted_server(
+        interceptors, AdmissionLimits(running=max_workers, reserved=identity_workers)
+    )
     csi_pb2_grpc.add_IdentityServicer_to_server(identity, server)
     csi_pb2_grpc.add_ControllerServicer_to_server(controller, server)
     csi_pb2_grpc.add_NodeServicer_to_server(node, server)
@@ -222,7 +227,16 @@ class Container(containers.DeclarativeContainer):
         **{"emulator-rest": providers.Resource(closing_rest, emulator_rest.backend)},
     )
     # Every use case sees the RDS through the circuit breaker (fails fast while it is down).
-    backend = providers.Singleton(BreakingBackend, raw_backend, metrics=metrics)
+    backend = providers.Singleton(
+        BreakingBackend,
+        raw_backend,
+        providers.Factory(
+            BreakerSettings,
+            failures=settings.provided.controller.breaker_failures,
+            reset_timeout=settings.provided.controller.breaker_reset_timeout,
+        ),
+        metrics=metrics,
+    )
 
     # --- controller -----------------------------------------------------------------------
     volume_defaults = providers.Singleton(volume_defaults, settings)
@@ -294,6 +308,8 @@ class Container(containers.DeclarativeContainer):
         max_volumes=settings.provided.node.max_volumes_per_node,
         topology=topology,
     )
+    # Every staging and target path must resolve below it (docs/node-confinement.md).
+    kubelet_dir = providers.Singleton(KubeletDir.parse, settings.provided.node.kubelet_dir)
     node_use_cases = providers.Singleton(
         NodeUseCases,
         stage=providers.Factory(
@@ -303,6 +319,7 @@ class Container(containers.DeclarativeContainer):
             filesystem=filesystem,
             locks=node_locks,
             metrics=metrics,
+            kubelet_dir=kubelet_dir,
         ),
         unstage=providers.Factory(
             NodeUnstageVolume,
@@ -310,6 +327,7 @@ class Container(containers.DeclarativeContainer):
             mounter=mounter,
             filesystem=filesystem,
             locks=node_locks,
+            kubelet_dir=kubelet_dir,
         ),
         publish=providers.Factory(
             NodePublishVolume,
@@ -318,8 +336,16 @@ class Container(containers.DeclarativeContainer):
             filesystem=filesystem,
             locks=node_locks,
             metrics=metrics,
+            kubelet_dir=kubelet_dir,
         ),
-        unpublish=providers.Factory(NodeUnpublishVolume, mounter=mounter, locks=node_locks),
+        unpublish=providers.Factory(
+            NodeUnpublishVolume,
+            initiator=initiator,
+            mounter=mounter,
+            filesystem=filesystem,
+            locks=node_locks,
+            kubelet_dir=kubelet_dir,
+        ),
         stats=providers.Factory(
             NodeGetVolumeStats, initiator=initiator, mounter=mounter, filesystem=filesystem
         ),
@@ -343,6 +369,7 @@ class Container(containers.DeclarativeContainer):
                 mode_name, controller=backend, all=backend, node=providers.Object(None)
             ),
         ),
+        interval=settings.provided.controller.health_interval,
         clock=providers.Singleton(SystemClock),
     )
     identity_service = providers.Singleton(
@@ -378,6 +405,7 @@ class Container(containers.DeclarativeContainer):
         controller=controller_service,
         node=node_service,
         interceptors=providers.List(rpc_interceptor),
+        identity_workers=settings.provided.identity_workers,
     )
 
 

@@ -60,7 +60,9 @@ class Mode(enum.Enum):
 # Field types whose hook checks the value; the hook is the one place each rule is written.
 Port = NewType("Port", int)
 Count = NewType("Count", int)
+Positive = NewType("Positive", int)  # a count of at least 1
 Seconds = NewType("Seconds", float)
+Interval = NewType("Interval", float)  # seconds, more than 0
 Host = NewType("Host", str)  # an IP or DNS name; empty: unset
 AbsolutePath = NewType("AbsolutePath", str)  # empty: unset
 BasePath = NewType("BasePath", str)
@@ -101,12 +103,25 @@ def _help(text: str, *also_env: str) -> dict[str, object]:
     return {"help": text, "also_env": also_env}
 
 
+METRICS_PORT: Final = 9809
+
+
 @attrs.frozen
 class MetricsSettings:
     address: HostPort = attrs.field(
-        default=HostPort(":9809"),
-        metadata=_help("host:port of the Prometheus /metrics endpoint; empty disables it"),
+        default=HostPort(AUTO),
+        metadata=_help(
+            "host:port of the Prometheus /metrics endpoint; empty disables it; auto: "
+            f"127.0.0.1:{METRICS_PORT} for `all` (a trial on a workstation), :{METRICS_PORT} "
+            "(every interface) otherwise"
+        ),
     )
+
+    def resolved(self, mode: Mode) -> str:
+        """The address to bind: ``auto`` keeps a single-node trial's endpoint on loopback."""
+        if self.address != AUTO:
+            return self.address
+        return f"127.0.0.1:{METRICS_PORT}" if mode is Mode.ALL else f":{METRICS_PORT}"
 
 
 @attrs.frozen
@@ -208,6 +223,21 @@ class ControllerSettings:
             "seconds every call to the in-memory RDS sleeps (backend fake; demos and tests)"
         ),
     )
+    breaker_failures: Positive = attrs.field(
+        default=Positive(5),
+        metadata=_help(
+            "consecutive failures to reach the RDS that open the circuit breaker (calls then "
+            "fail fast with UNAVAILABLE)"
+        ),
+    )
+    breaker_reset_timeout: Interval = attrs.field(
+        default=Interval(30.0),
+        metadata=_help("seconds the open circuit waits before one call may try the RDS again"),
+    )
+    health_interval: Interval = attrs.field(
+        default=Interval(10.0),
+        metadata=_help("seconds between the background RDS health checks Probe answers from"),
+    )
 
 
 @attrs.frozen
@@ -226,6 +256,13 @@ class NodeSettings:
     sysfs_root: AbsolutePath = attrs.field(
         default=AbsolutePath("/sys"),
         metadata=_help("where sysfs is mounted (initiator nvme reads NVMe state there)"),
+    )
+    kubelet_dir: AbsolutePath = attrs.field(
+        default=AbsolutePath("/var/lib/kubelet"),
+        metadata=_help(
+            "kubelet's directory: every staging and target path must resolve (symlinks "
+            "included) strictly below it"
+        ),
     )
     loop_exports_file: AbsolutePath = attrs.field(
         default=AbsolutePath(""),
@@ -257,6 +294,13 @@ class Settings:
     )
     shutdown_grace: Seconds = attrs.field(
         default=Seconds(10.0), metadata=_help("seconds in-flight calls get on SIGTERM")
+    )
+    identity_workers: Positive = attrs.field(
+        default=Positive(4),
+        metadata=_help(
+            "gRPC workers kept for Identity calls (Probe) alone, so they never queue behind "
+            "controller or node work"
+        ),
     )
     backend: BackendKind = attrs.field(
         default=BackendKind(AUTO),

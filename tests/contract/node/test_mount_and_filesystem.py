@@ -4,14 +4,13 @@ mounts (root).
 
 One volume's life on a node, step by step: blank -> formatted once -> mounted at the staging path
 -> bound into pods (read-write, read-only, raw block) -> grown -> measured -> unmounted. Where the
-fakes legitimately differ (they keep no bytes), ``real_data`` says so and only the real adapters
-are asked about data.
+fakes legitimately differ (they keep no files, only a device's raw bytes), ``real_data`` says so
+and only the real adapters are asked about files.
 """
 
 from __future__ import annotations
 
 import errno
-import mmap
 import os
 import pathlib
 import shutil
@@ -217,8 +216,9 @@ class TestBind:
             assert info.major_minor == node_fs.filesystem.device_number(device)
             assert node_fs.filesystem.is_block_device(target)
             assert node_fs.filesystem.device_size(target) == 16 * MIB
-        if node_fs.real_data:
-            _write_then_read_direct(first, second)
+        # Two pods, one device: what one writes, the other reads from the device.
+        node_fs.write_block(first, 3 * MIB, b"through the first target")
+        assert node_fs.read_block_direct(second, 3 * MIB)[:24] == b"through the first target"
         assert node_fs.filesystem.detect(device) is None  # raw block is never formatted
         for target in (first, second):
             node_fs.mounter.unmount(target)
@@ -230,23 +230,6 @@ class TestBind:
         _, staging = _staged(node_fs)
         assert not node_fs.filesystem.is_block_device(staging)
         assert not node_fs.filesystem.is_block_device(node_fs.path("missing"))
-
-
-def _write_then_read_direct(first: str, second: str) -> None:
-    fd = os.open(first, os.O_WRONLY)
-    try:
-        os.pwrite(fd, b"through the first target", 3 * MIB)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    fd = os.open(second, os.O_RDONLY | os.O_DIRECT)
-    try:
-        # A direct read (page-aligned buffer): from the device, not from a page cache.
-        buf = mmap.mmap(-1, 4096)
-        assert os.preadv(fd, [buf], 3 * MIB) == 4096
-    finally:
-        os.close(fd)
-    assert buf[:24] == b"through the first target"
 
 
 class TestMountPoints:
@@ -267,18 +250,39 @@ class TestMountPoints:
 
     def test_remove_is_idempotent(self, node_fs: MountHarness) -> None:
         directory = node_fs.mount_point("dir")
-        node_fs.mounter.remove_mount_point(directory)
-        node_fs.mounter.remove_mount_point(directory)
+        assert node_fs.mounter.remove_mount_point(directory) is True
+        assert node_fs.mounter.remove_mount_point(directory) is False
         assert not pathlib.Path(directory).exists()
+
+    def test_a_made_file_is_removed(self, node_fs: MountHarness) -> None:
+        file = node_fs.mount_point("pods", "vm", "disk", file=True)
+        assert node_fs.mounter.remove_mount_point(file) is True
+        assert not pathlib.Path(file).exists()
 
     def test_remove_never_deletes_data(self, node_fs: MountHarness) -> None:
         directory = pathlib.Path(node_fs.path("not-a-mount"))
         directory.mkdir(parents=True)
         (directory / "file").write_text("someone's data")
+        assert node_fs.mounter.remove_mount_point(str(directory)) is False
+        assert node_fs.mounter.remove_mount_point(str(directory / "file")) is False
+        assert (directory / "file").read_text() == "someone's data"
+
+    def test_what_it_did_not_make_is_left_alone_even_empty(self, node_fs: MountHarness) -> None:
+        directory = pathlib.Path(node_fs.path("kubelets"))
+        directory.mkdir(parents=True)
+        empty = directory / "empty-file"
+        empty.touch()
+        link = directory / "link"
+        link.symlink_to(node_fs.mount_point("made"))
+        for path in (directory, empty, link):
+            assert node_fs.mounter.remove_mount_point(str(path)) is False
+            assert path.exists()
+
+    def test_a_made_directory_someone_filled_is_refused(self, node_fs: MountHarness) -> None:
+        directory = pathlib.Path(node_fs.mount_point("filled"))
+        (directory / "file").write_text("someone's data")
         with pytest.raises(BackendError):
             node_fs.mounter.remove_mount_point(str(directory))
-        with pytest.raises(BackendError):
-            node_fs.mounter.remove_mount_point(str(directory / "file"))
         assert (directory / "file").read_text() == "someone's data"
 
     def test_a_mounted_mount_point_is_not_removed(self, node_fs: MountHarness) -> None:
@@ -286,6 +290,24 @@ class TestMountPoints:
         with pytest.raises(BackendError):
             node_fs.mounter.remove_mount_point(staging)
         assert node_fs.mounter.mount_at(staging) is not None
+
+
+class TestResolve:
+    def test_symlinks_and_dots_are_resolved(self, node_fs: MountHarness) -> None:
+        real = pathlib.Path(node_fs.mount_point("real"))
+        link = pathlib.Path(node_fs.path("link"))
+        link.symlink_to(real)
+        resolved = node_fs.mounter.resolve(f"{link}/./sub//missing")
+        assert resolved == f"{os.path.realpath(real)}/sub/missing"
+
+    def test_proc_self_root_is_the_root(self, node_fs: MountHarness) -> None:
+        assert node_fs.mounter.resolve("/proc/self/root/etc") == "/etc"
+
+    def test_a_link_out_of_the_directory_resolves_outside(self, node_fs: MountHarness) -> None:
+        link = pathlib.Path(node_fs.path("to-etc"))
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to("/etc")
+        assert node_fs.mounter.resolve(str(link)) == "/etc"
 
 
 class TestUnmount:
@@ -298,8 +320,6 @@ class TestUnmount:
         assert pathlib.Path(staging).is_dir()  # the mount point stays
 
     def test_a_busy_mount_is_an_error_and_stays_mounted(self, node_fs: MountHarness) -> None:
-        if not node_fs.real_data:
-            pytest.skip("nothing holds a fake mount open")
         _, staging = _staged(node_fs)
         with pathlib.Path(staging, "open.txt").open("w"):
             with pytest.raises(BackendError, match="busy"):
