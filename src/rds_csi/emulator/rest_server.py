@@ -308,7 +308,12 @@ class _Handler(BaseHTTPRequestHandler):
             emulator.stats.bump("channels_open", -1)
 
     def _authorized(self) -> bool:
+        """Basic auth, under the same per-address login limit as SSH (``logins.py``)."""
         emulator = self.server.owner.emulator
+        address = str(self.client_address[0])
+        if not emulator.logins.allowed(address):
+            emulator.stats.bump("locked_out_logins")
+            return False
         header = self.headers.get("Authorization", "")
         scheme, _, encoded = header.partition(" ")
         ok = False
@@ -323,6 +328,10 @@ class _Handler(BaseHTTPRequestHandler):
                 and user.password is not None
                 and hmac.compare_digest(user.password.encode(), password.encode())
             )
+            if not ok:
+                emulator.logins.failed(address)  # a wrong password counts; a refusal fault not
+        if ok:
+            emulator.logins.succeeded(address)
         emulator.stats.bump("logins" if ok else "failed_logins")
         return ok
 

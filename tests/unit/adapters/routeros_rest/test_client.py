@@ -25,6 +25,7 @@ from rds_csi.adapters.routeros_rest.http import RestClient, RestPath
 from rds_csi.domain import BackendUnavailable, MalformedOutput, Size
 from rds_csi.domain.size import TIB
 from rds_csi.emulator import Emulator, EmulatorConfig
+from rds_csi.emulator.logins import LoginLimit
 from rds_csi.entrypoints.rest_wiring import open_rest_backend
 
 
@@ -158,3 +159,31 @@ def test_an_rds_that_is_down_is_retried_then_unavailable(
     with pytest.raises(RestUnavailable, match="cannot connect"):
         backend.list_volumes()
     assert waits == [1.0, 2.0, 4.0, 8.0]
+
+
+def test_wrong_passwords_lock_the_address_out_as_over_ssh(
+    tmp_path: pathlib.Path, opened: list[RestClient | RouterOsRestBackend]
+) -> None:
+    config = EmulatorConfig(
+        data_dir=tmp_path / "rds",
+        pool_size=Size(TIB),
+        rest_listen=("127.0.0.1", 0),
+        login_limit=LoginLimit(failures=2, lockout=60.0),
+    )
+    with Emulator(config) as emulator:
+        files = emulator.provision_rest_client(tmp_path / "client")
+        right = RestSettings(
+            url=files.url,
+            user=files.user,
+            password=read_password_file(files.password_file),
+            ca_file=files.ca_file,
+        )
+        wrong = RestClient(attrs.evolve(right, password="guess"))
+        good = RestClient(right)
+        opened += [wrong, good]
+        for _ in range(2):
+            with pytest.raises(LoginRefused):
+                wrong.request("health", "GET", RestPath("system/resource"))
+        with pytest.raises(LoginRefused):  # the right password too, while locked out
+            good.request("health", "GET", RestPath("system/resource"))
+        assert emulator.stats.locked_out_logins == 1
