@@ -9,8 +9,10 @@ Adding an adapter is one entry in a selector:
 
 * ``backend`` (kind decided once, by ``backend_kind``: ``auto`` is ``emulator`` for ``all``,
   ``ssh`` otherwise): ``ssh`` (a real RDS), ``emulator`` (the embedded RouterOS emulator,
-  reached through the same SSH adapter) and ``fake`` (in memory). Both SSH kinds are wired by
-  the ``RdsSsh`` sub-container (``rds_wiring.py``, with the embedded emulator).
+  reached through the same SSH adapter), ``rest`` and ``emulator-rest`` (the same two over
+  the REST API) and ``fake`` (in memory). Both SSH kinds are wired by the ``RdsSsh``
+  sub-container (``rds_wiring.py``, with the embedded emulator), both REST kinds by ``RdsRest``
+  (``rest_wiring.py``).
 * ``initiator``, ``mounter``, ``filesystem`` (kind decided by ``initiator_kind`` from the
   setting, the mode and ``backend_kind``): ``fake`` selects the whole in-memory node stack;
   ``nvme`` (nvme-cli) and ``loop`` (the emulator's images on loop devices) select the real
@@ -75,6 +77,12 @@ from rds_csi.entrypoints.rds_wiring import (
     open_ssh_backend,
     rds_ssh_settings,
 )
+from rds_csi.entrypoints.rest_wiring import (
+    RdsRest,
+    closing_rest,
+    emulator_rest_settings,
+    rds_rest_settings,
+)
 from rds_csi.entrypoints.settings import AUTO, Mode, Settings
 
 
@@ -82,6 +90,7 @@ __all__ = ["Container", "RdsSsh", "backend_kinds", "initiator_kinds", "open_ssh_
 
 
 MAX_WORKERS = 16
+EMULATOR_KINDS = frozenset({"emulator", "emulator-rest"})
 
 
 # --- what the providers call: decisions and requirements that span options ----------------
@@ -105,8 +114,8 @@ def resolve_initiator(initiator: str, backend_kind: str, mode: Mode) -> str:
     """
     if initiator != AUTO:
         return initiator
-    if mode is Mode.ALL and backend_kind in {"emulator", "fake"}:
-        return "loop" if backend_kind == "emulator" else "fake"
+    if mode is Mode.ALL and backend_kind in {*EMULATOR_KINDS, "fake"}:
+        return "loop" if backend_kind in EMULATOR_KINDS else "fake"
     return "nvme"
 
 
@@ -120,7 +129,7 @@ def loop_initiator(
     explicit: str, backend_kind: str, emulator: Callable[[], Emulator]
 ) -> LoopInitiator:
     """The loop initiator on the emulator's exports file: as given, or the embedded one's."""
-    if not explicit and backend_kind == "emulator":
+    if not explicit and backend_kind in EMULATOR_KINDS:
         explicit = str(emulator().config.data_dir / EXPORTS_FILE)
     if not explicit:
         raise InvalidArgument(
@@ -183,7 +192,10 @@ class Container(containers.DeclarativeContainer):
     # --- the RDS --------------------------------------------------------------------------
     backend_kind = providers.Callable(resolve_backend, settings.provided.backend, mode)
     emulator = providers.Resource(
-        open_emulator, settings, providers.Callable(emulator_data_address, settings)
+        open_emulator,
+        settings,
+        providers.Callable(emulator_data_address, settings),
+        rest=providers.Callable(lambda kind: kind == "emulator-rest", backend_kind),
     )
     rds_ssh = providers.Container(
         RdsSsh, settings=providers.Callable(rds_ssh_settings, settings), metrics=metrics
@@ -195,11 +207,24 @@ class Container(containers.DeclarativeContainer):
         ),
         metrics=metrics,
     )
+    # Singletons: the password is read (or, on the emulator, made) once, not per provider use.
+    rds_rest = providers.Container(
+        RdsRest, settings=providers.Singleton(rds_rest_settings, settings), metrics=metrics
+    )
+    emulator_rest = providers.Container(
+        RdsRest,
+        settings=providers.Singleton(
+            emulator_rest_settings, emulator, settings.provided.controller.volume_path
+        ),
+        metrics=metrics,
+    )
     raw_backend = providers.Selector(
         backend_kind,
         fake=providers.Singleton(fake_rds, settings.provided.controller.fake_rds_latency),
         ssh=providers.Resource(closing, rds_ssh.backend),
         emulator=providers.Resource(closing, emulator_ssh.backend),
+        rest=providers.Resource(closing_rest, rds_rest.backend),
+        **{"emulator-rest": providers.Resource(closing_rest, emulator_rest.backend)},
     )
     # Every use case sees the RDS through the circuit breaker (fails fast while it is down).
     backend = providers.Singleton(
