@@ -9,8 +9,10 @@ Adding an adapter is one entry in a selector:
 
 * ``backend`` (kind decided once, by ``backend_kind``: ``auto`` is ``emulator`` for ``all``,
   ``ssh`` otherwise): ``ssh`` (a real RDS), ``emulator`` (the embedded RouterOS emulator,
-  reached through the same SSH adapter) and ``fake`` (in memory). Both SSH kinds are wired by
-  the ``RdsSsh`` sub-container (``rds_wiring.py``, with the embedded emulator).
+  reached through the same SSH adapter), ``rest`` and ``emulator-rest`` (the same two over
+  the REST API) and ``fake`` (in memory). Both SSH kinds are wired by the ``RdsSsh``
+  sub-container (``rds_wiring.py``, with the embedded emulator), both REST kinds by ``RdsRest``
+  (``rest_wiring.py``).
 * ``initiator``, ``mounter``, ``filesystem`` (kind decided by ``initiator_kind`` from the
   setting, the mode and ``backend_kind``): ``fake`` selects the whole in-memory node stack;
   ``nvme`` (nvme-cli) and ``loop`` (the emulator's images on loop devices) select the real
@@ -21,7 +23,6 @@ Tests override providers instead of monkeypatching: ``with container.backend.ove
 
 from __future__ import annotations
 
-import logging
 import socket
 from collections.abc import Callable, Sequence
 
@@ -72,12 +73,7 @@ from rds_csi.entrypoints.csi.controller import ControllerService, ControllerUseC
 from rds_csi.entrypoints.csi.identity import IdentityService
 from rds_csi.entrypoints.csi.interceptors import RpcInterceptor
 from rds_csi.entrypoints.csi.node import NodeInfo, NodeService, NodeUseCases
-from rds_csi.entrypoints.kube_wiring import (
-    api_kubernetes,
-    fake_kubernetes,
-    node_events,
-    resolve_kubernetes,
-)
+from rds_csi.entrypoints.kube_wiring import KubeWiring, node_events
 from rds_csi.entrypoints.rds_wiring import (
     RdsSsh,
     closing,
@@ -87,6 +83,12 @@ from rds_csi.entrypoints.rds_wiring import (
     open_ssh_backend,
     rds_ssh_settings,
 )
+from rds_csi.entrypoints.rest_wiring import (
+    RdsRest,
+    closing_rest,
+    emulator_rest_settings,
+    rds_rest_settings,
+)
 from rds_csi.entrypoints.settings import AUTO, Mode, Settings
 
 
@@ -94,7 +96,7 @@ __all__ = ["Container", "RdsSsh", "backend_kinds", "initiator_kinds", "open_ssh_
 
 
 MAX_WORKERS = 16
-_log = logging.getLogger(__name__)
+EMULATOR_KINDS = frozenset({"emulator", "emulator-rest"})
 
 
 # --- what the providers call: decisions and requirements that span options ----------------
@@ -118,8 +120,8 @@ def resolve_initiator(initiator: str, backend_kind: str, mode: Mode) -> str:
     """
     if initiator != AUTO:
         return initiator
-    if mode is Mode.ALL and backend_kind in {"emulator", "fake"}:
-        return "loop" if backend_kind == "emulator" else "fake"
+    if mode is Mode.ALL and backend_kind in {*EMULATOR_KINDS, "fake"}:
+        return "loop" if backend_kind in EMULATOR_KINDS else "fake"
     return "nvme"
 
 
@@ -133,7 +135,7 @@ def loop_initiator(
     explicit: str, backend_kind: str, emulator: Callable[[], Emulator]
 ) -> LoopInitiator:
     """The loop initiator on the emulator's exports file: as given, or the embedded one's."""
-    if not explicit and backend_kind == "emulator":
+    if not explicit and backend_kind in EMULATOR_KINDS:
         explicit = str(emulator().config.data_dir / EXPORTS_FILE)
     if not explicit:
         raise InvalidArgument(
@@ -196,7 +198,10 @@ class Container(containers.DeclarativeContainer):
     # --- the RDS --------------------------------------------------------------------------
     backend_kind = providers.Callable(resolve_backend, settings.provided.backend, mode)
     emulator = providers.Resource(
-        open_emulator, settings, providers.Callable(emulator_data_address, settings)
+        open_emulator,
+        settings,
+        providers.Callable(emulator_data_address, settings),
+        rest=providers.Callable(lambda kind: kind == "emulator-rest", backend_kind),
     )
     rds_ssh = providers.Container(
         RdsSsh, settings=providers.Callable(rds_ssh_settings, settings), metrics=metrics
@@ -208,11 +213,24 @@ class Container(containers.DeclarativeContainer):
         ),
         metrics=metrics,
     )
+    # Singletons: the password is read (or, on the emulator, made) once, not per provider use.
+    rds_rest = providers.Container(
+        RdsRest, settings=providers.Singleton(rds_rest_settings, settings), metrics=metrics
+    )
+    emulator_rest = providers.Container(
+        RdsRest,
+        settings=providers.Singleton(
+            emulator_rest_settings, emulator, settings.provided.controller.volume_path
+        ),
+        metrics=metrics,
+    )
     raw_backend = providers.Selector(
         backend_kind,
         fake=providers.Singleton(fake_rds, settings.provided.controller.fake_rds_latency),
         ssh=providers.Resource(closing, rds_ssh.backend),
         emulator=providers.Resource(closing, emulator_ssh.backend),
+        rest=providers.Resource(closing_rest, rds_rest.backend),
+        **{"emulator-rest": providers.Resource(closing_rest, emulator_rest.backend)},
     )
     # Every use case sees the RDS through the circuit breaker (fails fast while it is down).
     backend = providers.Singleton(
@@ -228,26 +246,9 @@ class Container(containers.DeclarativeContainer):
 
     # --- the cluster ----------------------------------------------------------------------
     clock = providers.Singleton(SystemClock)
-    kubernetes_kind = providers.Callable(
-        resolve_kubernetes,
-        settings.provided.controller.kubernetes,
-        mode,
-        settings.provided.controller.kubeconfig,
-    )
-    kubernetes = providers.Selector(
-        kubernetes_kind,
-        api=providers.Singleton(
-            api_kubernetes,
-            settings.provided.controller.kubeconfig,
-            settings.provided.driver_name,
-            settings.provided.controller.namespace,
-        ),
-        fake=providers.Singleton(
-            fake_kubernetes,
-            settings.provided.node.node_id,
-            settings.provided.controller.kubernetes_state_file,
-        ),
-    )
+    cluster = providers.Container(KubeWiring, settings=settings, mode=mode)
+    kubernetes_kind = cluster.kind
+    kubernetes = cluster.kubernetes
     events = providers.Singleton(EventRecorder, kubernetes, clock)
     # Not ready until rebuilt from VolumeAttachments: no publish is answered from nothing.
     attachments = providers.Singleton(AttachmentState, clock, ready=False)

@@ -10,15 +10,17 @@ import logging
 import os
 from collections.abc import Callable
 
+from dependency_injector import containers, providers
+
 from rds_csi.adapters.clock import SystemClock
 from rds_csi.adapters.kubernetes import ApiKubernetes, FakeKubernetes, api_client
 from rds_csi.application.events import EventRecorder
 from rds_csi.application.kubernetes import Kubernetes
 from rds_csi.domain import DomainError
-from rds_csi.entrypoints.settings import AUTO, Mode
+from rds_csi.entrypoints.settings import AUTO, Mode, Settings
 
 
-__all__ = ["api_kubernetes", "fake_kubernetes", "node_events", "resolve_kubernetes"]
+__all__ = ["KubeWiring", "api_kubernetes", "fake_kubernetes", "node_events", "resolve_kubernetes"]
 
 _log = logging.getLogger(__name__)
 
@@ -54,3 +56,30 @@ def node_events(kubernetes: Callable[[], Kubernetes], clock: SystemClock) -> Eve
         _log.warning("node events are off: %s", exc)
         cluster = None
     return EventRecorder(cluster, clock)
+
+
+class KubeWiring(containers.DeclarativeContainer):
+    """The Kubernetes port the container's use cases get: ``kind``, then ``kubernetes``."""
+
+    settings = providers.Dependency(instance_of=Settings)
+    mode = providers.Dependency(instance_of=Mode)
+    kind = providers.Callable(
+        resolve_kubernetes,
+        settings.provided.controller.kubernetes,
+        mode,
+        settings.provided.controller.kubeconfig,
+    )
+    kubernetes = providers.Selector(
+        kind,
+        api=providers.Singleton(
+            api_kubernetes,
+            settings.provided.controller.kubeconfig,
+            settings.provided.driver_name,
+            settings.provided.controller.namespace,
+        ),
+        fake=providers.Singleton(
+            fake_kubernetes,
+            settings.provided.node.node_id,
+            settings.provided.controller.kubernetes_state_file,
+        ),
+    )
