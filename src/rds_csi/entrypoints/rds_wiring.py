@@ -98,12 +98,14 @@ def emulator_data_address(settings: Settings) -> str:
     )
 
 
-def open_emulator(settings: Settings, data_address: str) -> Iterator[Emulator]:
+def open_emulator(
+    settings: Settings, data_address: str, *, rest: bool = False
+) -> Iterator[Emulator]:
     """
-    The RouterOS emulator on loopback (a free port). Without a data directory its disks live
-    in a temporary one that goes away with the process. Data plane ``nvmet`` (or ``auto`` on
-    a kernel with nvmet) also serves its exports over NVMe/TCP on ``data_address``; they are
-    withdrawn when the emulator stops.
+    The RouterOS emulator on loopback (a free port; with ``rest`` its REST API on another).
+    Without a data directory its disks live in a temporary one that goes away with the
+    process. Data plane ``nvmet`` (or ``auto`` on a kernel with nvmet) also serves its
+    exports over NVMe/TCP on ``data_address``; they are withdrawn when the emulator stops.
     """
     options = settings.emulator
     temporary = not options.data_dir
@@ -116,6 +118,7 @@ def open_emulator(settings: Settings, data_address: str) -> Iterator[Emulator]:
                 pool_size=options.pool_size,
                 data_plane=options.data_plane,
                 data_address=data_address,
+                rest_listen=("127.0.0.1", 0) if rest else None,
             )
         )
     except ValueError as exc:
