@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import pathlib
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import attrs
+import fabric
 import paramiko
 import pytest
 
 from rds_csi.adapters.routeros_ssh import SshSettings
-from rds_csi.adapters.routeros_ssh.connection import HostKeyRejected, load_private_key
-from rds_csi.domain import InvalidArgument
+from rds_csi.adapters.routeros_ssh.connection import (
+    HostKeyRejected,
+    load_private_key,
+)
+from rds_csi.domain import (
+    DiskPath,
+    InvalidArgument,
+    Nqn,
+    Size,
+    Volume,
+    VolumeId,
+)
+from rds_csi.domain.size import GIB
 from rds_csi.emulator import ClientFiles, Emulator
 from rds_csi.emulator.assumptions import NOT_ENOUGH_SPACE
 from rds_csi.entrypoints.container import open_ssh_backend
@@ -129,6 +142,32 @@ class TestKeyFile:
         with pytest.raises(InvalidArgument, match="not a usable private key"):
             load_private_key(junk)
 
+    def test_an_encrypted_key_names_the_file_and_the_fix(self, tmp_path: pathlib.Path) -> None:
+        key = tmp_path / "id_ed25519"
+        ecdsa = paramiko.ECDSAKey.generate()
+        ecdsa.write_private_key_file(str(key), password="secret")
+        key.chmod(0o600)
+        with pytest.raises(InvalidArgument) as caught:
+            load_private_key(key)
+        message = str(caught.value)
+        assert str(key) in message
+        assert "encrypted" in message
+        assert "ssh-keygen -p" in message
+
+    def test_a_public_key_given_as_the_private_key_is_refused(
+        self, client: ClientFiles, tmp_path: pathlib.Path
+    ) -> None:
+        public = tmp_path / "id.pub"
+        key = load_private_key(client.key_file)
+        public.write_text(f"{key.get_name()} {key.get_base64()}\n")
+        public.chmod(0o600)
+        with pytest.raises(InvalidArgument, match=r"not a usable private key.*not the \.pub"):
+            load_private_key(public)
+
+    def test_a_directory_is_refused(self, tmp_path: pathlib.Path) -> None:
+        with pytest.raises(InvalidArgument, match="is not a file"):
+            load_private_key(tmp_path)
+
 
 class TestOneConnection:
     def test_every_command_reuses_one_connection(
@@ -180,4 +219,54 @@ class TestOneConnection:
             ("capacity", "malformed"),
             ("health", "ok"),
         ]
+        backend.close()
+
+
+class TestFabricTransport:
+    def test_every_command_goes_through_fabric_connection_run(
+        self, client: ClientFiles, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        ran: list[str] = []
+        real_run = fabric.Connection.run
+
+        def spy(self: fabric.Connection, command: str, **kwargs: Any) -> Any:
+            ran.append(command)
+            return real_run(self, command, **kwargs)
+
+        monkeypatch.setattr(fabric.Connection, "run", spy)
+        backend = open_ssh_backend(_settings(client))
+        backend.check_health()
+        backend.capacity()
+        backend.close()
+        assert len(ran) == emulator.stats.commands == 2
+
+    def test_a_warm_connection_creates_without_a_new_login(
+        self, client: ClientFiles, emulator: Emulator
+    ) -> None:
+        backend = open_ssh_backend(_settings(client))
+        backend.check_health()
+        logins, connections = emulator.stats.logins, emulator.stats.connections
+        commands = emulator.stats.commands
+        for _ in range(3):
+            vid = VolumeId.from_name(f"warm-{uuid.uuid4()}")
+            backend.create_volume(
+                Volume(vid, Size(GIB), DiskPath(EMULATOR_BASE, vid), Nqn.for_volume(vid))
+            )
+        # counted at the RDS: no handshake, no login, one command per create
+        assert (logins, connections) == (1, 1)
+        assert (emulator.stats.logins, emulator.stats.connections) == (1, 1)
+        assert emulator.stats.commands - commands == 3
+        backend.close()
+
+    def test_no_ssh_config_or_fabric_config_file_applies(
+        self, client: ClientFiles, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        home = tmp_path / "home"
+        (home / ".ssh").mkdir(parents=True)
+        # were fabric to read these, it would log in to port 1 as someone else
+        (home / ".ssh" / "config").write_text(f"Host {client.host}\n  Port 1\n  User nobody\n")
+        (home / ".fabric.yaml").write_text("user: nobody\nport: 1\n")
+        monkeypatch.setenv("HOME", str(home))
+        backend = open_ssh_backend(_settings(client))
+        backend.check_health()
         backend.close()
