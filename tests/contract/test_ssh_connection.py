@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pathlib
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,10 +17,13 @@ import pytest
 
 from rds_csi.adapters.routeros_ssh import SshSettings
 from rds_csi.adapters.routeros_ssh.connection import (
+    CommandTimeout,
     HostKeyRejected,
     load_private_key,
 )
+from rds_csi.application.deadline import deadline_scope
 from rds_csi.domain import (
+    BackendUnavailable,
     DiskPath,
     InvalidArgument,
     Nqn,
@@ -25,6 +31,7 @@ from rds_csi.domain import (
     Volume,
     VolumeId,
 )
+from rds_csi.domain.deadline import Deadline
 from rds_csi.domain.size import GIB
 from rds_csi.emulator import ClientFiles, Emulator
 from rds_csi.emulator.assumptions import NOT_ENOUGH_SPACE
@@ -270,3 +277,55 @@ class TestFabricTransport:
         backend = open_ssh_backend(_settings(client))
         backend.check_health()
         backend.close()
+
+
+class TestDeadlines:
+    def test_a_hung_command_answers_unavailable_by_the_callers_deadline(
+        self, client: ClientFiles, emulator: Emulator
+    ) -> None:
+        waits: list[float] = []
+        backend = open_ssh_backend(_settings(client), sleep=waits.append)
+        backend.check_health()
+        emulator.faults.hang_next(10)
+        started = time.monotonic()
+        with deadline_scope(Deadline.after(1.0, time.monotonic())):
+            with pytest.raises(CommandTimeout, match="did not finish"):
+                backend.capacity()
+        assert time.monotonic() - started < 2.5
+        assert waits == []  # the 1 s backoff would not have left time for another attempt
+        backend.close()
+
+    def test_a_silent_server_costs_the_deadline_not_the_banner_timeout(
+        self, client: ClientFiles
+    ) -> None:
+        # a listening socket that never speaks: the kernel completes the TCP handshake, then
+        # no SSH banner ever comes (what a SIGSTOPped RDS does)
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(64)
+            port = silent.getsockname()[1]
+            backend = open_ssh_backend(
+                _settings(client, port=port, call_timeout=1.0, connect_timeout=10.0),
+                sleep=lambda _s: None,
+            )
+            errors: list[BaseException] = []
+            took: list[float] = []
+
+            def call() -> None:
+                started = time.monotonic()
+                try:
+                    backend.capacity()
+                except BaseException as exc:
+                    errors.append(exc)
+                took.append(time.monotonic() - started)
+
+            # eight calls at once: none waits out another's connect attempt behind a lock
+            threads = [threading.Thread(target=call) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            backend.close()
+        assert len(errors) == 8
+        assert all(isinstance(e, BackendUnavailable) for e in errors), errors
+        assert max(took) < 3.0, took
