@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import configparser
 import pathlib
 import re
+import tomllib
+
+from tests.conftest import TIERS
 
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -30,3 +34,25 @@ def test_ci_runs_the_readme_test_command() -> None:
     _, test = _first_commands()
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert test in [line.strip() for line in ci]
+
+
+def test_the_readme_test_command_runs_every_tier() -> None:
+    # `tox run` runs env_list: a tier the bare pyXYZ envs leave out needs an env of its own.
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    envs = [e.strip() for e in tox["tox"]["env_list"].split(",")]
+    assert any(re.fullmatch(r"py3\d+", e) for e in envs)
+    bare = next(
+        line for line in tox["testenv"]["commands"].splitlines() if line.startswith("!unit-")
+    )
+    markers = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    registered = {m.partition(":")[0] for m in markers["markers"]}
+    for tier in TIERS:
+        assert tier in registered
+        assert (ROOT / "tests" / tier).is_dir()
+        own_env = any(
+            f"pytest -m {tier}" in tox[f"testenv:{env}"].get("commands", "")
+            for env in envs
+            if tox.has_section(f"testenv:{env}")
+        )
+        assert f"not {tier}" not in bare or own_env, f"no env in env_list runs the {tier} tier"

@@ -10,19 +10,29 @@ test fails; root tests touch only devices and mounts under their own temp direct
 from __future__ import annotations
 
 import contextlib
+import mmap
+import os
 import pathlib
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import attrs
 import pytest
 
-from rds_csi.adapters.fake_node import DeviceTable, FakeFilesystem, FakeMedium, FakeMounter
+from rds_csi.adapters.fake_node import (
+    DeviceTable,
+    FakeDevice,
+    FakeFilesystem,
+    FakeMedium,
+    FakeMounter,
+    FakeNvmeInitiator,
+)
+from rds_csi.adapters.fake_rds import InMemoryRds
 from rds_csi.adapters.loop import LoopInitiator
 from rds_csi.adapters.mount import LinuxFilesystem, LinuxMounter
 from rds_csi.application.ports import Filesystem, Mounter, NvmeInitiator
-from rds_csi.domain import DomainError, Nqn, NvmeTarget, VolumeId
+from rds_csi.domain import DiskPath, DomainError, Nqn, NvmeTarget, Size, Volume, VolumeId
 from rds_csi.domain.size import MIB
 from tests.doubles.exports import ExportsDir
 from tests.doubles.nvme_cli import FakeNvme, install_fake_nvme
@@ -67,9 +77,29 @@ class EmulatorExportTargets(Targets):
 
 
 @attrs.define
+class InMemoryRdsTargets(Targets):
+    """The in-memory RDS as the far side: exports are its disks, a resize grows one."""
+
+    rds: InMemoryRds
+
+    def export(self, volume_id: VolumeId, size: int) -> NvmeTarget:
+        nqn = Nqn.for_volume(volume_id)
+        volume = Volume(volume_id, Size(size), DiskPath("/storage-pool/contract", volume_id), nqn)
+        self.rds.create_volume(volume)
+        return NvmeTarget(address="127.0.0.1", port=4420, nqn=nqn)
+
+    def resize(self, target: NvmeTarget, size: int) -> None:
+        volume_id = target.nqn.volume_id
+        assert volume_id is not None
+        self.rds.resize_volume(volume_id, Size(size))
+
+
+@attrs.define
 class InitiatorHarness:
     """
-    One initiator under test and its targets.
+    One initiator under test and its targets, and how to reach the block devices it gives.
+
+    The device I/O methods open the device node; the fake's devices live in its DeviceTable.
 
     Attributes:
         made: Targets the test exported; each is disconnected at teardown.
@@ -77,7 +107,39 @@ class InitiatorHarness:
 
     initiator: NvmeInitiator
     targets: Targets
+    # A fresh adapter over the same node, as a restarted node plugin builds it.
+    fresh: Callable[[], NvmeInitiator]
     made: list[NvmeTarget] = attrs.field(factory=list)
+
+    def restart(self) -> NvmeInitiator:
+        """The node plugin restarts: the initiator under test is a new instance from now on."""
+        self.initiator = self.fresh()
+        return self.initiator
+
+    def exists(self, device: str) -> bool:
+        return pathlib.Path(device).exists()
+
+    def size_of(self, device: str) -> int:
+        fd = os.open(device, os.O_RDONLY)
+        try:
+            return os.lseek(fd, 0, os.SEEK_END)
+        finally:
+            os.close(fd)
+
+    def write_at(self, device: str, offset: int, data: bytes) -> None:
+        fd = os.open(device, os.O_WRONLY)
+        try:
+            os.pwrite(fd, data, offset)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def read_at(self, device: str, offset: int, length: int) -> bytes:
+        fd = os.open(device, os.O_RDONLY)
+        try:
+            return os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
 
     def export(self, size: int = 64 * MIB) -> NvmeTarget:
         target = self.targets.export(VolumeId.from_name(f"contract-{uuid.uuid4()}"), size)
@@ -92,24 +154,62 @@ class InitiatorHarness:
         self.targets.resize(target, size)
 
 
+@attrs.define
+class FakeInitiatorHarness(InitiatorHarness):
+    """FakeNvmeInitiator over an in-memory RDS; its devices are entries of one DeviceTable."""
+
+    devices: DeviceTable = attrs.field(factory=DeviceTable)
+
+    def _device(self, device: str) -> FakeDevice:
+        found = self.devices.get(device)
+        if found is None:
+            raise FileNotFoundError(device)
+        return found
+
+    def exists(self, device: str) -> bool:
+        return self.devices.get(device) is not None
+
+    def size_of(self, device: str) -> int:
+        return self._device(device).size
+
+    def write_at(self, device: str, offset: int, data: bytes) -> None:
+        self._device(device).write(offset, data)
+
+    def read_at(self, device: str, offset: int, length: int) -> bytes:
+        return self._device(device).read(offset, length)
+
+
 INITIATORS = [
+    pytest.param("fake", id="fake"),
     pytest.param("nvme-cli", id="nvme-cli"),
     pytest.param("loop", id="loop", marks=pytest.mark.root),
 ]
 
 
 def _open_initiator(kind: str, tmp_path: pathlib.Path) -> Iterator[InitiatorHarness]:
+    if kind == "fake":
+        devices, rds = DeviceTable(), InMemoryRds()
+
+        def fresh() -> NvmeInitiator:
+            return FakeNvmeInitiator(devices, exports=rds)
+
+        yield FakeInitiatorHarness(fresh(), InMemoryRdsTargets(rds), fresh, devices=devices)
+        return
     if kind == "nvme-cli":
         # The harder nvme-cli: exit status 1 after a successful `connect -o json`.
         fake = install_fake_nvme(tmp_path / "nvme", json_exit_status=1)
-        yield InitiatorHarness(fake.initiator(), FakeNvmeTargets(fake))
+        yield InitiatorHarness(fake.initiator(), FakeNvmeTargets(fake), fake.initiator)
         return
     if kind == "loop":
         require_root("losetup")
         janitor = Janitor(tmp_path)
         try:
             exports = ExportsDir(tmp_path / "emulator")
-            yield InitiatorHarness(LoopInitiator(exports.file), EmulatorExportTargets(exports))
+            yield InitiatorHarness(
+                LoopInitiator(exports.file),
+                EmulatorExportTargets(exports),
+                lambda: LoopInitiator(exports.file),
+            )
         finally:
             janitor.cleanup()
         return
@@ -139,8 +239,9 @@ class MountHarness:
 
     Attributes:
         workdir: This test's own directory; every mount point and image lives below it.
-        real_data: Bytes written through a mount land on the device and show through every
-            other mount of it (the real adapters); the fakes keep only the mount table.
+        real_data: Files written into a mounted filesystem land on the device and show
+            through every other mount of it (the real adapters); the fakes keep only the
+            mount table and the devices' raw bytes.
     """
 
     mounter: Mounter
@@ -158,6 +259,25 @@ class MountHarness:
 
     def path(self, *parts: str) -> str:
         return str(self.workdir.joinpath("mnt", *parts))
+
+    def write_block(self, target: str, offset: int, data: bytes) -> None:
+        """Write through a raw block target (a device node, or a file one is bound onto)."""
+        fd = os.open(target, os.O_WRONLY)
+        try:
+            os.pwrite(fd, data, offset)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def read_block_direct(self, target: str, offset: int) -> bytes:
+        """One 4 KiB direct read (page-aligned buffer): from the device, not a page cache."""
+        fd = os.open(target, os.O_RDONLY | os.O_DIRECT)
+        try:
+            buf = mmap.mmap(-1, 4096)
+            assert os.preadv(fd, [buf], offset) == 4096
+        finally:
+            os.close(fd)
+        return bytes(buf)
 
     def mount_point(self, *parts: str, file: bool = False) -> str:
         """A mount point made through the mounter (as the node use cases make them)."""
@@ -209,6 +329,20 @@ class FakeMountHarness(MountHarness):
         found = self.devices.get(device)
         assert found is not None
         found.size = size
+
+    def _bound_device(self, target: str) -> FakeDevice:
+        # What the kernel does for a bound device node: the mount table names the device.
+        info = self.mounter.mount_at(target)
+        found = self.devices.get(info.source if info is not None else target)
+        if found is None:
+            raise FileNotFoundError(target)
+        return found
+
+    def write_block(self, target: str, offset: int, data: bytes) -> None:
+        self._bound_device(target).write(offset, data)
+
+    def read_block_direct(self, target: str, offset: int) -> bytes:
+        return self._bound_device(target).read(offset, 4096)
 
 
 FILESYSTEMS = [

@@ -4,14 +4,13 @@ mounts (root).
 
 One volume's life on a node, step by step: blank -> formatted once -> mounted at the staging path
 -> bound into pods (read-write, read-only, raw block) -> grown -> measured -> unmounted. Where the
-fakes legitimately differ (they keep no bytes), ``real_data`` says so and only the real adapters
-are asked about data.
+fakes legitimately differ (they keep no files, only a device's raw bytes), ``real_data`` says so
+and only the real adapters are asked about files.
 """
 
 from __future__ import annotations
 
 import errno
-import mmap
 import os
 import pathlib
 import shutil
@@ -217,8 +216,9 @@ class TestBind:
             assert info.major_minor == node_fs.filesystem.device_number(device)
             assert node_fs.filesystem.is_block_device(target)
             assert node_fs.filesystem.device_size(target) == 16 * MIB
-        if node_fs.real_data:
-            _write_then_read_direct(first, second)
+        # Two pods, one device: what one writes, the other reads from the device.
+        node_fs.write_block(first, 3 * MIB, b"through the first target")
+        assert node_fs.read_block_direct(second, 3 * MIB)[:24] == b"through the first target"
         assert node_fs.filesystem.detect(device) is None  # raw block is never formatted
         for target in (first, second):
             node_fs.mounter.unmount(target)
@@ -230,23 +230,6 @@ class TestBind:
         _, staging = _staged(node_fs)
         assert not node_fs.filesystem.is_block_device(staging)
         assert not node_fs.filesystem.is_block_device(node_fs.path("missing"))
-
-
-def _write_then_read_direct(first: str, second: str) -> None:
-    fd = os.open(first, os.O_WRONLY)
-    try:
-        os.pwrite(fd, b"through the first target", 3 * MIB)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    fd = os.open(second, os.O_RDONLY | os.O_DIRECT)
-    try:
-        # A direct read (page-aligned buffer): from the device, not from a page cache.
-        buf = mmap.mmap(-1, 4096)
-        assert os.preadv(fd, [buf], 3 * MIB) == 4096
-    finally:
-        os.close(fd)
-    assert buf[:24] == b"through the first target"
 
 
 class TestMountPoints:
@@ -298,8 +281,6 @@ class TestUnmount:
         assert pathlib.Path(staging).is_dir()  # the mount point stays
 
     def test_a_busy_mount_is_an_error_and_stays_mounted(self, node_fs: MountHarness) -> None:
-        if not node_fs.real_data:
-            pytest.skip("nothing holds a fake mount open")
         _, staging = _staged(node_fs)
         with pathlib.Path(staging, "open.txt").open("w"):
             with pytest.raises(BackendError, match="busy"):

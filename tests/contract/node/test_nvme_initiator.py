@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import pathlib
-
 import pytest
 
 from rds_csi.domain import VolumeNotFound
@@ -13,38 +10,13 @@ from rds_csi.domain.size import MIB
 from .conftest import InitiatorHarness
 
 
-def _size(device: str) -> int:
-    fd = os.open(device, os.O_RDONLY)
-    try:
-        return os.lseek(fd, 0, os.SEEK_END)
-    finally:
-        os.close(fd)
-
-
-def _write_at(device: str, offset: int, data: bytes) -> None:
-    fd = os.open(device, os.O_WRONLY)
-    try:
-        os.pwrite(fd, data, offset)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _read_at(device: str, offset: int, length: int) -> bytes:
-    fd = os.open(device, os.O_RDONLY)
-    try:
-        return os.pread(fd, length, offset)
-    finally:
-        os.close(fd)
-
-
 class TestConnect:
     def test_connect_gives_the_block_device_of_the_nqn(self, initiators: InitiatorHarness) -> None:
         target = initiators.export(64 * MIB)
         assert initiators.initiator.device_for(target.nqn) is None
         device = initiators.initiator.connect(target)
-        assert pathlib.Path(device).exists()
-        assert _size(device) == 64 * MIB
+        assert initiators.exists(device)
+        assert initiators.size_of(device) == 64 * MIB
         assert initiators.initiator.device_for(target.nqn) == device
         assert target.nqn in initiators.initiator.connections()
 
@@ -61,7 +33,7 @@ class TestConnect:
         a, b = initiators.export(32 * MIB), initiators.export(48 * MIB)
         dev_a, dev_b = initiators.initiator.connect(a), initiators.initiator.connect(b)
         assert dev_a != dev_b
-        assert (_size(dev_a), _size(dev_b)) == (32 * MIB, 48 * MIB)
+        assert (initiators.size_of(dev_a), initiators.size_of(dev_b)) == (32 * MIB, 48 * MIB)
         assert {a.nqn, b.nqn} <= set(initiators.initiator.connections())
 
     def test_an_nqn_the_target_does_not_export_is_not_found_and_leaves_nothing(
@@ -77,10 +49,40 @@ class TestConnect:
     def test_data_outlives_a_disconnect(self, initiators: InitiatorHarness) -> None:
         target = initiators.export()
         device = initiators.initiator.connect(target)
-        _write_at(device, 5 * MIB, b"written before the disconnect")
+        initiators.write_at(device, 5 * MIB, b"written before the disconnect")
         initiators.initiator.disconnect(target.nqn)
         again = initiators.initiator.connect(target)
-        assert _read_at(again, 5 * MIB, 29) == b"written before the disconnect"
+        assert initiators.read_at(again, 5 * MIB, 29) == b"written before the disconnect"
+
+
+class TestRestart:
+    """The port is stateless: a restarted node plugin finds the connections it made before."""
+
+    def test_a_new_instance_sees_the_connections_and_reuses_them(
+        self, initiators: InitiatorHarness
+    ) -> None:
+        target, other = initiators.export(32 * MIB), initiators.export()
+        device = initiators.initiator.connect(target)
+        restarted = initiators.restart()
+        assert restarted.device_for(target.nqn) == device
+        assert target.nqn in restarted.connections()
+        assert restarted.device_for(other.nqn) is None
+        assert restarted.connect(target) == device
+        assert list(restarted.connections()).count(target.nqn) == 1
+        assert initiators.size_of(device) == 32 * MIB
+
+    def test_a_new_instance_disconnects_what_the_old_one_connected(
+        self, initiators: InitiatorHarness
+    ) -> None:
+        target = initiators.export()
+        device = initiators.initiator.connect(target)
+        initiators.write_at(device, MIB, b"before the restart")
+        restarted = initiators.restart()
+        restarted.disconnect(target.nqn)
+        assert restarted.device_for(target.nqn) is None
+        assert target.nqn not in restarted.connections()
+        again = restarted.connect(target)
+        assert initiators.read_at(again, MIB, 18) == b"before the restart"
 
 
 class TestDisconnect:
@@ -116,7 +118,7 @@ class TestRescan:
         initiators.initiator.rescan(target.nqn)
         grown = initiators.initiator.device_for(target.nqn)
         assert grown == device
-        assert _size(device) == 96 * MIB
+        assert initiators.size_of(device) == 96 * MIB
 
     def test_rescan_of_an_nqn_not_connected_is_not_found(
         self, initiators: InitiatorHarness

@@ -135,7 +135,7 @@ def test_the_driver_advertises_what_the_deployment_was_built_for(live_driver: Li
         .capabilities
     }
     # A difference here means deploy/ (sidecars, CSIDriver) must follow: update the sets in
-    # tests/deploy_support.py and let tests/unit/deploy/test_capabilities.py say what to change.
+    # tests/deploy_support.py and let tests/deploy/test_capabilities.py say what to change.
     assert plugin == PLUGIN_CAPABILITIES
     assert expansion == {VOLUME_EXPANSION}
     assert controller == CONTROLLER_CAPABILITIES

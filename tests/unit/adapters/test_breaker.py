@@ -132,13 +132,16 @@ def test_a_failed_probe_opens_it_again_from_then(
 def test_while_the_probe_runs_other_calls_still_fail_fast(
     rds: InMemoryRds, clock: StepClock
 ) -> None:
+    armed = threading.Event()
     entered = threading.Event()
     release = threading.Event()
 
     class Slow(InMemoryRds):
         def capacity(self) -> CapacityReport:
-            entered.set()
-            release.wait(10)
+            # Only the probe hangs: the call that opens the circuit must fail at once.
+            if armed.is_set():
+                entered.set()
+                release.wait(10)
             return super().capacity()
 
     slow = Slow()
@@ -146,6 +149,7 @@ def test_while_the_probe_runs_other_calls_still_fail_fast(
     slow.faults.fail_next(1)
     _fail(breaker, 1)
     clock.now += 5
+    armed.set()
     probe = threading.Thread(target=breaker.capacity)
     probe.start()
     try:

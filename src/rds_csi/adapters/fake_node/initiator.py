@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from rds_csi.adapters.fake_node.devices import DeviceTable, FakeMedium
+from rds_csi.adapters.fake_node.devices import DeviceTable
 from rds_csi.adapters.fake_rds import FaultPlan
 from rds_csi.application.ports import NvmeInitiator, StorageBackend
 from rds_csi.domain import Nqn, NvmeTarget, VolumeNotFound
@@ -33,9 +33,9 @@ class FakeNvmeInitiator(NvmeInitiator):
     def __init__(self, devices: DeviceTable, exports: StorageBackend | None = None) -> None:
         self._devices = devices
         self._exports = exports
+        # Connections live in the DeviceTable (the node's kernel), not here: a new instance
+        # over the same table finds them, as a restarted node plugin does on a real node.
         self._lock = threading.Lock()
-        self._connected: dict[Nqn, str] = {}
-        self._media: dict[Nqn, FakeMedium] = {}
         self.faults = FaultPlan()
 
     def _exported_size(self, nqn: Nqn) -> int:
@@ -56,34 +56,30 @@ class FakeNvmeInitiator(NvmeInitiator):
 
     def connect(self, target: NvmeTarget) -> str:
         self.faults.before("connect")
-        with self._lock:
-            existing = self._connected.get(target.nqn)
-            if existing is not None:
-                return existing
+        existing = self.device_for(target.nqn)
+        if existing is not None:
+            return existing
         size = self._exported_size(target.nqn)
         with self._lock:
-            existing = self._connected.get(target.nqn)
+            existing = self.device_for(target.nqn)
             if existing is not None:
                 return existing
-            medium = self._media.setdefault(target.nqn, FakeMedium())
-            device = self._devices.attach(size, medium)
-            self._connected[target.nqn] = device.path
-            return device.path
+            medium = self._devices.medium_of(target.nqn)
+            return self._devices.attach(size, medium, nqn=target.nqn).path
 
     def disconnect(self, nqn: Nqn) -> None:
         self.faults.before("disconnect")
         with self._lock:
-            path = self._connected.pop(nqn, None)
-        if path is not None:
-            self._devices.detach(path)
+            path = self.device_for(nqn)
+            if path is not None:
+                self._devices.detach(path)
 
     def device_for(self, nqn: Nqn) -> str | None:
-        with self._lock:
-            return self._connected.get(nqn)
+        device = self._devices.of_subsystem(nqn)
+        return device.path if device is not None else None
 
     def connections(self) -> Sequence[Nqn]:
-        with self._lock:
-            return list(self._connected)
+        return self._devices.subsystems()
 
     def bounce(self, nqn: Nqn, *, same_name: bool = False) -> str:
         """
@@ -92,19 +88,18 @@ class FakeNvmeInitiator(NvmeInitiator):
         number. Mounts of the old device are left stale. Returns the new device path.
         """
         with self._lock:
-            old = self._connected[nqn]
-            device = self._devices.get(old)
+            device = self._devices.of_subsystem(nqn)
             if device is None:
                 raise VolumeNotFound(str(nqn.volume_id or nqn), f"{nqn} is not connected")
-            self._devices.detach(old)
-            new = self._devices.attach(device.size, device.medium, name=old if same_name else None)
-            self._connected[nqn] = new.path
+            self._devices.detach(device.path)
+            new = self._devices.attach(
+                device.size, device.medium, name=device.path if same_name else None, nqn=nqn
+            )
             return new.path
 
     def rescan(self, nqn: Nqn) -> None:
         self.faults.before("rescan")
-        path = self.device_for(nqn)
-        device = self._devices.get(path) if path else None
+        device = self._devices.of_subsystem(nqn)
         if device is None:
             raise VolumeNotFound(str(nqn.volume_id or nqn), f"{nqn} is not connected")
         device.size = self._exported_size(nqn)

@@ -24,6 +24,27 @@ def _key(path: str) -> str:
     return os.path.normpath(path)
 
 
+def _open_below(target: str) -> bool:
+    """
+    Whether this process holds a file open under ``target``: the one way a fake mount can
+    be busy (the kernel would count every process; the fakes live in one).
+    """
+    prefix = _key(target).rstrip("/") + "/"
+    fd_dir = Path("/proc/self/fd")
+    try:
+        fds = list(fd_dir.iterdir())
+    except OSError:  # no procfs: nothing can be seen holding it
+        return False
+    for fd in fds:
+        try:
+            opened = str(fd.readlink())
+        except OSError:  # closed meanwhile (the listing's own fd among them)
+            continue
+        if opened.startswith(prefix):
+            return True
+    return False
+
+
 class FakeMounter(Mounter):
     """
     ``mount``/``umount`` in memory, with the kernel's checks that matter to the use cases:
@@ -143,6 +164,8 @@ class FakeMounter(Mounter):
         NodePath.parse(target, field="target")
         self.faults.before("unmount")
         with self._lock:
+            if _key(target) in self._table and _open_below(target):
+                raise BackendError(f"cannot unmount {target}", "target is busy (a file is open)")
             self._table.pop(_key(target), None)
 
     def mount_at(self, target: str) -> MountInfo | None:
