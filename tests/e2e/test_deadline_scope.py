@@ -1,4 +1,4 @@
-"""The caller's gRPC deadline reaches the backend (a real gRPC server, the served container)."""
+"""The caller's gRPC deadline reaches the backend: a real gRPC server on the served container."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import grpc
 import pytest
 
 from rds_csi.adapters.fake_rds import InMemoryRds
-from rds_csi.application.deadline import current_deadline, deadline_scope
+from rds_csi.application.deadline import current_deadline
 from rds_csi.domain import Volume
-from rds_csi.domain.deadline import Deadline
 from rds_csi.entrypoints.config import settings_from
 from rds_csi.entrypoints.container import Container
 from rds_csi.entrypoints.csi._pb import csi_pb2, csi_pb2_grpc
@@ -83,15 +82,3 @@ def test_a_call_without_a_deadline_leaves_the_adapters_cap(
     _create(stub, "no-deadline", timeout=None)
     assert rds.left == [None]
     assert current_deadline() is None  # nothing leaks out of the call
-
-
-def test_a_nested_scope_keeps_the_earlier_deadline() -> None:
-    soon, later = Deadline(10.0), Deadline(20.0)
-    with deadline_scope(soon):
-        with deadline_scope(later):
-            assert current_deadline() == soon
-        with deadline_scope(Deadline(5.0)):
-            assert current_deadline() == Deadline(5.0)
-    assert current_deadline() is None
-    assert Deadline.after(3.0, now=100.0).remaining(now=101.0) == 2.0
-    assert Deadline.after(3.0, now=100.0).remaining(now=200.0) == 0.0
