@@ -13,7 +13,8 @@ and drives it through invoke's life cycle. What differs from fabric's own, and w
   not; ``emulator.assumptions`` A15) and decoded as one UTF-8 stream.
 - A channel that closed with neither an exit status nor EOF is a dropped connection, raised as
   ``ConnectionLost``-to-be (``paramiko.SSHException``), not an answer with exit status -1.
-- Waiting for the end blocks on paramiko's status event instead of polling every 10 ms.
+- Waiting for the end blocks on paramiko's status event instead of polling every 10 ms, and
+  no thread reads the (merged, so empty) stderr.
 """
 
 from __future__ import annotations
@@ -96,6 +97,13 @@ class RouterOsRemote(Remote):  # type: ignore[misc]  # fabric is untyped
     def timed_out(self) -> bool:
         # invoke asks whether its timer thread has ended, which it has not while in kill()
         return self._expired.is_set()
+
+    def create_io_threads(self) -> tuple[dict[Any, Any], list[str], list[str]]:
+        # stderr arrives merged into stdout: a reader for it would only wait for EOF, and a
+        # thread per command is CPU the 50-create burst pays for
+        threads, stdout, stderr = super().create_io_threads()
+        threads.pop(self.handle_stderr, None)
+        return threads, stdout, stderr
 
     def wait(self) -> None:
         while not (self.process_is_finished or self.has_dead_threads):
