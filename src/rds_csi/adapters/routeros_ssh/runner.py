@@ -57,6 +57,9 @@ class RouterOsRemote(Remote):  # type: ignore[misc]  # fabric is untyped
         started = time.monotonic()
         self._arm(budget)
         try:
+            # The adapter's one paramiko call beside fabric's API: fabric's create_session takes
+            # no timeout, so a hung RDS would hold the call an hour (paramiko's default); shown
+            # by test_ssh_connection.py::TestWhereFabricFallsShort.
             self.channel = self.context.transport.open_session(timeout=budget)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             late = budget is not None and time.monotonic() - started >= budget
