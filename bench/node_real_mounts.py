@@ -104,6 +104,7 @@ def _start(
     argv = [sys.executable, "-m", "rds_csi", "all", "--endpoint", f"unix://{sock}"]
     argv += ["--metrics-address", "", "--log-level", "warning", *args]
     argv += ["--initiator", "loop", "--loop-exports-file", str(exports)]
+    argv += ["--kubelet-dir", str(workdir.resolve())]  # the staging dirs are below it
     with (workdir / "driver.log").open("wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     deadline = time.monotonic() + 20

@@ -22,8 +22,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 TESTS = pathlib.Path(__file__).resolve().parent
 # tests/<tier>/...: unit is pure and quick, contract holds each port's implementations to one
-# suite, e2e drives a real server, deploy checks manifests, chart and docs against the code.
-TIERS = ("unit", "contract", "e2e", "deploy")
+# suite, e2e drives a real server, deploy checks manifests, chart and docs against the code,
+# fault breaks real processes mid-batch (selected with -m fault only).
+TIERS = ("unit", "contract", "e2e", "deploy", "fault")
 
 
 def tier_of(path: pathlib.Path) -> str | None:

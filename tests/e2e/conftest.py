@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import attrs
 import grpc
@@ -134,22 +134,36 @@ def start_driver(
     mode: str = "all",
     env: Mapping[str, str] | None = None,
     endpoint_flag: bool = True,
+    metrics_port: int | None = None,
     wait: bool = True,
+    wrapper: Sequence[str] = (),
 ) -> DriverProcess:
-    """Start ``python -m rds_csi <mode>`` with the parent's environment (PYTHONPATH too)."""
+    """
+    Start ``python -m rds_csi <mode>`` with the parent's environment (PYTHONPATH too);
+    ``wrapper`` goes before it (``unshare --mount``: a private mount namespace, which must
+    exec, not fork, so ``proc.pid`` is the driver's).
+
+    Without ``metrics_port`` the metrics endpoint goes to a free loopback port; with it, no
+    ``--metrics-address`` is passed and the port is where the driver's default binds.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     socket_path = workdir / "csi" / "csi.sock"
-    metrics_port = free_port()
     log_path = workdir / "driver.log"
-    argv = [sys.executable, "-m", "rds_csi", mode]
+    argv = [*wrapper, sys.executable, "-m", "rds_csi", mode]
     if endpoint_flag:
         argv += ["--endpoint", f"unix://{socket_path}"]
-    argv += ["--metrics-address", f"127.0.0.1:{metrics_port}", "--node-id", "e2e-node"]
+    if metrics_port is None:  # else the caller knows where the driver's own default binds
+        metrics_port = free_port()
+        argv += ["--metrics-address", f"127.0.0.1:{metrics_port}"]
+    argv += ["--node-id", "e2e-node"]
     # These tiers exercise the servicers on the in-memory stack unless a test picks another.
     if "--backend" not in args:
         argv += ["--backend", "fake"]
     if "--initiator" not in args:
         argv += ["--initiator", "fake"]
+    # staging_dir() and target_path() are below the workdir: it is this driver's kubelet dir.
+    if "--kubelet-dir" not in args:
+        argv += ["--kubelet-dir", str(workdir.resolve())]
     argv += args
     with log_path.open("wb") as log:
         proc = subprocess.Popen(

@@ -220,6 +220,15 @@ class NvmeInitiator(Protocol):
         """Every NQN this node is connected to (over a fabric; local drives are not listed)."""
         ...
 
+    def lingering(self, volume_id: VolumeId) -> Sequence[str]:
+        """
+        Block devices this initiator attached for ``volume_id`` (under any NQN) that are no
+        longer a connection but still exist, because a mount holds them (a loop device
+        detached while busy). A mount of one is a stale mount of that volume, the volume's to
+        unmount. Initiators whose devices vanish when the connection goes return none.
+        """
+        ...
+
     def rescan(self, nqn: Nqn) -> None:
         """
         Make the node see a new size after the target grew.
@@ -333,21 +342,33 @@ class Mounter(Protocol):
 
     def make_mount_point(self, path: str, *, file: bool = False) -> bool:
         """
-        Create ``path`` (a directory, or an empty file when ``file``) to mount onto; its
-        parents are created too. Returns whether it was created (False: it existed already).
+        Create ``path`` (a directory, or a file when ``file``) to mount onto, marked as made
+        here (a mark the mount hides and ``remove_mount_point`` looks for); its parents are
+        created too. Returns whether it was created (False: it existed already, unmarked).
 
         Raises:
             BackendError: it cannot be created.
         """
         ...
 
-    def remove_mount_point(self, path: str) -> None:
+    def remove_mount_point(self, path: str) -> bool:
         """
-        Remove a mount point that is no longer mounted (an empty directory or a file).
-        Idempotent: a missing path is fine.
+        Remove a mount point ``make_mount_point`` made (it carries the mark) and that is no
+        longer mounted. A path without the mark was made by someone else and is left alone.
+        Returns whether it was removed. Idempotent: a missing path is fine (False).
 
         Raises:
-            BackendError: it is still mounted, not empty, or cannot be removed.
+            BackendError: it is still mounted, holds more than the mark, or cannot be removed.
+        """
+        ...
+
+    def resolve(self, path: str) -> str:
+        """
+        ``path`` as the kernel walks it: every symlink (``/proc/self/root`` too) resolved,
+        ``.`` and ``//`` folded. Components that do not exist yet are kept as written.
+
+        Raises:
+            BackendError: it cannot be resolved (a component cannot be read).
         """
         ...
 

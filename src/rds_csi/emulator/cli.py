@@ -1,11 +1,16 @@
 """
 ``rds-csi emulator``: run an emulated RDS until interrupted.
 
-    rds-csi emulator --listen 127.0.0.1:2222 --data-dir /var/lib/rds-emu --pool-size 100G \\
-        --user admin --authorized-key ~/.ssh/id_ed25519.pub [--data-plane nvmet]
+    rds-csi emulator --listen 127.0.0.1:2222 --data-dir /var/lib/rds-emu --pool-size 100Gi \\
+        --user admin --authorized-key ~/.ssh/id_ed25519.pub [--data-plane nvmet] \\
+        [--rest-listen 127.0.0.1:8443 --password-file pw]
 
 The password may come from ``--password-file`` or ``RDS_EMULATOR_PASSWORD`` (``--password`` shows
-in ``ps``). On start it prints the address and the ``known_hosts`` line of its host key.
+in ``ps``); an empty one is refused. An address that gives ``--login-failures`` wrong passwords
+within a minute is refused for ``--login-lockout`` seconds. On start it prints the address and the
+``known_hosts`` line of its host key; with ``--rest-listen`` also the REST API's URL and its
+certificate's fingerprint (the PEM is ``DIR/www-ssl.pem``, the CA file a REST client trusts).
+REST logins need the password.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from types import FrameType
 import attrs
 
 from rds_csi.domain import InvalidArgument, Size
+from rds_csi.domain.size import GIB
 from rds_csi.emulator.dialect import (
     DIALECTS,
     EMPTY_FINDS,
@@ -32,6 +38,8 @@ from rds_csi.emulator.dialect import (
     WRAP_STYLES,
     Dialect,
 )
+from rds_csi.emulator.faults import FaultKind
+from rds_csi.emulator.logins import LoginLimit
 from rds_csi.emulator.nvmet_plane import DATA_PLANES, check_data_address
 from rds_csi.emulator.server import Emulator, EmulatorConfig, EmulatorUser
 
@@ -51,9 +59,19 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def _size(text: str) -> Size:
     try:
-        return Size.parse(text, field="--pool-size")
+        return Size.from_quantity(text, field="--pool-size")
     except InvalidArgument as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _share(text: str) -> float:
+    try:
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share within 0-1")
+    return share
 
 
 def _ip(text: str) -> str:
@@ -68,13 +86,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--listen", type=parse_listen, default=("127.0.0.1", 2222), metavar="HOST:PORT"
     )
     parser.add_argument(
+        "--rest-listen",
+        type=parse_listen,
+        default=None,
+        metavar="HOST:PORT",
+        help="also serve the REST API over HTTPS here (self-signed certificate in DIR)",
+    )
+    parser.add_argument(
         "--data-dir",
         type=pathlib.Path,
         required=True,
         metavar="DIR",
         help="disk table, exports file, host key and the pool's sparse images",
     )
-    parser.add_argument("--pool-size", type=_size, default=Size.parse("100G"), metavar="SIZE")
+    parser.add_argument("--pool-size", type=_size, default=Size(100 * GIB), metavar="SIZE")
     parser.add_argument(
         "--pool-name",
         default="storage-pool",
@@ -85,6 +110,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--password", default=None, help="prefer --password-file or $" + PASSWORD_ENV
     )
     parser.add_argument("--password-file", type=pathlib.Path, default=None)
+    parser.add_argument(
+        "--login-failures",
+        type=int,
+        default=LoginLimit().failures,
+        metavar="N",
+        help="wrong passwords an address may give within a minute before it is locked out; "
+        "0: no limit",
+    )
+    parser.add_argument(
+        "--login-lockout",
+        type=float,
+        default=LoginLimit().lockout,
+        metavar="SECONDS",
+        help="how long a locked-out address is refused, even with the right password",
+    )
     parser.add_argument(
         "--authorized-key",
         type=pathlib.Path,
@@ -120,6 +160,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="IP",
         help="where the kernel target listens (default: the --listen host)",
+    )
+    parser.add_argument(
+        "--drop-rate",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="testing: this share (0-1) of commands lose their connection, before or after running",
+    )
+    parser.add_argument(
+        "--garble-rate",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="testing: this share (0-1) of answers come back with junk in the middle",
     )
     parser.add_argument("--log-level", default="INFO")
 
@@ -166,10 +220,18 @@ def dialect_from(args: argparse.Namespace) -> Dialect:
 
 def _password(args: argparse.Namespace) -> str | None:
     if args.password_file is not None:
-        return str(args.password_file.read_text().rstrip("\n"))
-    if args.password is not None:
-        return str(args.password)
-    return os.environ.get(PASSWORD_ENV) or None
+        password = str(args.password_file.read_text().rstrip("\n"))
+        source = f"--password-file {args.password_file}"
+    elif args.password is not None:
+        password, source = str(args.password), "--password"
+    else:
+        return os.environ.get(PASSWORD_ENV) or None
+    if not password:
+        raise ValueError(
+            f"{source} gives an empty password, which would let anyone log in: "
+            "give a non-empty one, or log in with --authorized-key only"
+        )
+    return password
 
 
 def config_from(args: argparse.Namespace) -> EmulatorConfig:
@@ -186,6 +248,8 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
         dialect=dialect_from(args),
         data_plane=args.data_plane,
         data_address=args.data_address,
+        login_limit=LoginLimit(failures=args.login_failures, lockout=args.login_lockout),
+        rest_listen=args.rest_listen,
     )
 
 
@@ -217,6 +281,10 @@ def run(args: argparse.Namespace) -> int:
     emulator.latency.command = args.latency
     emulator.latency.command_jitter = args.jitter
     emulator.latency.rtt = args.rtt
+    # Half of the drops close the connection before the command runs, half after.
+    emulator.faults.rate(FaultKind.DROP_BEFORE, args.drop_rate / 2)
+    emulator.faults.rate(FaultKind.DROP_AFTER, args.drop_rate / 2)
+    emulator.faults.rate(FaultKind.GARBLE, args.garble_rate)
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -227,6 +295,11 @@ def run(args: argparse.Namespace) -> int:
     host, port = emulator.start()
     sys.stdout.write(f"RDS emulator listening on {host}:{port}\n")
     sys.stdout.write(f"known_hosts: {emulator.known_hosts_line()}\n")
+    if emulator.rest is not None:
+        sys.stdout.write(f"REST API on {emulator.rest.url}/rest\n")
+        sys.stdout.write(
+            f"REST certificate: {emulator.rest.fingerprint} ({emulator.rest.cert_file})\n"
+        )
     sys.stdout.flush()
     try:
         stop.wait()

@@ -3,7 +3,9 @@ Latency and faults the tests switch on at runtime.
 
 Faults are consumed in the order they were planned: each exec line takes the first planned
 fault whose ``match`` (a regular expression searched in the command line) fits, and uses up
-one of its ``count``.
+one of its ``count``. A line no planned fault takes may still suffer one at random: ``rate``
+gives a kind a share of all commands (a flaky network, a confused RDS), drawn from a seeded
+generator so a run can be repeated.
 """
 
 from __future__ import annotations
@@ -73,9 +75,11 @@ class Latency:
 class FaultInjector:
     """The emulator's fault plan; every method is safe to call from any thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 0xFA17) -> None:
         self._lock = threading.Lock()
         self._plan: list[Fault] = []
+        self._rates: dict[FaultKind, float] = {}
+        self._rng = random.Random(seed)  # noqa: S311 - fault dice, not secrets
         self._refuse_logins = False
         self.hang_released = threading.Event()
 
@@ -114,6 +118,15 @@ class FaultInjector:
     def garble_next(self, count: int = 1, *, match: str | None = None) -> None:
         self._add(FaultKind.GARBLE, count, "", match)
 
+    def rate(self, kind: FaultKind, share: float) -> None:
+        """From now on, each command suffers ``kind`` with probability ``share`` (0 stops it)."""
+        if kind is FaultKind.FAIL or kind is FaultKind.HANG:
+            raise ValueError(f"{kind.value} is planned, not drawn at random")
+        if not 0 <= share <= 1:
+            raise ValueError(f"the share of commands must be within 0-1, not {share}")
+        with self._lock:
+            self._rates[kind] = share
+
     def refuse_logins(self, refuse: bool = True) -> None:  # noqa: FBT001, FBT002 - a switch
         with self._lock:
             self._refuse_logins = refuse
@@ -133,6 +146,7 @@ class FaultInjector:
     def clear(self) -> None:
         with self._lock:
             self._plan.clear()
+            self._rates.clear()
             self._refuse_logins = False
         self.hang_released.set()
 
@@ -145,6 +159,11 @@ class FaultInjector:
                     taken = attrs.evolve(fault)
                     self._plan = [f for f in self._plan if f.remaining]
                     return taken
+            roll = self._rng.random()
+            for kind, share in self._rates.items():
+                if roll < share:
+                    return Fault(kind, 0)
+                roll -= share
         return None
 
 

@@ -8,7 +8,7 @@ once. Logins by password or public key for the configured users; RouterOS login 
 
 Use it in-process::
 
-    with Emulator(EmulatorConfig(data_dir=tmp, pool_size=Size.parse("100G"),
+    with Emulator(EmulatorConfig(data_dir=tmp, pool_size=Size.from_quantity("100Gi"),
                                  users=(EmulatorUser("admin", password="x"),))) as emu:
         host, port = emu.address
         emu.faults.fail_next(1, match="/disk add")
@@ -20,6 +20,7 @@ import contextlib
 import logging
 import pathlib
 import random
+import secrets
 import socket
 import threading
 import time
@@ -34,10 +35,12 @@ from rds_csi.emulator.console import Console
 from rds_csi.emulator.dataplane import DataPlane
 from rds_csi.emulator.dialect import Dialect
 from rds_csi.emulator.faults import FaultInjector, FaultKind, Latency, garble, truncate
+from rds_csi.emulator.logins import LoginGuard, LoginLimit
 from rds_csi.emulator.netdelay import delay_line
 from rds_csi.emulator.nvmet import DEFAULT_ROOT as NVMET_ROOT
 from rds_csi.emulator.nvmet_plane import open_data_plane
 from rds_csi.emulator.render import CRLF
+from rds_csi.emulator.rest_server import RestServer
 from rds_csi.emulator.session import POLL, Session
 from rds_csi.emulator.ssh_hooks import ServerTransport
 from rds_csi.emulator.state import PoolState
@@ -49,6 +52,7 @@ __all__ = [
     "EmulatorConfig",
     "EmulatorStats",
     "EmulatorUser",
+    "RestClientFiles",
     "load_or_create_host_key",
     "public_key_line",
 ]
@@ -59,12 +63,20 @@ DEFAULT_HOST_KEY: Final = "ssh_host_ecdsa_key"
 _POLL: Final = POLL
 
 
+def _not_empty(_user: object, _attribute: object, password: str | None) -> None:
+    if password == "":
+        raise ValueError(
+            "the password is empty, which would let anyone log in: give a non-empty password, "
+            "or none and an authorized key"
+        )
+
+
 @attrs.define
 class EmulatorUser:
     """A RouterOS user: a password, authorized public keys (OpenSSH lines), or both."""
 
     name: str
-    password: str | None = attrs.field(default=None, repr=False)
+    password: str | None = attrs.field(default=None, repr=False, validator=_not_empty)
     authorized_keys: list[str] = attrs.field(factory=list)
 
 
@@ -85,6 +97,8 @@ class EmulatorConfig:
             target) or ``auto`` (``nvmet`` where the kernel has it); see ``nvmet_plane.py``.
         data_address: The IP the kernel target listens on; default the ``listen`` host.
         nvmet_root: nvmet's configfs directory.
+        login_limit: Failed logins per client address before it is locked out for a while.
+        rest_listen: Where the REST API (HTTPS) listens, beside SSH; None: not served.
     """
 
     data_dir: pathlib.Path
@@ -97,6 +111,8 @@ class EmulatorConfig:
     data_plane: str = "json"
     data_address: str | None = None
     nvmet_root: pathlib.Path = NVMET_ROOT
+    login_limit: LoginLimit = attrs.field(factory=LoginLimit)
+    rest_listen: tuple[str, int] | None = None
 
 
 @attrs.define
@@ -106,6 +122,7 @@ class EmulatorStats:
     connections: int = 0
     logins: int = 0
     failed_logins: int = 0
+    locked_out_logins: int = 0  # attempts refused unchecked: their address is locked out
     commands: int = 0
     channels_open: int = 0
     max_channels_open: int = 0
@@ -127,6 +144,17 @@ class ClientFiles:
     known_hosts_file: pathlib.Path
     host: str
     port: int
+
+
+@attrs.frozen
+class RestClientFiles:
+    """What a REST client needs: the URL, a user, its password file, the CA (cert) file."""
+
+    url: str
+    user: str
+    password_file: pathlib.Path
+    ca_file: pathlib.Path
+    fingerprint: str
 
 
 def public_key_line(key: paramiko.PKey) -> str:
@@ -151,6 +179,7 @@ class Emulator:
 
     Attributes:
         faults: Switch faults on (fail, drop, hang, truncate, garble, refuse logins).
+        logins: The per-address login rate limit's bookkeeping.
         latency: Command and network latency, changed at any time.
         stats: Connections, logins and commands seen.
         state: The pool and its disks (read it to check what the RDS holds).
@@ -178,6 +207,7 @@ class Emulator:
         self.faults = FaultInjector()
         self.latency = Latency()
         self.stats = EmulatorStats()
+        self.logins = LoginGuard(config.login_limit)
         self._users = {u.name: u for u in config.users}
         self._users_lock = threading.Lock()
         self._rng = random.Random(0xD15C)  # noqa: S311 - junk for garbling, not secrets
@@ -187,6 +217,7 @@ class Emulator:
         self._transports: list[paramiko.Transport] = []
         self._lock = threading.Lock()
         self.address: tuple[str, int] = config.listen
+        self.rest = RestServer(self, config.rest_listen) if config.rest_listen else None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -206,6 +237,8 @@ class Emulator:
         )
         self._accepter.start()
         log.info("RDS emulator listening on %s:%d", *self.address)
+        if self.rest is not None:
+            self.rest.start()
         return self.address
 
     def stop(self) -> None:
@@ -221,6 +254,8 @@ class Emulator:
             transports, self._transports = self._transports, []
         for transport in transports:
             transport.close()
+        if self.rest is not None:
+            self.rest.stop()
 
     def close(self) -> None:
         """``stop()``, and withdraw the exports from the data plane (the RDS is going away)."""
@@ -233,7 +268,8 @@ class Emulator:
             transports, self._transports = self._transports, []
         for transport in transports:
             transport.close()
-        return len(transports)
+        rest = self.rest.disconnect_all() if self.rest is not None else 0
+        return len(transports) + rest
 
     def retained_channels(self) -> int:
         """
@@ -293,6 +329,27 @@ class Emulator:
         known_hosts.write_text(self.known_hosts_line() + "\n")
         return ClientFiles(user, key_file, known_hosts, *self.address)
 
+    def provision_rest_client(
+        self, directory: pathlib.Path, user: str = "admin"
+    ) -> RestClientFiles:
+        """
+        Give ``user`` a fresh random password (kept for SSH too) and write what the REST
+        adapter needs: the password file (0600) and the certificate to trust. After ``start()``.
+        """
+        if self.rest is None:
+            raise ValueError("this emulator serves no REST API (EmulatorConfig.rest_listen)")
+        directory.mkdir(parents=True, exist_ok=True)
+        password = secrets.token_urlsafe(24)
+        with self._users_lock:
+            self._users.setdefault(user, EmulatorUser(user)).password = password
+        password_file = directory / "rest-password"
+        password_file.touch(mode=0o600)
+        password_file.chmod(0o600)
+        password_file.write_text(password + "\n")
+        ca_file = directory / "rest-ca.pem"
+        ca_file.write_bytes(self.rest.cert_file.read_bytes())
+        return RestClientFiles(self.rest.url, user, password_file, ca_file, self.rest.fingerprint)
+
     # --- serving ------------------------------------------------------------------------------
 
     def _accept_loop(self) -> None:
@@ -312,6 +369,7 @@ class Emulator:
                 sock.close()
 
     def _serve_connection(self, sock: socket.socket) -> None:
+        peer = str(sock.getpeername()[0])
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.latency.rtt > 0 or self.latency.rtt_jitter > 0:
@@ -321,7 +379,7 @@ class Emulator:
         with self._lock:
             self._transports = [t for t in self._transports if t.is_active()]
             self._transports.append(transport)
-        session = Session(self)
+        session = Session(self, peer)
         transport.start_server(event=threading.Event(), server=session)
         threading.Thread(
             target=session.hold_accepted, args=(transport,), name="emulator-accept", daemon=True
@@ -351,6 +409,8 @@ class Emulator:
             line = "\x00"  # answered as the syntax error it is
         fault = self.faults.take(line)
         kind = fault.kind if fault is not None else None
+        if kind is not None:
+            log.info("fault injected: %s", kind.value)  # the fault suite counts these lines
         delay = self.latency.command_delay()
         if delay > 0 and self._stopping.wait(delay):
             return

@@ -2,7 +2,8 @@
 One SSH connection to the emulator: who logs in, and which channels it may open.
 
 Logins by password or public key for the configured users; RouterOS login options after ``+``
-in the user name are stripped (a ``<N>w`` option sets the output width). Session channels with
+in the user name are stripped (a ``<N>w`` option sets the output width). An address that gave
+too many wrong passwords is refused unchecked for a while (``logins.py``). Session channels with
 ``exec`` only; ``keepalive@openssh.com`` is refused, as RouterOS refuses it.
 """
 
@@ -61,8 +62,9 @@ def _key_blob(line: str) -> tuple[str, bytes] | None:
 class Session(paramiko.ServerInterface):
     """One SSH connection: authentication, and exec channels handed to the emulator."""
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Emulator, peer: str) -> None:
         self.emulator = emulator
+        self.peer = peer
         self.width = emulator.config.dialect.width
         self.pending: dict[int, bytes] = {}
         self.held: dict[int, paramiko.Channel] = {}
@@ -78,29 +80,44 @@ class Session(paramiko.ServerInterface):
             self.width = width
         return self.emulator.user(name)
 
-    def _result(self, ok: bool) -> int:  # noqa: FBT001
+    def _locked_out(self) -> bool:
+        if self.emulator.logins.allowed(self.peer):
+            return False
+        self.emulator.stats.bump("locked_out_logins")
+        return True
+
+    def _result(self, ok: bool, *, guess: bool) -> int:  # noqa: FBT001
         if ok and not self.emulator.faults.logins_refused:
             if not self._counted:  # paramiko asks twice per public key (query, then signed)
                 self._counted = True
                 self.emulator.stats.bump("logins")
+            self.emulator.logins.succeeded(self.peer)
             return AUTH_SUCCESSFUL
         self.emulator.stats.bump("failed_logins")
+        # Only a wrong password is a guess: an injected refusal is not the client's doing, and a
+        # client (or its agent) offering keys that are not authorized cannot guess one.
+        if guess and not ok:
+            self.emulator.logins.failed(self.peer)
         return AUTH_FAILED
 
     def check_auth_password(self, username: str, password: str) -> int:
+        if self._locked_out():
+            return AUTH_FAILED
         user = self._user(username)
         ok = (
             user is not None
             and user.password is not None
             and hmac.compare_digest(user.password.encode(), password.encode())
         )
-        return self._result(ok)
+        return self._result(ok, guess=True)
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+        if self._locked_out():
+            return AUTH_FAILED
         user = self._user(username)
         wanted = (key.get_name(), key.asbytes())
         ok = user is not None and any(_key_blob(line) == wanted for line in user.authorized_keys)
-        return self._result(ok)
+        return self._result(ok, guess=False)
 
     def check_channel_request(self, kind: str, chanid: int) -> int:  # noqa: ARG002
         if kind == "session":

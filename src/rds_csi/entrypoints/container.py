@@ -9,8 +9,10 @@ Adding an adapter is one entry in a selector:
 
 * ``backend`` (kind decided once, by ``backend_kind``: ``auto`` is ``emulator`` for ``all``,
   ``ssh`` otherwise): ``ssh`` (a real RDS), ``emulator`` (the embedded RouterOS emulator,
-  reached through the same SSH adapter) and ``fake`` (in memory). Both SSH kinds are wired by
-  the ``RdsSsh`` sub-container (``rds_wiring.py``, with the embedded emulator).
+  reached through the same SSH adapter), ``rest`` and ``emulator-rest`` (the same two over
+  the REST API) and ``fake`` (in memory). Both SSH kinds are wired by the ``RdsSsh``
+  sub-container (``rds_wiring.py``, with the embedded emulator), both REST kinds by ``RdsRest``
+  (``rest_wiring.py``).
 * ``initiator``, ``mounter``, ``filesystem`` (kind decided by ``initiator_kind`` from the
   setting, the mode and ``backend_kind``): ``fake`` selects the whole in-memory node stack;
   ``nvme`` (nvme-cli) and ``loop`` (the emulator's images on loop devices) select the real
@@ -35,10 +37,11 @@ from rds_csi.adapters.loop import LoopInitiator
 from rds_csi.adapters.metrics import PrometheusMetrics
 from rds_csi.adapters.mount import LinuxFilesystem, LinuxMounter
 from rds_csi.adapters.nvme_cli import NvmeCliInitiator
-from rds_csi.adapters.resilience import BreakingBackend
+from rds_csi.adapters.resilience import BreakerSettings, BreakingBackend
 from rds_csi.application.health import CheckHealth, HealthMonitor
 from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.node import (
+    KubeletDir,
     NodeExpandVolume,
     NodeGetVolumeStats,
     NodePublishVolume,
@@ -75,6 +78,12 @@ from rds_csi.entrypoints.rds_wiring import (
     open_ssh_backend,
     rds_ssh_settings,
 )
+from rds_csi.entrypoints.rest_wiring import (
+    RdsRest,
+    closing_rest,
+    emulator_rest_settings,
+    rds_rest_settings,
+)
 from rds_csi.entrypoints.settings import AUTO, Mode, Settings
 
 
@@ -82,6 +91,7 @@ __all__ = ["Container", "RdsSsh", "backend_kinds", "initiator_kinds", "open_ssh_
 
 
 MAX_WORKERS = 16
+EMULATOR_KINDS = frozenset({"emulator", "emulator-rest"})
 
 
 # --- what the providers call: decisions and requirements that span options ----------------
@@ -105,8 +115,8 @@ def resolve_initiator(initiator: str, backend_kind: str, mode: Mode) -> str:
     """
     if initiator != AUTO:
         return initiator
-    if mode is Mode.ALL and backend_kind in {"emulator", "fake"}:
-        return "loop" if backend_kind == "emulator" else "fake"
+    if mode is Mode.ALL and backend_kind in {*EMULATOR_KINDS, "fake"}:
+        return "loop" if backend_kind in EMULATOR_KINDS else "fake"
     return "nvme"
 
 
@@ -120,7 +130,7 @@ def loop_initiator(
     explicit: str, backend_kind: str, emulator: Callable[[], Emulator]
 ) -> LoopInitiator:
     """The loop initiator on the emulator's exports file: as given, or the embedded one's."""
-    if not explicit and backend_kind == "emulator":
+    if not explicit and backend_kind in EMULATOR_KINDS:
         explicit = str(emulator().config.data_dir / EXPORTS_FILE)
     if not explicit:
         raise InvalidArgument(
@@ -153,11 +163,15 @@ def build_server(
     controller: csi_pb2_grpc.ControllerServicer,
     node: csi_pb2_grpc.NodeServicer,
     interceptors: Sequence[grpc.ServerInterceptor],  # type: ignore[type-arg]
+    *,
     max_workers: int = MAX_WORKERS,
+    identity_workers: int = AdmissionLimits().reserved,
 ) -> grpc.Server:
     """A gRPC server with all three services; the caller adds the port and starts it."""
     # Identity keeps workers of its own: Probe never queues behind backend calls.
-    server = admitted_server(interceptors, AdmissionLimits(running=max_workers))
+    server = admitted_server(
+        interceptors, AdmissionLimits(running=max_workers, reserved=identity_workers)
+    )
     csi_pb2_grpc.add_IdentityServicer_to_server(identity, server)
     csi_pb2_grpc.add_ControllerServicer_to_server(controller, server)
     csi_pb2_grpc.add_NodeServicer_to_server(node, server)
@@ -179,7 +193,10 @@ class Container(containers.DeclarativeContainer):
     # --- the RDS --------------------------------------------------------------------------
     backend_kind = providers.Callable(resolve_backend, settings.provided.backend, mode)
     emulator = providers.Resource(
-        open_emulator, settings, providers.Callable(emulator_data_address, settings)
+        open_emulator,
+        settings,
+        providers.Callable(emulator_data_address, settings),
+        rest=providers.Callable(lambda kind: kind == "emulator-rest", backend_kind),
     )
     rds_ssh = providers.Container(
         RdsSsh, settings=providers.Callable(rds_ssh_settings, settings), metrics=metrics
@@ -194,14 +211,36 @@ class Container(containers.DeclarativeContainer):
         ),
         metrics=metrics,
     )
+    # Singletons: the password is read (or, on the emulator, made) once, not per provider use.
+    rds_rest = providers.Container(
+        RdsRest, settings=providers.Singleton(rds_rest_settings, settings), metrics=metrics
+    )
+    emulator_rest = providers.Container(
+        RdsRest,
+        settings=providers.Singleton(
+            emulator_rest_settings, emulator, settings.provided.controller.volume_path
+        ),
+        metrics=metrics,
+    )
     raw_backend = providers.Selector(
         backend_kind,
         fake=providers.Singleton(fake_rds, settings.provided.controller.fake_rds_latency),
         ssh=providers.Resource(closing, rds_ssh.backend),
         emulator=providers.Resource(closing, emulator_ssh.backend),
+        rest=providers.Resource(closing_rest, rds_rest.backend),
+        **{"emulator-rest": providers.Resource(closing_rest, emulator_rest.backend)},
     )
     # Every use case sees the RDS through the circuit breaker (fails fast while it is down).
-    backend = providers.Singleton(BreakingBackend, raw_backend, metrics=metrics)
+    backend = providers.Singleton(
+        BreakingBackend,
+        raw_backend,
+        providers.Factory(
+            BreakerSettings,
+            failures=settings.provided.controller.breaker_failures,
+            reset_timeout=settings.provided.controller.breaker_reset_timeout,
+        ),
+        metrics=metrics,
+    )
 
     # --- controller -----------------------------------------------------------------------
     volume_defaults = providers.Singleton(volume_defaults, settings)
@@ -273,6 +312,8 @@ class Container(containers.DeclarativeContainer):
         max_volumes=settings.provided.node.max_volumes_per_node,
         topology=topology,
     )
+    # Every staging and target path must resolve below it (docs/node-confinement.md).
+    kubelet_dir = providers.Singleton(KubeletDir.parse, settings.provided.node.kubelet_dir)
     node_use_cases = providers.Singleton(
         NodeUseCases,
         stage=providers.Factory(
@@ -282,6 +323,7 @@ class Container(containers.DeclarativeContainer):
             filesystem=filesystem,
             locks=node_locks,
             metrics=metrics,
+            kubelet_dir=kubelet_dir,
         ),
         unstage=providers.Factory(
             NodeUnstageVolume,
@@ -289,6 +331,7 @@ class Container(containers.DeclarativeContainer):
             mounter=mounter,
             filesystem=filesystem,
             locks=node_locks,
+            kubelet_dir=kubelet_dir,
         ),
         publish=providers.Factory(
             NodePublishVolume,
@@ -297,8 +340,16 @@ class Container(containers.DeclarativeContainer):
             filesystem=filesystem,
             locks=node_locks,
             metrics=metrics,
+            kubelet_dir=kubelet_dir,
         ),
-        unpublish=providers.Factory(NodeUnpublishVolume, mounter=mounter, locks=node_locks),
+        unpublish=providers.Factory(
+            NodeUnpublishVolume,
+            initiator=initiator,
+            mounter=mounter,
+            filesystem=filesystem,
+            locks=node_locks,
+            kubelet_dir=kubelet_dir,
+        ),
         stats=providers.Factory(
             NodeGetVolumeStats, initiator=initiator, mounter=mounter, filesystem=filesystem
         ),
@@ -322,6 +373,7 @@ class Container(containers.DeclarativeContainer):
                 mode_name, controller=backend, all=backend, node=providers.Object(None)
             ),
         ),
+        interval=settings.provided.controller.health_interval,
         clock=providers.Singleton(SystemClock),
     )
     identity_service = providers.Singleton(
@@ -358,6 +410,7 @@ class Container(containers.DeclarativeContainer):
         node=node_service,
         # the deadline scope inside the log line: the line times the whole call
         interceptors=providers.List(rpc_interceptor, providers.Singleton(DeadlineInterceptor)),
+        identity_workers=settings.provided.identity_workers,
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 import cattrs
 
+from rds_csi.adapters.routeros_rest.settings import check_rest_url
 from rds_csi.application.topology import Topology
 from rds_csi.domain import DomainError, Size
 from rds_csi.domain.identity import check_base_path
@@ -19,6 +20,7 @@ from rds_csi.domain.model import check_host, check_port
 from rds_csi.entrypoints.csi.identity import check_driver_name
 from rds_csi.entrypoints.endpoint import Endpoint, parse_endpoint, parse_host_port
 from rds_csi.entrypoints.settings import (
+    AUTO,
     CHOICES,
     AbsolutePath,
     BasePath,
@@ -26,9 +28,12 @@ from rds_csi.entrypoints.settings import (
     DriverName,
     Host,
     HostPort,
+    Interval,
     NodeId,
     NqnPrefix,
     Port,
+    Positive,
+    RestUrl,
     Seconds,
 )
 
@@ -87,6 +92,20 @@ def _seconds(value: object, _type: object) -> Seconds:
     return Seconds(number)
 
 
+def _positive(value: object, _type: object) -> Positive:
+    number = _integer(value)
+    if number < 1:
+        raise ValueError(f"{number} is less than 1")
+    return Positive(number)
+
+
+def _interval(value: object, _type: object) -> Interval:
+    number = float(_seconds(value, _type))
+    if number <= 0:
+        raise ValueError("0 is not a positive number of seconds")
+    return Interval(number)
+
+
 def _absolute(value: object, _type: object) -> AbsolutePath:
     text = _text(value)
     if text and not text.startswith("/"):
@@ -111,7 +130,7 @@ def _endpoint(value: object, _type: object) -> Endpoint:
 
 
 def _size(value: object, _type: object) -> Size:
-    return value if isinstance(value, Size) else Size.parse(_text(value), field="pool size")
+    return value if isinstance(value, Size) else Size.from_quantity(_text(value), field="pool size")
 
 
 def _checked_text(check: Callable[[str], object], *, empty_ok: bool = False) -> Any:
@@ -140,6 +159,11 @@ def _node_id(text: str) -> None:
         raise ValueError(f"{text!r} must be 1-256 bytes")
 
 
+def _host_port(text: str) -> None:
+    if text != AUTO:
+        parse_host_port(text, field="")
+
+
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
     conv.register_structure_hook(str, lambda value, _type: _text(value))
@@ -148,6 +172,8 @@ def _make_converter() -> cattrs.Converter:
         Port: _port,
         Count: _count,
         Seconds: _seconds,
+        Positive: _positive,
+        Interval: _interval,
         AbsolutePath: _absolute,
         Topology: _topology,
         Endpoint: _endpoint,
@@ -157,7 +183,8 @@ def _make_converter() -> cattrs.Converter:
         NqnPrefix: _checked_text(_check_nqn_prefix),
         DriverName: _checked_text(check_driver_name),
         NodeId: _checked_text(_node_id),
-        HostPort: _checked_text(lambda text: parse_host_port(text, field=""), empty_ok=True),
+        HostPort: _checked_text(_host_port, empty_ok=True),
+        RestUrl: _checked_text(check_rest_url, empty_ok=True),
         **{kind: _one_of(listing) for kind, listing in CHOICES.items()},
     }
     for kind, hook in hooks.items():

@@ -49,6 +49,8 @@ def rds_ssh_settings(settings: Settings) -> SshSettings:
         )
     if rds.insecure_ignore_host_key:
         log.warning("RDS host key verification is OFF (--rds-insecure-ignore-host-key)")
+    else:
+        _check_known_hosts(rds.known_hosts)
     return SshSettings(
         address=rds.address,
         port=rds.port,
@@ -59,6 +61,20 @@ def rds_ssh_settings(settings: Settings) -> SshSettings:
         base_path=settings.controller.volume_path,
         call_timeout=rds.call_timeout,
     )
+
+
+def _check_known_hosts(given: str) -> None:
+    """A missing known_hosts file, named as the operator gave it and with the option to set."""
+    path = pathlib.Path(given) if given else pathlib.Path.home() / ".ssh" / "known_hosts"
+    try:
+        path.open("rb").close()
+    except OSError as exc:
+        shown = given or "~/.ssh/known_hosts (the default: --rds-known-hosts is not set)"
+        raise InvalidArgument(
+            "--rds-known-hosts",
+            f"{shown}: {exc.strerror or exc}; give the known_hosts file holding the RDS host "
+            "key (docs/routeros.md), or --rds-insecure-ignore-host-key for a first trial",
+        ) from None
 
 
 def emulator_ssh_settings(
@@ -87,12 +103,14 @@ def emulator_data_address(settings: Settings) -> str:
     )
 
 
-def open_emulator(settings: Settings, data_address: str) -> Iterator[Emulator]:
+def open_emulator(
+    settings: Settings, data_address: str, *, rest: bool = False
+) -> Iterator[Emulator]:
     """
-    The RouterOS emulator on loopback (a free port). Without a data directory its disks live
-    in a temporary one that goes away with the process. Data plane ``nvmet`` (or ``auto`` on
-    a kernel with nvmet) also serves its exports over NVMe/TCP on ``data_address``; they are
-    withdrawn when the emulator stops.
+    The RouterOS emulator on loopback (a free port; with ``rest`` its REST API on another).
+    Without a data directory its disks live in a temporary one that goes away with the
+    process. Data plane ``nvmet`` (or ``auto`` on a kernel with nvmet) also serves its
+    exports over NVMe/TCP on ``data_address``; they are withdrawn when the emulator stops.
     """
     options = settings.emulator
     temporary = not options.data_dir
@@ -105,6 +123,7 @@ def open_emulator(settings: Settings, data_address: str) -> Iterator[Emulator]:
                 pool_size=options.pool_size,
                 data_plane=options.data_plane,
                 data_address=data_address,
+                rest_listen=("127.0.0.1", 0) if rest else None,
             )
         )
     except ValueError as exc:

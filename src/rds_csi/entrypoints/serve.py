@@ -105,8 +105,8 @@ class _Running:
     metrics: MetricsServer | None
 
 
-def _start(container: Container, settings: Settings, endpoint: Endpoint) -> _Running:
-    metrics = _start_metrics(container, settings.metrics.address)
+def _start(container: Container, settings: Settings, endpoint: Endpoint, mode: Mode) -> _Running:
+    metrics = _start_metrics(container, settings.metrics.resolved(mode))
     server = container.grpc_server()
     try:
         bound = server.add_insecure_port(endpoint.grpc_target)
@@ -163,7 +163,7 @@ def serve(
         if kind == "fake":
             _log.warning("%s is the in-memory fake: nothing reaches a real RDS or node", role)
     try:
-        running = _start(container, settings, endpoint)
+        running = _start(container, settings, endpoint, mode)
     except (RuntimeError, DomainError, EndpointError) as exc:
         _log.error("cannot start: %s", exc)
         return EXIT_FAILURE

@@ -22,6 +22,7 @@ from rds_csi.domain import Size
 from rds_csi.domain.identity import DEFAULT_BASE_PATH, DEFAULT_NQN_PREFIX
 from rds_csi.domain.model import DEFAULT_NVME_PORT
 from rds_csi.domain.parameters import DEFAULT_SSH_PORT
+from rds_csi.domain.size import GIB
 from rds_csi.entrypoints.csi.identity import DEFAULT_DRIVER_NAME
 from rds_csi.entrypoints.endpoint import Endpoint, parse_endpoint
 from rds_csi.entrypoints.logs import LOG_FORMATS, LOG_LEVELS
@@ -38,11 +39,13 @@ __all__ = [
     "Mode",
     "NodeSettings",
     "RdsSettings",
+    "RestUrl",
     "Settings",
 ]
 
 ENV_PREFIX: Final = "RDS_CSI_"
-DEFAULT_ENDPOINT: Final = "unix:///csi/csi.sock"
+# The README's trial path, writable without root; the manifests pass their own --endpoint.
+DEFAULT_ENDPOINT: Final = "unix:///tmp/rds-csi/csi.sock"
 AUTO: Final = "auto"
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
@@ -59,7 +62,9 @@ class Mode(enum.Enum):
 # Field types whose hook checks the value; the hook is the one place each rule is written.
 Port = NewType("Port", int)
 Count = NewType("Count", int)
+Positive = NewType("Positive", int)  # a count of at least 1
 Seconds = NewType("Seconds", float)
+Interval = NewType("Interval", float)  # seconds, more than 0
 Host = NewType("Host", str)  # an IP or DNS name; empty: unset
 AbsolutePath = NewType("AbsolutePath", str)  # empty: unset
 BasePath = NewType("BasePath", str)
@@ -67,6 +72,7 @@ NqnPrefix = NewType("NqnPrefix", str)
 DriverName = NewType("DriverName", str)
 NodeId = NewType("NodeId", str)
 HostPort = NewType("HostPort", str)  # host:port; empty: off
+RestUrl = NewType("RestUrl", str)  # https://host[:port]; empty: https://<rds address>
 LogLevel = NewType("LogLevel", str)
 LogFormat = NewType("LogFormat", str)
 DataPlane = NewType("DataPlane", str)
@@ -99,24 +105,37 @@ def _help(text: str, *also_env: str) -> dict[str, object]:
     return {"help": text, "also_env": also_env}
 
 
+METRICS_PORT: Final = 9809
+
+
 @attrs.frozen
 class MetricsSettings:
     address: HostPort = attrs.field(
-        default=HostPort(":9809"),
-        metadata=_help("host:port of the Prometheus /metrics endpoint; empty disables it"),
+        default=HostPort(AUTO),
+        metadata=_help(
+            "host:port of the Prometheus /metrics endpoint; empty disables it; auto: "
+            f"127.0.0.1:{METRICS_PORT} for `all` (a trial on a workstation), :{METRICS_PORT} "
+            "(every interface) otherwise"
+        ),
     )
+
+    def resolved(self, mode: Mode) -> str:
+        """The address to bind: ``auto`` keeps a single-node trial's endpoint on loopback."""
+        if self.address != AUTO:
+            return self.address
+        return f"127.0.0.1:{METRICS_PORT}" if mode is Mode.ALL else f":{METRICS_PORT}"
 
 
 @attrs.frozen
 class RdsSettings:
-    """How the controller reaches a real RDS over SSH (``--backend ssh``)."""
+    """How the controller reaches a real RDS: over SSH (``--backend ssh``) or REST (``rest``)."""
 
     address: Host = attrs.field(
         default=Host("127.0.0.1"),
         metadata=_help("RDS control-plane address (SSH; default rdsAddress)"),
     )
     port: Port = attrs.field(default=Port(DEFAULT_SSH_PORT), metadata=_help("RDS SSH port"))
-    user: str = attrs.field(default="admin", metadata=_help("RDS SSH user"))
+    user: str = attrs.field(default="admin", metadata=_help("RDS user (SSH and REST)"))
     ssh_key: AbsolutePath = attrs.field(
         default=AbsolutePath(""), metadata=_help("path of the SSH private key for the RDS")
     )
@@ -127,12 +146,34 @@ class RdsSettings:
     insecure_ignore_host_key: bool = attrs.field(
         default=False, metadata=_help("skip host key verification (testing only)")
     )
-    call_timeout: Seconds = attrs.field(
-        default=Seconds(12.0),
+    call_timeout: Interval = attrs.field(
+        default=Interval(12.0),
         metadata=_help(
             "seconds one RDS operation may take, retries included, when the caller's gRPC "
             "deadline is later or absent (also with backend emulator); docs/deadlines.md"
         ),
+    )
+    rest_url: RestUrl = attrs.field(
+        default=RestUrl(""),
+        metadata=_help(
+            "backend rest: https://host[:port] of the RDS web server (www-ssl); "
+            "empty: https://<rds_address>"
+        ),
+    )
+    rest_password_file: AbsolutePath = attrs.field(
+        default=AbsolutePath(""),
+        metadata=_help("backend rest: path of the file holding the RDS user's password"),
+    )
+    ca_file: AbsolutePath = attrs.field(
+        default=AbsolutePath(""),
+        metadata=_help(
+            "backend rest: PEM file of the CA (or self-signed certificate) the RDS web server "
+            "presents; empty: the system trust store"
+        ),
+    )
+    insecure_skip_verify: bool = attrs.field(
+        default=False,
+        metadata=_help("backend rest: do not verify the RDS certificate (testing only)"),
     )
 
 
@@ -147,7 +188,7 @@ class EmulatorSettings:
         ),
     )
     pool_size: Size = attrs.field(
-        factory=lambda: Size.parse("100G"),
+        factory=lambda: Size(100 * GIB),
         metadata=_help("backend emulator: the size of its storage pool"),
     )
     data_plane: DataPlane = attrs.field(
@@ -191,6 +232,21 @@ class ControllerSettings:
             "seconds every call to the in-memory RDS sleeps (backend fake; demos and tests)"
         ),
     )
+    breaker_failures: Positive = attrs.field(
+        default=Positive(5),
+        metadata=_help(
+            "consecutive failures to reach the RDS that open the circuit breaker (calls then "
+            "fail fast with UNAVAILABLE)"
+        ),
+    )
+    breaker_reset_timeout: Interval = attrs.field(
+        default=Interval(30.0),
+        metadata=_help("seconds the open circuit waits before one call may try the RDS again"),
+    )
+    health_interval: Interval = attrs.field(
+        default=Interval(10.0),
+        metadata=_help("seconds between the background RDS health checks Probe answers from"),
+    )
 
 
 @attrs.frozen
@@ -209,6 +265,13 @@ class NodeSettings:
     sysfs_root: AbsolutePath = attrs.field(
         default=AbsolutePath("/sys"),
         metadata=_help("where sysfs is mounted (initiator nvme reads NVMe state there)"),
+    )
+    kubelet_dir: AbsolutePath = attrs.field(
+        default=AbsolutePath("/var/lib/kubelet"),
+        metadata=_help(
+            "kubelet's directory: every staging and target path must resolve (symlinks "
+            "included) strictly below it"
+        ),
     )
     loop_exports_file: AbsolutePath = attrs.field(
         default=AbsolutePath(""),
@@ -241,18 +304,26 @@ class Settings:
     shutdown_grace: Seconds = attrs.field(
         default=Seconds(10.0), metadata=_help("seconds in-flight calls get on SIGTERM")
     )
+    identity_workers: Positive = attrs.field(
+        default=Positive(4),
+        metadata=_help(
+            "gRPC workers kept for Identity calls (Probe) alone, so they never queue behind "
+            "controller or node work"
+        ),
+    )
     backend: BackendKind = attrs.field(
         default=BackendKind(AUTO),
         metadata=_help(
-            "the storage backend: ssh (a real RDS), emulator (embedded), fake (in memory); "
-            "auto: emulator for `all`, ssh otherwise"
+            "the storage backend: ssh or rest (a real RDS over SSH or HTTPS), emulator or "
+            "emulator-rest (embedded, over SSH or HTTPS), fake (in memory); auto: emulator for "
+            "`all`, ssh otherwise"
         ),
     )
     initiator: InitiatorKind = attrs.field(
         default=InitiatorKind(AUTO),
         metadata=_help(
             "the node's initiator: nvme (nvme-cli), loop (the emulator's images as loop "
-            "devices), fake (in memory); auto: loop for `all` on the emulator, fake on backend "
+            "devices), fake (in memory); auto: loop for `all` on an emulator, fake on backend "
             "fake, nvme otherwise"
         ),
     )

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from rds_csi.adapters.loop import LoopInitiator
-from rds_csi.domain import MalformedOutput, VolumeId, VolumeNotFound
+from rds_csi.domain import MalformedOutput, Nqn, NvmeTarget, VolumeId, VolumeNotFound
 from rds_csi.domain.size import MIB
 from tests.doubles.exports import ExportsDir
 from tests.support.root import Janitor, require_root
@@ -79,9 +79,30 @@ def test_disconnect_still_detaches_after_the_emulator_deleted_the_disk(
     target = exports.export(_volume(), 8 * MIB)
     device = initiator.connect(target)
     exports.unexport(target, delete_image=True)
-    assert initiator.device_for(target.nqn) is None
-    initiator.disconnect(target.nqn)
+    # Still attached, so still a connection: NodeUnstage finds it there and disconnects it.
+    restarted = LoopInitiator(exports.file)
+    assert restarted.device_for(target.nqn) == device
+    assert target.nqn in restarted.connections()
+    restarted.disconnect(target.nqn)
     assert device not in janitor.loop_devices()
+    assert target.nqn not in restarted.connections()
+
+
+def test_the_same_volume_under_another_nqn_prefix_is_not_detached(
+    exports: ExportsDir, janitor: Janitor
+) -> None:
+    initiator = LoopInitiator(exports.file)
+    volume = _volume()
+    target = exports.export(volume, 8 * MIB)
+    device = initiator.connect(target)
+    other = Nqn.for_volume(volume, prefix="nqn.2000-02.com.example")
+    with pytest.raises(VolumeNotFound):
+        initiator.connect(NvmeTarget(address="127.0.0.1", port=4420, nqn=other))
+    initiator.disconnect(other)  # what a failed NodeStage cleans up with
+    assert device in janitor.loop_devices()
+    assert initiator.device_for(target.nqn) == device
+    assert initiator.device_for(other) is None
+    assert list(initiator.connections()) == [target.nqn]
 
 
 def test_a_device_whose_image_was_replaced_is_not_reused(
@@ -104,13 +125,19 @@ def test_a_busy_device_is_detached_on_last_close(exports: ExportsDir, janitor: J
     initiator = LoopInitiator(exports.file)
     target = exports.export(_volume(), 8 * MIB)
     device = initiator.connect(target)
+    volume = target.nqn.volume_id
+    assert volume is not None
     with pathlib.Path(device).open("rb"):
         initiator.disconnect(target.nqn)  # losetup -d on a busy device: autoclear
         assert initiator.device_for(target.nqn) is None
         assert target.nqn not in initiator.connections()
+        # Still the volume's (a mount of it is a stale mount of the volume), no one else's.
+        assert list(initiator.lingering(volume)) == [device]
+        assert list(initiator.lingering(_volume())) == []
     # After the last close the kernel lets it go (some kernels do it from a work queue).
     for _ in range(100):
         if device not in janitor.loop_devices():
             break
         time.sleep(0.05)
     assert device not in janitor.loop_devices()
+    assert list(initiator.lingering(volume)) == []

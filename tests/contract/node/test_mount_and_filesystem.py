@@ -250,18 +250,39 @@ class TestMountPoints:
 
     def test_remove_is_idempotent(self, node_fs: MountHarness) -> None:
         directory = node_fs.mount_point("dir")
-        node_fs.mounter.remove_mount_point(directory)
-        node_fs.mounter.remove_mount_point(directory)
+        assert node_fs.mounter.remove_mount_point(directory) is True
+        assert node_fs.mounter.remove_mount_point(directory) is False
         assert not pathlib.Path(directory).exists()
+
+    def test_a_made_file_is_removed(self, node_fs: MountHarness) -> None:
+        file = node_fs.mount_point("pods", "vm", "disk", file=True)
+        assert node_fs.mounter.remove_mount_point(file) is True
+        assert not pathlib.Path(file).exists()
 
     def test_remove_never_deletes_data(self, node_fs: MountHarness) -> None:
         directory = pathlib.Path(node_fs.path("not-a-mount"))
         directory.mkdir(parents=True)
         (directory / "file").write_text("someone's data")
+        assert node_fs.mounter.remove_mount_point(str(directory)) is False
+        assert node_fs.mounter.remove_mount_point(str(directory / "file")) is False
+        assert (directory / "file").read_text() == "someone's data"
+
+    def test_what_it_did_not_make_is_left_alone_even_empty(self, node_fs: MountHarness) -> None:
+        directory = pathlib.Path(node_fs.path("kubelets"))
+        directory.mkdir(parents=True)
+        empty = directory / "empty-file"
+        empty.touch()
+        link = directory / "link"
+        link.symlink_to(node_fs.mount_point("made"))
+        for path in (directory, empty, link):
+            assert node_fs.mounter.remove_mount_point(str(path)) is False
+            assert path.exists()
+
+    def test_a_made_directory_someone_filled_is_refused(self, node_fs: MountHarness) -> None:
+        directory = pathlib.Path(node_fs.mount_point("filled"))
+        (directory / "file").write_text("someone's data")
         with pytest.raises(BackendError):
             node_fs.mounter.remove_mount_point(str(directory))
-        with pytest.raises(BackendError):
-            node_fs.mounter.remove_mount_point(str(directory / "file"))
         assert (directory / "file").read_text() == "someone's data"
 
     def test_a_mounted_mount_point_is_not_removed(self, node_fs: MountHarness) -> None:
@@ -269,6 +290,24 @@ class TestMountPoints:
         with pytest.raises(BackendError):
             node_fs.mounter.remove_mount_point(staging)
         assert node_fs.mounter.mount_at(staging) is not None
+
+
+class TestResolve:
+    def test_symlinks_and_dots_are_resolved(self, node_fs: MountHarness) -> None:
+        real = pathlib.Path(node_fs.mount_point("real"))
+        link = pathlib.Path(node_fs.path("link"))
+        link.symlink_to(real)
+        resolved = node_fs.mounter.resolve(f"{link}/./sub//missing")
+        assert resolved == f"{os.path.realpath(real)}/sub/missing"
+
+    def test_proc_self_root_is_the_root(self, node_fs: MountHarness) -> None:
+        assert node_fs.mounter.resolve("/proc/self/root/etc") == "/etc"
+
+    def test_a_link_out_of_the_directory_resolves_outside(self, node_fs: MountHarness) -> None:
+        link = pathlib.Path(node_fs.path("to-etc"))
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to("/etc")
+        assert node_fs.mounter.resolve(str(link)) == "/etc"
 
 
 class TestUnmount:

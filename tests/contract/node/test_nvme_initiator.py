@@ -110,6 +110,19 @@ class TestDisconnect:
         assert keep.nqn in initiators.initiator.connections()
 
 
+class TestLingering:
+    def test_a_connection_or_a_clean_disconnect_leaves_nothing_lingering(
+        self, initiators: InitiatorHarness
+    ) -> None:
+        target = initiators.export()
+        volume = target.nqn.volume_id
+        assert volume is not None
+        initiators.initiator.connect(target)
+        assert list(initiators.initiator.lingering(volume)) == []
+        initiators.initiator.disconnect(target.nqn)
+        assert list(initiators.initiator.lingering(volume)) == []
+
+
 class TestRescan:
     def test_rescan_shows_the_grown_size(self, initiators: InitiatorHarness) -> None:
         target = initiators.export(32 * MIB)

@@ -26,6 +26,8 @@ from tests.e2e.checklist.support import (
 )
 
 
+FOREIGN_ID = "vol-from-another-driver"  # well-formed, but not a volume ID of ours
+
 # --- rows that end in an error code ---------------------------------------------------------
 
 
@@ -173,6 +175,13 @@ ERROR_ROWS = [
         C.INVALID_ARGUMENT,
     ),
     Row(
+        "NodeStageVolume: staging_target_path missing, ID not of ours -> 3",
+        lambda d: d.node.NodeStageVolume(
+            csi_pb2.NodeStageVolumeRequest(volume_id=FOREIGN_ID, volume_capability=MOUNT)
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
         "NodeStageVolume: volume_capability missing -> 3",
         lambda d: d.node.NodeStageVolume(
             csi_pb2.NodeStageVolumeRequest(volume_id=UNKNOWN_ID, staging_target_path="/s")
@@ -209,6 +218,11 @@ ERROR_ROWS = [
         C.INVALID_ARGUMENT,
     ),
     Row(
+        "NodeUnstageVolume: staging_target_path missing, ID not of ours -> 3",
+        lambda d: d.node.NodeUnstageVolume(csi_pb2.NodeUnstageVolumeRequest(volume_id=FOREIGN_ID)),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
         "NodeUnstageVolume: an ID not of ours -> 5",
         lambda d: d.node.NodeUnstageVolume(
             csi_pb2.NodeUnstageVolumeRequest(
@@ -232,6 +246,15 @@ ERROR_ROWS = [
         lambda d: d.node.NodePublishVolume(
             csi_pb2.NodePublishVolumeRequest(
                 volume_id=UNKNOWN_ID, staging_target_path="/s", volume_capability=MOUNT
+            )
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "NodePublishVolume: target_path missing, ID not of ours -> 3",
+        lambda d: d.node.NodePublishVolume(
+            csi_pb2.NodePublishVolumeRequest(
+                volume_id=FOREIGN_ID, staging_target_path="/s", volume_capability=MOUNT
             )
         ),
         C.INVALID_ARGUMENT,
@@ -274,6 +297,13 @@ ERROR_ROWS = [
         ),
         C.INVALID_ARGUMENT,
     ),
+    Row(
+        "NodeUnpublishVolume: target_path missing, ID not of ours -> 3",
+        lambda d: d.node.NodeUnpublishVolume(
+            csi_pb2.NodeUnpublishVolumeRequest(volume_id=FOREIGN_ID)
+        ),
+        C.INVALID_ARGUMENT,
+    ),
     # §5 NodeGetVolumeStats
     Row(
         "NodeGetVolumeStats: volume_id missing -> 3",
@@ -286,6 +316,20 @@ ERROR_ROWS = [
             csi_pb2.NodeGetVolumeStatsRequest(volume_id=UNKNOWN_ID)
         ),
         C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "NodeGetVolumeStats: volume_path missing, ID not of ours -> 3",
+        lambda d: d.node.NodeGetVolumeStats(
+            csi_pb2.NodeGetVolumeStatsRequest(volume_id=FOREIGN_ID)
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "NodeGetVolumeStats: a relative volume_path, where no volume is -> 5",
+        lambda d: d.node.NodeGetVolumeStats(
+            csi_pb2.NodeGetVolumeStatsRequest(volume_id=UNKNOWN_ID, volume_path="some/where")
+        ),
+        C.NOT_FOUND,
     ),
     Row(
         "NodeGetVolumeStats: the volume is not at that path -> 5",

@@ -100,3 +100,27 @@ def test_a_node_has_nothing_to_ask() -> None:
     monitor.start()
     assert monitor().ready
     monitor.stop()
+
+
+def test_a_probe_storm_does_not_wait_again_for_the_same_stuck_check(rds: HangingRds) -> None:
+    clock = StepClock()
+    monitor = HealthMonitor(
+        CheckHealth(rds), interval=10, answer_within=30, hung_after=60, clock=clock
+    )
+    assert monitor().ready
+    rds.hang.set()
+    clock.now += 10
+    first = threading.Thread(target=monitor)  # starts the check, which hangs; waits for it
+    first.start()
+    assert rds.entered.wait(5)
+    clock.now += 30  # the check has used up all the time a caller may wait for it
+    answered = threading.Event()
+
+    def probe() -> None:
+        monitor()
+        answered.set()
+
+    threading.Thread(target=probe, daemon=True).start()
+    assert answered.wait(5)  # at once, from the last answer, not after another 30 s
+    rds.release.set()
+    first.join(5)

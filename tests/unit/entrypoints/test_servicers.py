@@ -138,7 +138,9 @@ class TestAborted:
         with driver.container.node_locks().hold(vid):
             code = code_of(
                 lambda: driver.node.NodeUnstageVolume(
-                    csi_pb2.NodeUnstageVolumeRequest(volume_id=vid, staging_target_path="/s")
+                    csi_pb2.NodeUnstageVolumeRequest(
+                        volume_id=vid, staging_target_path="/var/lib/kubelet/plugins/s"
+                    )
                 )
             )
         assert code == grpc.StatusCode.ABORTED
@@ -214,12 +216,13 @@ class TestModes:
         self, start: Start, tmp_path: pathlib.Path
     ) -> None:
         # No controller in this process: the fake initiator has no RDS to ask.
-        driver = start("node")
+        driver = start("node", kubelet_dir=str(tmp_path))
+        staging = str(tmp_path / "globalmount")
         vid = str(VolumeId.from_name("made-by-another-process"))
         driver.node.NodeStageVolume(
             csi_pb2.NodeStageVolumeRequest(
                 volume_id=vid,
-                staging_target_path=str(tmp_path),
+                staging_target_path=staging,
                 volume_capability=MOUNT,
                 volume_context={
                     "nqn": f"nqn.2000-02.com.mikrotik:{vid}",
@@ -228,7 +231,7 @@ class TestModes:
             )
         )
         stats = driver.node.NodeGetVolumeStats(
-            csi_pb2.NodeGetVolumeStatsRequest(volume_id=vid, volume_path=str(tmp_path))
+            csi_pb2.NodeGetVolumeStatsRequest(volume_id=vid, volume_path=staging)
         )
         assert stats.usage[0].total > 0
 

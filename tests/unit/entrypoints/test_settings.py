@@ -33,9 +33,9 @@ def config_file(tmp_path: pathlib.Path) -> pathlib.Path:
 
 def test_defaults_without_any_source() -> None:
     s = settings([])
-    assert str(s.endpoint) == "unix:///csi/csi.sock"
+    assert str(s.endpoint) == "unix:///tmp/rds-csi/csi.sock"
     assert s.driver_name == "rds.csi.srvlab.io"
-    assert s.metrics.address == ":9809"
+    assert s.metrics.address == "auto"
     assert (s.rds.port, s.rds.user) == (22, "admin")
     assert s.controller.volume_path == "/storage-pool/metal-csi"
     assert s.controller.nvme_port == 4420
@@ -89,8 +89,11 @@ def test_option_names_are_unchanged() -> None:
         "rds_ssh_key", "rds_known_hosts", "rds_insecure_ignore_host_key", "rds_call_timeout",
         "volume_path",
         "nqn_prefix", "nvme_address", "nvme_port", "fake_rds_latency", "node_id",
-        "max_volumes_per_node", "initiator", "nvme_binary", "sysfs_root", "loop_exports_file",
+        "max_volumes_per_node", "initiator", "nvme_binary", "sysfs_root", "kubelet_dir",
+            "loop_exports_file",
         "topology",
+        "identity_workers", "breaker_failures", "breaker_reset_timeout", "health_interval",
+        "rds_rest_url", "rds_rest_password_file", "rds_ca_file", "rds_insecure_skip_verify",
     }  # fmt: skip
 
 
@@ -190,6 +193,10 @@ class TestErrors:
             ("emulator_pool_size", "lots"),
             ("sysfs_root", "sys"),
             ("shutdown_grace", "-1"),
+            ("breaker_failures", "0"),
+            ("breaker_reset_timeout", "0"),
+            ("health_interval", "nan"),
+            ("identity_workers", "0"),
         ],
     )
     def test_each_rule_names_the_option(self, option: str, value: str) -> None:

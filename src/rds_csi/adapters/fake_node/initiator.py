@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from rds_csi.adapters.fake_node.devices import DeviceTable
 from rds_csi.adapters.fake_rds import FaultPlan
 from rds_csi.application.ports import NvmeInitiator, StorageBackend
-from rds_csi.domain import Nqn, NvmeTarget, VolumeNotFound
+from rds_csi.domain import Nqn, NvmeTarget, VolumeId, VolumeNotFound
 from rds_csi.domain.size import GIB
 
 
@@ -80,6 +80,10 @@ class FakeNvmeInitiator(NvmeInitiator):
 
     def connections(self) -> Sequence[Nqn]:
         return self._devices.subsystems()
+
+    def lingering(self, volume_id: VolumeId) -> Sequence[str]:  # noqa: ARG002 - none linger
+        # A fake device leaves the DeviceTable on disconnect; its mounts then name no device.
+        return ()
 
     def bounce(self, nqn: Nqn, *, same_name: bool = False) -> str:
         """

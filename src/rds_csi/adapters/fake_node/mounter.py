@@ -8,8 +8,11 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import attrs
+
 from rds_csi.adapters.fake_node.devices import DeviceTable, FakeDevice
 from rds_csi.adapters.fake_rds import FaultPlan
+from rds_csi.adapters.mount.points import make_marked, remove_marked, resolve_path
 from rds_csi.application.ports import Mounter, MountInfo
 from rds_csi.domain import BackendError, Conflict, MountOption, NodePath
 
@@ -183,39 +186,23 @@ class FakeMounter(Mounter):
     def make_mount_point(self, path: str, *, file: bool = False) -> bool:
         NodePath.parse(path, field="path")
         self.faults.before("make_mount_point")
-        target = Path(path)
-        if target.exists():
-            if file != target.is_file():
-                kind = "file" if file else "directory"
-                raise BackendError(f"cannot create mount point {path}", f"it exists, not a {kind}")
-            return False
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if file:
-                target.touch(exist_ok=False)
-            else:
-                target.mkdir()
-        except OSError as exc:
-            raise BackendError(f"cannot create mount point {path}", str(exc)) from exc
-        return True
+        return make_marked(path, file=file)
 
-    def remove_mount_point(self, path: str) -> None:
+    def remove_mount_point(self, path: str) -> bool:
         NodePath.parse(path, field="path")
         self.faults.before("remove_mount_point")
         if self.mount_at(path) is not None:
             raise BackendError(f"cannot remove {path}", "it is still mounted (busy)")
-        target = Path(path)
-        try:
-            if target.is_dir() and not target.is_symlink():
-                target.rmdir()  # only ever empty: never a recursive delete
-            elif target.is_file() and target.stat().st_size > 0:
-                raise BackendError(f"will not remove {path}", "it is not an empty file")
-            else:
-                target.unlink(missing_ok=True)
-        except OSError as exc:
-            raise BackendError(f"cannot remove mount point {path}", str(exc)) from exc
+        return remove_marked(path)
+
+    def resolve(self, path: str) -> str:
+        return resolve_path(NodePath.parse(path, field="path").value)
 
     # --- for tests ---------------------------------------------------------------------------
+
+    def mount_foreign(self, info: MountInfo) -> None:
+        """Something not of ours (a tmpfs, a host disk) mounted at ``info.target``."""
+        self._push(attrs.evolve(info, target=_key(info.target)))
 
     def device(self, info: MountInfo) -> FakeDevice | None:
         """The live device behind a mount, if it is still attached under that number."""

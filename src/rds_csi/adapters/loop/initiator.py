@@ -6,9 +6,12 @@ end: the RouterOS emulator keeps each disk as a sparse image file and publishes 
 which image in ``nvme-exports.json``; "connecting" an NQN attaches its image with ``losetup``,
 and the rest of the node (mkfs, mount, bind, resize) works on a real block device.
 
-The loop device list is the only state: every answer is re-derived from ``losetup --list`` and the
-exports file, so a restarted node finds what it attached before. Only loop devices whose backing
-file is an exported image are ever touched; other loop devices on the host are not ours.
+Answers are re-derived from ``losetup --list`` and the exports file, so a restarted node finds
+what it attached before. Each attachment is also recorded (``AttachmentRecords``: NQN, image,
+device) so that ``disconnect`` detaches only what was attached for that exact NQN, never a
+device of the same volume ID under another NQN prefix, and still finds a device whose image the
+emulator deleted while it was attached (the NQN is then no longer exported). Other loop devices
+on the host are not ours and are never touched.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pathlib
 from collections.abc import Sequence
 
 from rds_csi.adapters.loop.parse import Export, LoopDevice, parse_exports, parse_loop_devices
+from rds_csi.adapters.loop.records import Attachment, AttachmentRecords
 from rds_csi.adapters.process import ToolTimeout, describe, run_tool
 from rds_csi.application.ports import NvmeInitiator
 from rds_csi.domain import (
@@ -27,6 +31,7 @@ from rds_csi.domain import (
     InvalidArgument,
     Nqn,
     NvmeTarget,
+    VolumeId,
     VolumeNotFound,
 )
 
@@ -42,6 +47,8 @@ class LoopInitiator(NvmeInitiator):
         exports_file: The emulator's ``<data-dir>/nvme-exports.json``.
         losetup: The ``losetup`` executable.
         command_timeout: Seconds any one losetup call may take.
+        records_dir: Where attachments are recorded; default ``.loop-initiator`` beside the
+            exports file.
     """
 
     def __init__(
@@ -50,10 +57,16 @@ class LoopInitiator(NvmeInitiator):
         *,
         losetup: str = "losetup",
         command_timeout: float = 30.0,
+        records_dir: str | pathlib.Path | None = None,
     ) -> None:
         self._exports_file = pathlib.Path(exports_file)
         self._losetup = losetup
         self._timeout = command_timeout
+        self._records = AttachmentRecords(
+            pathlib.Path(records_dir)
+            if records_dir is not None
+            else self._exports_file.parent / ".loop-initiator"
+        )
 
     # --- what is exported, what is attached --------------------------------------------------
 
@@ -98,32 +111,44 @@ class LoopInitiator(NvmeInitiator):
             key=lambda d: d.name,
         )
 
-    def _leftovers(self, nqn: Nqn, devices: list[LoopDevice]) -> list[LoopDevice]:
-        """
-        Loop devices of an NQN the emulator no longer exports (the disk was deleted while
-        attached): backing files named ``<volume-id>.img`` inside the emulator's data dir.
-        """
-        if nqn.volume_id is None:
-            return []
-        data_dir = os.path.realpath(self._exports_file.parent) + os.sep
-        leaf = f"{nqn.volume_id}.img"
-        return [
-            d
-            for d in devices
-            if d.back_file.startswith(data_dir) and pathlib.PurePosixPath(d.back_file).name == leaf
-        ]
+    @staticmethod
+    def _listed(record: Attachment, devices: list[LoopDevice]) -> LoopDevice | None:
+        """The device ``record`` names, if it is still on the recorded image (even deleted)."""
+        for device in devices:
+            if device.name == record.device and device.back_file == record.image:
+                return device
+        return None
+
+    def _serving(self, record: Attachment, devices: list[LoopDevice]) -> LoopDevice | None:
+        """As ``_listed``, but not a device only waiting for its last close to detach."""
+        device = self._listed(record, devices)
+        return None if device is None or device.autoclear else device
+
+    def lingering(self, volume_id: VolumeId) -> Sequence[str]:
+        devices = self._devices()
+        found = (
+            self._listed(r, devices) for r in self._records.all() if r.nqn.volume_id == volume_id
+        )
+        return sorted({d.name for d in found if d is not None and d.autoclear})
+
+    def _recorded(self, nqn: Nqn, devices: list[LoopDevice]) -> list[LoopDevice]:
+        found = (self._serving(r, devices) for r in self._records.of(nqn))
+        return [d for d in found if d is not None]
 
     def device_for(self, nqn: Nqn) -> str | None:
         export = self._export(nqn)
-        if export is None:
-            return None
-        attached = self._attached(export.image)
-        return attached[0].name if attached else None
+        if export is not None:
+            attached = self._attached(export.image)
+            return attached[0].name if attached else None
+        # No longer exported (the disk was deleted) but still attached here: still ours.
+        recorded = self._recorded(nqn, self._devices())
+        return recorded[0].name if recorded else None
 
     def connections(self) -> Sequence[Nqn]:
         by_image = {os.path.realpath(e.image): nqn for nqn, e in self._exports().items()}
+        devices = self._devices()
         found: set[Nqn] = set()
-        for device in self._devices():
+        for device in devices:
             nqn = by_image.get(device.back_file)
             if nqn is None or device.deleted or device.autoclear:
                 continue
@@ -131,6 +156,7 @@ class LoopInitiator(NvmeInitiator):
                 found.add(Nqn(nqn))
             except InvalidArgument:
                 continue
+        found.update(r.nqn for r in self._records.all() if self._serving(r, devices))
         return sorted(found)
 
     # --- connect, disconnect, rescan ---------------------------------------------------------
@@ -143,9 +169,11 @@ class LoopInitiator(NvmeInitiator):
             raise BackendError(
                 f"the image of {target.nqn} is missing", f"{export.image} is not a file"
             )
+        image = os.path.realpath(export.image)
         attached = self._attached(export.image)
         if attached:
             _log.info("%s is already attached as %s; reusing it", target.nqn, attached[0].name)
+            self._records.add(Attachment(target.nqn, image, attached[0].name))
             return attached[0].name
         ok, stdout, detail = self._run("--find", "--show", "--", export.image)
         if not ok:
@@ -156,14 +184,22 @@ class LoopInitiator(NvmeInitiator):
                 f"losetup attached the image of {target.nqn} but printed {device!r}, "
                 "which is no device node"
             )
+        try:
+            self._records.add(Attachment(target.nqn, image, device))
+        except BackendError:
+            self._run("--detach", device)  # unrecorded, it would never be detached again
+            raise
         _log.info("%s attached as %s (%s)", target.nqn, device, export.image)
         return device
 
     def disconnect(self, nqn: Nqn) -> None:
+        # Only this exact NQN's: its exported image's devices, and the devices recorded for
+        # it (one whose image was deleted since is no longer exported, but is still ours).
+        # Never a device of the same volume ID under another NQN prefix.
         devices = self._devices()
         export = self._export(nqn)
         mine = self._attached(export.image, devices) if export else []
-        mine += [d for d in self._leftovers(nqn, devices) if d not in mine and not d.autoclear]
+        mine += [d for d in self._recorded(nqn, devices) if d not in mine]
         for device in mine:
             ok, _, detail = self._run("--detach", device.name)
             if ok:
@@ -172,6 +208,11 @@ class LoopInitiator(NvmeInitiator):
             still = [d for d in self._devices() if d.name == device.name and d == device]
             if still:
                 raise BackendError(f"cannot detach {device.name} ({nqn})", detail)
+        # A busy device detaches on its last close: its record stays until then (lingering).
+        devices = self._devices()
+        for record in self._records.of(nqn):
+            if self._listed(record, devices) is None:
+                self._records.remove(record)
 
     def rescan(self, nqn: Nqn) -> None:
         export = self._export(nqn)

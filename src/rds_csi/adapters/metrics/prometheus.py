@@ -7,18 +7,21 @@ drivers in one process, or two tests, never share counters.
 
 from __future__ import annotations
 
+import socket
+import socketserver
 import threading
-from typing import Final
-from wsgiref.simple_server import WSGIServer
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import attrs
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from rds_csi.application.ports import Metrics
 from rds_csi.domain import BackendUnavailable
 
 
-__all__ = ["MetricsServer", "PrometheusMetrics", "serve_metrics"]
+__all__ = ["METRICS_PATH", "MetricsServer", "PrometheusMetrics", "serve_metrics"]
 
 # From a cached Probe (~0.2 ms) to an RDS command that waits out its retries (~30 s).
 _RPC_BUCKETS: Final = (
@@ -133,6 +136,40 @@ class PrometheusMetrics(Metrics):
         self._recoveries.labels(outcome).inc()
 
 
+METRICS_PATH: Final = "/metrics"
+
+_StartResponse = Callable[..., Any]
+_App = Callable[[dict[str, Any], _StartResponse], Iterable[bytes]]
+
+
+def _only_metrics(app: _App) -> _App:
+    """Answer ``/metrics`` and nothing else: any other path is 404, any other method 405."""
+
+    def guarded(environ: dict[str, Any], start_response: _StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != METRICS_PATH:
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"not found: metrics are served at /metrics only\n"]
+        if environ.get("REQUEST_METHOD") not in {"GET", "HEAD"}:
+            start_response(
+                "405 Method Not Allowed",
+                [("Content-Type", "text/plain; charset=utf-8"), ("Allow", "GET, HEAD")],
+            )
+            return [b"method not allowed\n"]
+        return app(environ, start_response)
+
+    return guarded
+
+
+class _Server(socketserver.ThreadingMixIn, WSGIServer):
+    # A slow scraper must not hold up the next one, nor keep the process from exiting.
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        pass  # every scrape would log a line; the driver's own logs stay about the driver
+
+
 @attrs.define
 class MetricsServer:
     """The running ``/metrics`` HTTP endpoint; ``close()`` stops it."""
@@ -150,13 +187,30 @@ class MetricsServer:
 
 def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> MetricsServer:
     """
-    Serve ``registry`` over HTTP at ``host:port`` (port 0 picks a free one; see ``.port``).
+    Serve ``registry`` over HTTP at ``host:port``, path ``/metrics`` only (port 0 picks a free
+    one; see ``.port``). An empty host means every interface, as the Go driver's ``:9809``.
 
     Raises:
         BackendUnavailable: the address cannot be bound.
     """
+    bind = host or "0.0.0.0"  # noqa: S104 - ":9809" means every interface, as the Go driver
     try:
-        server, thread = start_http_server(port, addr=host or "0.0.0.0", registry=registry)  # noqa: S104 - ":9809" means every interface, as the Go driver
+        family = socket.getaddrinfo(bind, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
+            0
+        ][0]
+
+        class Server(_Server):
+            address_family = family
+
+        server = make_server(
+            bind,
+            port,
+            _only_metrics(make_wsgi_app(registry)),
+            server_class=Server,
+            handler_class=_QuietHandler,
+        )
     except OSError as exc:
         raise BackendUnavailable(f"metrics address {host}:{port} cannot be bound: {exc}") from exc
+    thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
+    thread.start()
     return MetricsServer(host, int(server.server_address[1]), server, thread)

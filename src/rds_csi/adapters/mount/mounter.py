@@ -20,6 +20,7 @@ from typing import Final
 import attrs
 
 from rds_csi.adapters.mount.parse import parse_mountinfo
+from rds_csi.adapters.mount.points import make_marked, remove_marked, resolve_path
 from rds_csi.adapters.process import ToolTimeout, run_tool
 from rds_csi.application.ports import Mounter, MountInfo
 from rds_csi.domain import BackendError, Conflict, InvalidArgument, MountOption, NodePath
@@ -190,39 +191,17 @@ class LinuxMounter(Mounter):
 
     def make_mount_point(self, path: str, *, file: bool = False) -> bool:
         NodePath.parse(path, field="path")
-        point = pathlib.Path(path)
-        try:
-            st = point.stat()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            # EIO/ENOTCONN: a stale mount sits there; the caller's mount_at will say what.
-            raise BackendError(f"cannot create the mount point {path}", str(exc)) from exc
-        else:
-            if file == stat.S_ISDIR(st.st_mode):
-                kind = "a file" if file else "a directory"
-                raise BackendError(f"cannot use {path} as a mount point", f"it is not {kind}")
-            return False
-        try:
-            point.parent.mkdir(parents=True, exist_ok=True)
-            if file:
-                # O_EXCL: a file someone else made in between is theirs, not ours to remove.
-                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o640))
-            else:
-                point.mkdir(mode=0o750)
-        except FileExistsError:
-            return False
-        except OSError as exc:
-            raise BackendError(f"cannot create the mount point {path}", str(exc)) from exc
-        _log.info("made the mount point %s", path)
-        return True
+        return make_marked(path, file=file)
 
-    def remove_mount_point(self, path: str) -> None:
+    def remove_mount_point(self, path: str) -> bool:
         NodePath.parse(path, field="path")
         current = self.mount_at(path)
         if current is not None:
             raise BackendError(f"cannot remove {path}", f"{current.source} is still mounted there")
-        _remove_mount_point(path)
+        return remove_marked(path)
+
+    def resolve(self, path: str) -> str:
+        return resolve_path(NodePath.parse(path, field="path").value)
 
 
 def _device_of(source: str) -> int | None:
@@ -275,25 +254,3 @@ def _resolve_device_bind(entry: MountInfo, table: Sequence[MountInfo]) -> MountI
         source=os.path.normpath(base + root),
         major_minor=f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}",
     )
-
-
-def _remove_mount_point(path: str) -> None:
-    point = pathlib.Path(path)
-    try:
-        st = point.lstat()
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise BackendError(f"cannot remove {path}", str(exc)) from exc
-    try:
-        if stat.S_ISDIR(st.st_mode):
-            point.rmdir()  # only ever empty: never a recursive delete of a volume's data
-        elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
-            point.unlink()
-        else:
-            raise BackendError(f"will not remove {path}", "it is not an empty file or directory")
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise BackendError(f"cannot remove {path}", str(exc)) from exc
-    _log.info("removed the mount point %s", path)

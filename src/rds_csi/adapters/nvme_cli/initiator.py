@@ -37,6 +37,7 @@ from rds_csi.domain import (
     MalformedOutput,
     Nqn,
     NvmeTarget,
+    VolumeId,
     VolumeNotFound,
 )
 
@@ -359,6 +360,11 @@ class NvmeCliInitiator(NvmeInitiator):
         _log.info("nvme disconnect %s: exit %d, %s controller(s)", nqn, result.returncode, count)
         if self._poll(lambda: self._controllers(nqn), until=lambda left: not left):
             raise BackendError(f"{describe(argv)} left {nqn} connected", result.detail())
+
+    def lingering(self, volume_id: VolumeId) -> Sequence[str]:  # noqa: ARG002 - none linger
+        # A namespace's device node goes with its controller; a mount of it then names no
+        # device at all, which the node use cases already read as stale.
+        return ()
 
     def rescan(self, nqn: Nqn) -> None:
         controllers = self._controllers(nqn)

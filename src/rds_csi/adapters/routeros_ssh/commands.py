@@ -21,6 +21,7 @@ import attrs
 
 from rds_csi.domain import DiskPath, InvalidArgument, Size, Volume, VolumeId
 from rds_csi.domain.model import check_port
+from rds_csi.domain.size import GIB, KIB, MIB, TIB
 
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "new_marker",
     "print_disk",
     "resize_disk",
+    "routeros_size",
 ]
 
 _SAFE_STRING: Final = re.compile(r"[A-Za-z0-9._:/@+-]{1,255}")
@@ -92,7 +94,19 @@ class RosValue:
     def size(cls, value: object) -> RosValue:
         if not isinstance(value, Size) or value.bytes <= 0:
             raise InvalidArgument("size", f"{value!r} is not a positive size")
-        return cls(_Token(value.to_routeros()))
+        return cls(_Token(routeros_size(value)))
+
+
+# RouterOS reads `10G` as GiB; multiples of 1024 only, so the size is exact.
+_ROUTEROS_UNITS: Final = (("T", TIB), ("G", GIB), ("M", MIB), ("k", KIB))
+
+
+def routeros_size(size: Size) -> str:
+    """The shortest exact RouterOS spelling of a size for a command (``10G``, ``1536M``)."""
+    for suffix, unit in _ROUTEROS_UNITS:
+        if size.bytes and size.bytes % unit == 0:
+            return f"{size.bytes // unit}{suffix}"
+    return str(size.bytes)
 
 
 def _prop(name: str) -> str:

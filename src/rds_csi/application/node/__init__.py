@@ -5,7 +5,8 @@ Each takes the node ports (NvmeInitiator, Mounter, Filesystem, Metrics) and the 
 Locks in its constructor and is called with plain request values; the servicer does nothing
 else. Modules by concern: ``staging``, ``publishing``, ``stats``, ``expansion``; ``devices``
 (which device a volume is on, what is mounted on it), ``recovery`` (stale staging mounts) and
-``shared`` (metric outcomes, undo steps) are the plain functions they share.
+``shared`` (metric outcomes, undo steps) are the plain functions they share; ``confinement``
+holds what the node may touch (paths below ``KubeletDir``, mounts a volume owns).
 
 The node is stateless: everything is rediscovered from the initiator's connections (found by
 ``Nqn.volume_id``) and the mount table at the paths kubelet passes (each a ``NodePath``).
@@ -31,6 +32,7 @@ refuses. Recoveries are counted through ``Metrics.mount_recovery``, connects thr
 ``Metrics.nvme_connect``.
 """
 
+from rds_csi.application.node.confinement import KubeletDir
 from rds_csi.application.node.expansion import NodeExpandVolume
 from rds_csi.application.node.publishing import NodePublishVolume, NodeUnpublishVolume
 from rds_csi.application.node.staging import NodeStageVolume, NodeUnstageVolume
@@ -38,6 +40,7 @@ from rds_csi.application.node.stats import NodeGetVolumeStats, VolumeStats
 
 
 __all__ = [
+    "KubeletDir",
     "NodeExpandVolume",
     "NodeGetVolumeStats",
     "NodePublishVolume",

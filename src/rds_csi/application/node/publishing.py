@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from rds_csi.application.node.confinement import KubeletDir, owns_mount
 from rds_csi.application.node.devices import (
     device_of,
     mounts_on,
@@ -51,8 +52,11 @@ class NodePublishVolume:
     A stale staging mount is recovered first (the current device remounted), and a stale
     bind at ``target_path`` is replaced.
 
+    Both paths must resolve below the kubelet directory; the resolved paths are used.
+
     Raises:
-        InvalidArgument: a bad ID or path.
+        InvalidArgument: a missing or bad ``target_path`` (checked before the ID), a bad ID,
+            or a path that resolves outside the kubelet directory.
         Conflict: no ``staging_path``, the volume is not staged on this node, its stale
             staging mount cannot be recovered yet, or it is SINGLE_NODE_SINGLE_WRITER and
             published at another path.
@@ -67,12 +71,15 @@ class NodePublishVolume:
         filesystem: Filesystem,
         locks: Locks,
         metrics: Metrics | None = None,
+        *,
+        kubelet_dir: KubeletDir,
     ) -> None:
         self._initiator = initiator
         self._mounter = mounter
         self._filesystem = filesystem
         self._locks = locks
         self._metrics = metrics
+        self._kubelet_dir = kubelet_dir
 
     def __call__(
         self,
@@ -83,15 +90,19 @@ class NodePublishVolume:
         *,
         read_only: bool = False,
     ) -> None:
+        given_target = NodePath.parse(target_path, field="target_path")
         vid = parse_volume_reference(volume_id)
-        target = NodePath.parse(target_path, field="target_path").value
         if not staging_path:
             raise Conflict(
                 "staging_target_path is required: this driver stages volumes "
                 "(STAGE_UNSTAGE_VOLUME) before publishing them"
             )
-        staging = NodePath.parse(staging_path, field="staging_target_path").value
+        given_staging = NodePath.parse(staging_path, field="staging_target_path")
         check_capabilities([capability], field="volume_capability")
+        target = self._kubelet_dir.confine(self._mounter, given_target, field="target_path")
+        staging = self._kubelet_dir.confine(
+            self._mounter, given_staging, field="staging_target_path"
+        )
         read_only = read_only or capability.access_mode.is_read_only
         with self._locks.hold(str(vid)):
             device = device_of(self._initiator, vid)
@@ -215,23 +226,45 @@ class NodeUnpublishVolume:
     """
     ``__call__(volume_id, target_path)``: undo NodePublishVolume.
 
-    Unmounts ``target_path`` if mounted, then removes the directory or file publish created
-    (only ever an empty one: data is never deleted). A path already gone or not mounted is
-    success.
+    Unmounts ``target_path`` if this volume is mounted there (its device, or a bind of its
+    staging mount), then removes the directory or file publish created there (only one
+    publish made, and only empty but for its mark: data is never deleted; a directory or
+    file someone else made stays). A path already gone or not mounted is success.
 
     Raises:
-        InvalidArgument, VolumeNotFound (an ID not of ours), OperationInProgress,
-        BackendError: still mounted (busy), or not an empty mount point.
+        InvalidArgument: a missing or bad path (checked before the ID), one outside the
+            kubelet directory, or a bad ID.
+        VolumeNotFound (an ID not of ours), OperationInProgress.
+        Conflict: something that is not this volume is mounted at ``target_path``.
+        BackendError: still mounted (busy), or the mount point holds more than its mark.
     """
 
-    def __init__(self, mounter: Mounter, locks: Locks) -> None:
+    def __init__(
+        self,
+        initiator: NvmeInitiator,
+        mounter: Mounter,
+        filesystem: Filesystem,
+        locks: Locks,
+        *,
+        kubelet_dir: KubeletDir,
+    ) -> None:
+        self._initiator = initiator
         self._mounter = mounter
+        self._filesystem = filesystem
         self._locks = locks
+        self._kubelet_dir = kubelet_dir
 
     def __call__(self, volume_id: str, target_path: str) -> None:
+        given = NodePath.parse(target_path, field="target_path")
         vid = parse_volume_reference(volume_id)
-        target = NodePath.parse(target_path, field="target_path").value
+        target = self._kubelet_dir.confine(self._mounter, given, field="target_path")
         with self._locks.hold(str(vid)):
-            if self._mounter.mount_at(target) is not None:
+            current = self._mounter.mount_at(target)
+            if current is not None:
+                if not owns_mount(self._initiator, self._filesystem, vid, current):
+                    raise Conflict(
+                        f"target_path {target} has {current.source} ({current.fs_type}) "
+                        f"mounted, not volume {vid}; it is not ours to unmount"
+                    )
                 self._mounter.unmount(target)
             self._mounter.remove_mount_point(target)

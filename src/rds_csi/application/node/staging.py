@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from rds_csi.application.node.confinement import KubeletDir, owns_mount
 from rds_csi.application.node.devices import (
     connections_of,
     mounts_on,
@@ -48,8 +49,11 @@ class NodeStageVolume:
     ``staging_path`` (its device gone, or back under another name) is recovered: the
     volume is reconnected if need be and its current device mounted in place.
 
+    ``staging_path`` must resolve below the kubelet directory; the resolved path is used.
+
     Raises:
-        InvalidArgument: a bad ID, path or context.
+        InvalidArgument: a missing or bad path (checked before the ID), a bad ID or context,
+            or a path that resolves outside the kubelet directory.
         VolumeNotFound: the target does not export the volume.
         AlreadyExists: ``staging_path`` holds something else, or this volume staged another way.
         Conflict: the device holds a different filesystem (or a partition table, or other
@@ -65,12 +69,15 @@ class NodeStageVolume:
         filesystem: Filesystem,
         locks: Locks,
         metrics: Metrics | None = None,
+        *,
+        kubelet_dir: KubeletDir,
     ) -> None:
         self._initiator = initiator
         self._mounter = mounter
         self._filesystem = filesystem
         self._locks = locks
         self._metrics = metrics
+        self._kubelet_dir = kubelet_dir
 
     def __call__(
         self,
@@ -79,12 +86,13 @@ class NodeStageVolume:
         capability: VolumeCapability,
         context: Mapping[str, str],
     ) -> None:
+        given = NodePath.parse(staging_path, field="staging_target_path")
         vid = parse_volume_reference(volume_id)
-        path = NodePath.parse(staging_path, field="staging_target_path").value
         check_capabilities([capability], field="volume_capability")
         ctx = structure_context(context)
         if ctx.nqn.volume_id != vid:
             raise InvalidArgument("volume_context.nqn", f"{ctx.nqn} does not name volume {vid}")
+        path = self._kubelet_dir.confine(self._mounter, given, field="staging_target_path")
         with self._locks.hold(str(vid)):
             current = self._mounter.mount_at(path)
             if current is not None:
@@ -229,28 +237,41 @@ class NodeUnstageVolume:
     """
     ``__call__(volume_id, staging_path)``: undo NodeStageVolume.
 
-    Unmounts the staging path if mounted and disconnects every NVMe/TCP connection of the
-    volume. A volume that is not staged is success. A volume still published (its device
-    bound somewhere besides the staging path) is refused: disconnecting it would pull the
-    device from under a pod.
+    Unmounts the staging path if the volume is mounted there, disconnects every NVMe/TCP
+    connection of the volume and removes the staging directory if stage made it (never one
+    kubelet made). A volume that is not staged is success. A volume still published (its
+    device bound somewhere besides the staging path) is refused: disconnecting it would pull
+    the device from under a pod. A mount at the staging path that is not this volume's is
+    never unmounted.
 
     Raises:
-        InvalidArgument, VolumeNotFound (an ID not of ours), OperationInProgress.
-        Conflict: the volume is still published on this node.
+        InvalidArgument: a missing or bad path (checked before the ID), one outside the
+            kubelet directory, or a bad ID.
+        VolumeNotFound (an ID not of ours), OperationInProgress.
+        Conflict: the volume is still published on this node, or something else is mounted
+            at the staging path.
         BackendError: from the ports.
     """
 
     def __init__(
-        self, initiator: NvmeInitiator, mounter: Mounter, filesystem: Filesystem, locks: Locks
+        self,
+        initiator: NvmeInitiator,
+        mounter: Mounter,
+        filesystem: Filesystem,
+        locks: Locks,
+        *,
+        kubelet_dir: KubeletDir,
     ) -> None:
         self._initiator = initiator
         self._mounter = mounter
         self._filesystem = filesystem
         self._locks = locks
+        self._kubelet_dir = kubelet_dir
 
     def __call__(self, volume_id: str, staging_path: str) -> None:
+        given = NodePath.parse(staging_path, field="staging_target_path")
         vid = parse_volume_reference(volume_id)
-        path = NodePath.parse(staging_path, field="staging_target_path").value
+        path = self._kubelet_dir.confine(self._mounter, given, field="staging_target_path")
         with self._locks.hold(str(vid)):
             nqns = connections_of(self._initiator, vid)
             devices = [d for d in (self._initiator.device_for(n) for n in nqns) if d]
@@ -260,7 +281,14 @@ class NodeUnstageVolume:
                     f"volume {vid} is still published at {', '.join(published)}; "
                     "NodeUnpublishVolume must succeed there first"
                 )
-            if self._mounter.mount_at(path) is not None:
+            current = self._mounter.mount_at(path)
+            if current is not None:
+                if not owns_mount(self._initiator, self._filesystem, vid, current):
+                    raise Conflict(
+                        f"staging_target_path {path} has {current.source} ({current.fs_type}) "
+                        f"mounted, not volume {vid}; it is not ours to unmount"
+                    )
                 self._mounter.unmount(path)
             for nqn in nqns:
                 self._initiator.disconnect(nqn)
+            self._mounter.remove_mount_point(path)

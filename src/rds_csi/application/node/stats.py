@@ -6,7 +6,14 @@ import attrs
 
 from rds_csi.application.node.devices import device_of, on_device, stale_reason
 from rds_csi.application.ports import Filesystem, FilesystemStats, Mounter, NvmeInitiator
-from rds_csi.domain import BackendError, NodePath, NotFound, VolumeNotFound, parse_volume_reference
+from rds_csi.domain import (
+    BackendError,
+    InvalidArgument,
+    NodePath,
+    NotFound,
+    VolumeNotFound,
+    parse_volume_reference,
+)
 
 
 __all__ = ["NodeGetVolumeStats", "VolumeStats"]
@@ -41,8 +48,9 @@ class NodeGetVolumeStats:
     It repairs nothing either; it reports.
 
     Raises:
-        InvalidArgument: a bad ID or path.
-        VolumeNotFound: ``volume_path`` does not exist, or nothing is mounted there.
+        InvalidArgument: no ``volume_path`` (checked before the ID), or a bad ID.
+        VolumeNotFound: ``volume_path`` is no path a volume could be at (relative, say),
+            does not exist, or nothing is mounted there.
     """
 
     def __init__(self, initiator: NvmeInitiator, mounter: Mounter, filesystem: Filesystem) -> None:
@@ -51,8 +59,14 @@ class NodeGetVolumeStats:
         self._filesystem = filesystem
 
     def __call__(self, volume_id: str, volume_path: str) -> VolumeStats:
+        if not volume_path:
+            raise InvalidArgument("volume_path", "is required")
         vid = parse_volume_reference(volume_id)
-        path = NodePath.parse(volume_path, field="volume_path").value
+        try:
+            path = NodePath.parse(volume_path, field="volume_path").value
+        except InvalidArgument as exc:
+            # No volume is ever at such a path: the question has an answer, "not there".
+            raise VolumeNotFound(str(vid), f"no volume is at volume_path: {exc.problem}") from None
         info = self._mounter.mount_at(path)
         if info is None:
             raise VolumeNotFound(str(vid), f"nothing is mounted at volume_path {path}")

@@ -62,7 +62,7 @@ def _rig(tmp_path: pathlib.Path, dialect: Dialect, **backend: object) -> Rig:
     state = PoolState(
         tmp_path,
         pool_name="storage-pool",
-        pool_size=Size.parse("100G"),
+        pool_size=Size.from_quantity("100Gi"),
         data_plane=JsonExportsDataPlane(tmp_path / "nvme-exports.json"),
     )
     console = Console(state, dialect=dialect)

@@ -13,6 +13,7 @@ from rds_csi.adapters.fake_rds import InMemoryRds
 from rds_csi.adapters.metrics import PrometheusMetrics
 from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.node import (
+    KubeletDir,
     NodeExpandVolume,
     NodeGetVolumeStats,
     NodePublishVolume,
@@ -49,20 +50,42 @@ class Node:
     metrics: PrometheusMetrics
 
     @property
+    def kubelet_dir(self) -> KubeletDir:
+        return KubeletDir.parse(str(self.root))
+
+    @property
     def stage(self) -> NodeStageVolume:
-        return NodeStageVolume(self.initiator, self.mounter, self.fs, self.locks, self.metrics)
+        return NodeStageVolume(
+            self.initiator,
+            self.mounter,
+            self.fs,
+            self.locks,
+            self.metrics,
+            kubelet_dir=self.kubelet_dir,
+        )
 
     @property
     def unstage(self) -> NodeUnstageVolume:
-        return NodeUnstageVolume(self.initiator, self.mounter, self.fs, self.locks)
+        return NodeUnstageVolume(
+            self.initiator, self.mounter, self.fs, self.locks, kubelet_dir=self.kubelet_dir
+        )
 
     @property
     def publish(self) -> NodePublishVolume:
-        return NodePublishVolume(self.initiator, self.mounter, self.fs, self.locks, self.metrics)
+        return NodePublishVolume(
+            self.initiator,
+            self.mounter,
+            self.fs,
+            self.locks,
+            self.metrics,
+            kubelet_dir=self.kubelet_dir,
+        )
 
     @property
     def unpublish(self) -> NodeUnpublishVolume:
-        return NodeUnpublishVolume(self.mounter, self.locks)
+        return NodeUnpublishVolume(
+            self.initiator, self.mounter, self.fs, self.locks, kubelet_dir=self.kubelet_dir
+        )
 
     @property
     def stats(self) -> NodeGetVolumeStats:
