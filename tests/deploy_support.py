@@ -48,6 +48,8 @@ CONTROLLER_CAPABILITIES: Final = frozenset(
         "EXPAND_VOLUME",
         "GET_VOLUME",
         "SINGLE_NODE_MULTI_WRITER",
+        "PUBLISH_UNPUBLISH_VOLUME",
+        "LIST_VOLUMES_PUBLISHED_NODES",
     }
 )
 NODE_CAPABILITIES: Final = frozenset(

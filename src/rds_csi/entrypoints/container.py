@@ -23,6 +23,7 @@ Tests override providers instead of monkeypatching: ``with container.backend.ove
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Sequence
 
 import grpc
@@ -38,6 +39,9 @@ from rds_csi.adapters.metrics import PrometheusMetrics
 from rds_csi.adapters.mount import LinuxFilesystem, LinuxMounter
 from rds_csi.adapters.nvme_cli import NvmeCliInitiator
 from rds_csi.adapters.resilience import BreakerSettings, BreakingBackend
+from rds_csi.application.attachment import AttachmentState, PublishVolume, UnpublishVolume
+from rds_csi.application.attachment_sync import AttachmentSync
+from rds_csi.application.events import EventRecorder
 from rds_csi.application.health import CheckHealth, HealthMonitor
 from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.node import (
@@ -58,6 +62,7 @@ from rds_csi.application.provisioning import (
     ListVolumes,
     ValidateVolumeCapabilities,
 )
+from rds_csi.application.stale import StaleAttachments
 from rds_csi.application.topology import CreateVolumeInTopology
 from rds_csi.domain import InvalidArgument, VolumeParameters
 from rds_csi.emulator import Emulator
@@ -69,6 +74,7 @@ from rds_csi.entrypoints.csi.deadlines import DeadlineInterceptor
 from rds_csi.entrypoints.csi.identity import IdentityService
 from rds_csi.entrypoints.csi.interceptors import RpcInterceptor
 from rds_csi.entrypoints.csi.node import NodeInfo, NodeService, NodeUseCases
+from rds_csi.entrypoints.kube_wiring import KubeWiring, node_events
 from rds_csi.entrypoints.rds_wiring import (
     RdsSsh,
     closing,
@@ -242,8 +248,42 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
     )
 
+    # --- the cluster ----------------------------------------------------------------------
+    clock = providers.Singleton(SystemClock)
+    cluster = providers.Container(KubeWiring, settings=settings, mode=mode)
+    kubernetes_kind = cluster.kind
+    kubernetes = cluster.kubernetes
+    events = providers.Singleton(EventRecorder, kubernetes, clock)
+    # Not ready until rebuilt from VolumeAttachments: no publish is answered from nothing.
+    attachments = providers.Singleton(AttachmentState, clock, ready=False)
+
     # --- controller -----------------------------------------------------------------------
     volume_defaults = providers.Singleton(volume_defaults, settings)
+    attachment_sync = providers.Singleton(
+        AttachmentSync,
+        kubernetes,
+        attachments,
+        default_timeout=volume_defaults.provided.migration_timeout,
+        resync_seconds=settings.provided.controller.attachment_resync,
+        metrics=metrics,
+        # An in-memory cluster with no file has no attacher writing VolumeAttachments.
+        enabled=providers.Callable(
+            lambda kind, state_file: kind != "fake" or bool(state_file),
+            kubernetes_kind,
+            settings.provided.controller.kubernetes_state_file,
+        ),
+    )
+    stale_attachments = providers.Singleton(
+        StaleAttachments,
+        kubernetes,
+        attachments,
+        clock,
+        grace=settings.provided.controller.stale_node_grace,
+        interval=settings.provided.controller.stale_attachment_interval,
+        events=events,
+        metrics=metrics,
+        identity=providers.Callable(socket.gethostname),  # the pod's name in a cluster
+    )
     controller_use_cases = providers.Singleton(
         ControllerUseCases,
         create=providers.Factory(
@@ -253,7 +293,9 @@ class Container(containers.DeclarativeContainer):
             ),
             topology=topology,
         ),
-        delete=providers.Factory(DeleteVolume, backend=backend, locks=controller_locks),
+        delete=providers.Factory(
+            DeleteVolume, backend=backend, locks=controller_locks, attachments=attachments
+        ),
         validate=providers.Factory(
             ValidateVolumeCapabilities, backend=backend, defaults=volume_defaults
         ),
@@ -262,6 +304,28 @@ class Container(containers.DeclarativeContainer):
         expand=providers.Factory(ExpandVolume, backend=backend, locks=controller_locks),
         get=providers.Factory(GetVolume, backend=backend),
         topology=topology,
+        publish=providers.Factory(
+            PublishVolume,
+            backend=backend,
+            state=attachments,
+            locks=controller_locks,
+            clock=clock,
+            defaults=volume_defaults,
+            kubernetes=kubernetes,
+            events=events,
+            metrics=metrics,
+            own_node=settings.provided.node.node_id,
+        ),
+        unpublish=providers.Factory(
+            UnpublishVolume,
+            state=attachments,
+            locks=controller_locks,
+            clock=clock,
+            kubernetes=kubernetes,
+            events=events,
+            metrics=metrics,
+        ),
+        attachments=attachments,
     )
 
     # --- node -----------------------------------------------------------------------------
@@ -374,7 +438,7 @@ class Container(containers.DeclarativeContainer):
             ),
         ),
         interval=settings.provided.controller.health_interval,
-        clock=providers.Singleton(SystemClock),
+        clock=clock,
     )
     identity_service = providers.Singleton(
         IdentityService,
@@ -399,6 +463,12 @@ class Container(containers.DeclarativeContainer):
             mode_name,
             node=node_use_cases,
             all=node_use_cases,
+            controller=providers.Object(None),
+        ),
+        events=providers.Selector(
+            mode_name,
+            node=providers.Singleton(node_events, kubernetes.provider, clock),
+            all=events,
             controller=providers.Object(None),
         ),
     )

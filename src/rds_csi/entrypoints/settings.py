@@ -78,6 +78,8 @@ LogFormat = NewType("LogFormat", str)
 DataPlane = NewType("DataPlane", str)
 BackendKind = NewType("BackendKind", str)
 InitiatorKind = NewType("InitiatorKind", str)
+KubernetesKind = NewType("KubernetesKind", str)
+KUBERNETES_KINDS: Final = (AUTO, "api", "fake")
 
 
 def _backends() -> Sequence[str]:
@@ -98,6 +100,7 @@ CHOICES: Final[Mapping[object, Callable[[], Sequence[str]]]] = {
     DataPlane: lambda: ("json", "nvmet", "auto"),
     BackendKind: _backends,
     InitiatorKind: _initiators,
+    KubernetesKind: lambda: KUBERNETES_KINDS,
 }
 
 
@@ -231,6 +234,51 @@ class ControllerSettings:
         metadata=_help(
             "seconds every call to the in-memory RDS sleeps (backend fake; demos and tests)"
         ),
+    )
+    kubernetes: KubernetesKind = attrs.field(
+        default=KubernetesKind(AUTO),
+        metadata=_help(
+            "the cluster the controller reads VolumeAttachments from and tells Events: api "
+            "(the Kubernetes API), fake (in memory: the node ID is the one node); auto: fake "
+            "for `all` outside a cluster without KUBECONFIG, api otherwise"
+        ),
+    )
+    kubeconfig: AbsolutePath = attrs.field(
+        default=AbsolutePath(""),
+        metadata=_help(
+            "kubeconfig file for kubernetes api; empty: $KUBECONFIG, else the in-cluster "
+            "service account"
+        ),
+    )
+    namespace: str = attrs.field(
+        default="",
+        metadata=_help(
+            "the controller's namespace (Events about cluster-scoped objects go there); "
+            "empty: default",
+            "POD_NAMESPACE",
+        ),
+    )
+    kubernetes_state_file: AbsolutePath = attrs.field(
+        default=AbsolutePath(""),
+        metadata=_help(
+            "kubernetes fake: keep the in-memory cluster in this JSON file (tests play the "
+            "attacher through it)"
+        ),
+    )
+    attachment_resync: Seconds = attrs.field(
+        default=Seconds(300.0),
+        metadata=_help("seconds between full rebuilds of attachments from VolumeAttachments"),
+    )
+    stale_attachment_interval: Seconds = attrs.field(
+        default=Seconds(60.0),
+        metadata=_help(
+            "seconds between checks for attachments on deleted or long NotReady nodes "
+            "(reported, never detached); 0 disables"
+        ),
+    )
+    stale_node_grace: Seconds = attrs.field(
+        default=Seconds(300.0),
+        metadata=_help("seconds a node may be NotReady before its attachments are reported stale"),
     )
     breaker_failures: Positive = attrs.field(
         default=Positive(5),
