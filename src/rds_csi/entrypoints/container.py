@@ -71,6 +71,7 @@ from rds_csi.emulator.dataplane import EXPORTS_FILE
 from rds_csi.entrypoints.csi._pb import csi_pb2_grpc
 from rds_csi.entrypoints.csi.admission import AdmissionLimits, admitted_server
 from rds_csi.entrypoints.csi.controller import ControllerService, ControllerUseCases
+from rds_csi.entrypoints.csi.deadlines import DeadlineInterceptor
 from rds_csi.entrypoints.csi.identity import IdentityService
 from rds_csi.entrypoints.csi.interceptors import RpcInterceptor
 from rds_csi.entrypoints.csi.node import NodeInfo, NodeService, NodeUseCases
@@ -210,7 +211,10 @@ class Container(containers.DeclarativeContainer):
     emulator_ssh = providers.Container(
         RdsSsh,
         settings=providers.Callable(
-            emulator_ssh_settings, emulator, settings.provided.controller.volume_path
+            emulator_ssh_settings,
+            emulator,
+            settings.provided.controller.volume_path,
+            settings.provided.rds.call_timeout,
         ),
         metrics=metrics,
     )
@@ -489,7 +493,8 @@ class Container(containers.DeclarativeContainer):
         identity=identity_service,
         controller=controller_service,
         node=node_service,
-        interceptors=providers.List(rpc_interceptor),
+        # the deadline scope inside the log line: the line times the whole call
+        interceptors=providers.List(rpc_interceptor, providers.Singleton(DeadlineInterceptor)),
         identity_workers=settings.provided.identity_workers,
     )
 

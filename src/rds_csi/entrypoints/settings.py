@@ -149,6 +149,13 @@ class RdsSettings:
     insecure_ignore_host_key: bool = attrs.field(
         default=False, metadata=_help("skip host key verification (testing only)")
     )
+    call_timeout: Interval = attrs.field(
+        default=Interval(12.0),
+        metadata=_help(
+            "seconds one RDS operation may take, retries included, when the caller's gRPC "
+            "deadline is later or absent (also with backend emulator); docs/deadlines.md"
+        ),
+    )
     rest_url: RestUrl = attrs.field(
         default=RestUrl(""),
         metadata=_help(
