@@ -207,6 +207,8 @@ def test_the_dashboard_shows_what_operators_asked_for() -> None:
         "rds_csi_nvme_connect_total",  # NVMe connects
         "rds_csi_mount_recovery_total",  # recoveries
         "rds_csi_backend_up",
+        "rds_csi_attachments",  # attachments
+        "rds_csi_stale_attachments",
     ):
         assert series in text, f"no panel queries {series}"
 
