@@ -87,6 +87,7 @@ def test_option_names_are_unchanged() -> None:
         "shutdown_grace", "backend", "emulator_data_dir", "emulator_pool_size",
         "emulator_data_plane", "emulator_data_address", "rds_address", "rds_port", "rds_user",
         "rds_ssh_key", "rds_known_hosts", "rds_insecure_ignore_host_key", "rds_call_timeout",
+        "rds_max_channels", "other_volume_paths",
         "volume_path",
         "nqn_prefix", "nvme_address", "nvme_port", "fake_rds_latency", "kubernetes", "kubeconfig",
         "namespace", "kubernetes_state_file", "attachment_resync", "stale_attachment_interval",
