@@ -41,6 +41,7 @@ from rds_csi.adapters.nvme_cli import NvmeCliInitiator
 from rds_csi.adapters.resilience import BreakerSettings, BreakingBackend
 from rds_csi.application.attachment import AttachmentState, PublishVolume, UnpublishVolume
 from rds_csi.application.attachment_sync import AttachmentSync
+from rds_csi.application.capacity import CapacityRefresher
 from rds_csi.application.events import EventRecorder
 from rds_csi.application.health import CheckHealth, HealthMonitor
 from rds_csi.application.locks import KeyedLocks
@@ -471,6 +472,20 @@ class Container(containers.DeclarativeContainer):
             all=events,
             controller=providers.Object(None),
         ),
+    )
+    # The pool's capacity metrics, refreshed in the background by the controller only.
+    controller_capacity_refresher = providers.Singleton(
+        CapacityRefresher,
+        backend=backend,
+        metrics=metrics,
+        rds=settings.provided.rds.address,
+        interval=settings.provided.controller.capacity_interval,
+    )
+    capacity_refresher = providers.Selector(
+        mode_name,
+        controller=controller_capacity_refresher,
+        all=controller_capacity_refresher,
+        node=providers.Object(None),
     )
     rpc_interceptor = providers.Singleton(RpcInterceptor, metrics=metrics)
     grpc_server = providers.Factory(

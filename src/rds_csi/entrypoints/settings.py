@@ -310,6 +310,13 @@ class ControllerSettings:
         default=Interval(10.0),
         metadata=_help("seconds between the background RDS health checks Probe answers from"),
     )
+    capacity_interval: Interval = attrs.field(
+        default=Interval(60.0),
+        metadata=_help(
+            "seconds between the background refreshes of the pool capacity metrics (scrapes "
+            "never ask the RDS)"
+        ),
+    )
 
 
 @attrs.frozen

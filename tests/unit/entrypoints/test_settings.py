@@ -96,6 +96,7 @@ def test_option_names_are_unchanged() -> None:
             "loop_exports_file",
         "topology",
         "identity_workers", "breaker_failures", "breaker_reset_timeout", "health_interval",
+        "capacity_interval",
         "rds_rest_url", "rds_rest_password_file", "rds_ca_file", "rds_insecure_skip_verify",
     }  # fmt: skip
 
