@@ -3,7 +3,8 @@ Footprint of the driver, in one run (issue 15): idle RSS against a bare gRPC ser
 Probe ready, the wall time of ``rds-csi call probe``, and RSS drift over many volume cycles.
 
 * bare: a Python gRPC server with no services on a unix socket, 16 workers (``_procs.py``);
-* node: ``rds-csi node --initiator fake``; controller: ``rds-csi controller --backend fake``;
+* node: ``rds-csi node --initiator fake`` (its Kubernetes client loaded, as in a cluster, though
+  with none to reach); controller: ``rds-csi controller --backend fake --kubernetes fake``;
   idle RSS is read (``/proc/<pid>/status`` VmRSS) a second after the first ready Probe;
 * start to ready: spawn to the first Probe answering ready, median of ``--starts`` starts;
 * call probe: the wall time of ``python -m rds_csi call probe`` against the node, median;
@@ -54,7 +55,7 @@ def _roles(workdir: pathlib.Path) -> dict[str, list[str]]:
             "--endpoint", f"unix://{sock('node')}", *COMMON,
         ),
         "controller": driver(
-            "controller", "--backend", "fake",
+            "controller", "--backend", "fake", "--kubernetes", "fake",
             "--endpoint", f"unix://{sock('controller')}", *COMMON,
         ),
     }  # fmt: skip

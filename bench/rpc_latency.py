@@ -174,7 +174,8 @@ def concurrent_creates(workdir: pathlib.Path, rtt: float, callers: int, volumes:
             time.sleep(0.05)
         controller, _ = start_timed(
             driver(
-                "controller", "--backend", "ssh", "--rds-address", "127.0.0.1",
+                "controller", "--backend", "ssh", "--kubernetes", "fake",
+                "--rds-address", "127.0.0.1",
                 "--rds-port", str(port), "--rds-ssh-key", str(key_file),
                 "--rds-insecure-ignore-host-key", "--endpoint", f"unix://{sock}",
                 "--metrics-address", "", "--log-level", "warning",

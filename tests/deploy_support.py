@@ -29,7 +29,7 @@ MANIFESTS: Final = ROOT / "deploy" / "kubernetes"
 CHART: Final = ROOT / "deploy" / "helm" / "rds-csi"
 DOCS: Final = ROOT / "docs"
 # In the example folder, not in the kustomization: applying it would overwrite a real key.
-EXAMPLE_ONLY: Final = frozenset({"secret.example.yaml"})
+EXAMPLE_ONLY: Final = frozenset({"secret.example.yaml", "secret-rest.example.yaml"})
 NAMESPACE: Final = "rds-csi"
 DRIVER_CONTAINER: Final = "rds-csi"
 OLDEST_KUBERNETES: Final = (1, 26)
@@ -48,6 +48,8 @@ CONTROLLER_CAPABILITIES: Final = frozenset(
         "EXPAND_VOLUME",
         "GET_VOLUME",
         "SINGLE_NODE_MULTI_WRITER",
+        "PUBLISH_UNPUBLISH_VOLUME",
+        "LIST_VOLUMES_PUBLISHED_NODES",
     }
 )
 NODE_CAPABILITIES: Final = frozenset(

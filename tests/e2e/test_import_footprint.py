@@ -62,11 +62,20 @@ def _heavy(modules: list[str], prefixes: tuple[str, ...]) -> list[str]:
 @pytest.mark.parametrize("initiator", ["fake", "nvme"])
 def test_a_node_imports_no_ssh_stack_and_no_emulator(initiator: str) -> None:
     modules = _modules(
-        _BUILD_ROLE, "node", "--initiator", initiator, "--node-id", "n1", "--metrics-address", ""
-    )
+        _BUILD_ROLE, "node", "--initiator", initiator, "--node-id", "n1", "--kubernetes", "fake",
+        "--metrics-address", "",
+    )  # fmt: skip
     assert "rds_csi.entrypoints.csi.node" in modules  # it did build the node
     assert _heavy(modules, SSH_AND_EMULATOR) == []
-    # dependency-injector would load it for a feature the driver does not use (entrypoints/di.py)
+
+
+def test_dependency_injector_loads_without_pydantic() -> None:
+    """It would load pydantic for a feature the driver does not use (``entrypoints/di.py``)."""
+    modules = _modules(
+        "import json, sys\nimport rds_csi.entrypoints.di\n"
+        "json.dump(sorted(sys.modules), sys.stdout)"
+    )
+    assert "dependency_injector.providers" in modules
     assert _heavy(modules, ("pydantic", "pydantic_core")) == []
 
 
@@ -79,6 +88,9 @@ def test_the_call_client_imports_neither_the_server_nor_the_container() -> None:
 
 def test_a_controller_on_a_real_rds_still_builds_the_ssh_backend_lazily() -> None:
     """The SSH stack arrives when the controller's backend is built, not at import."""
-    modules = _modules(_BUILD_ROLE, "controller", "--backend", "fake", "--metrics-address", "")
+    modules = _modules(
+        _BUILD_ROLE, "controller", "--backend", "fake", "--kubernetes", "fake",
+        "--metrics-address", "",
+    )  # fmt: skip
     assert "rds_csi.entrypoints.csi.controller" in modules
     assert _heavy(modules, SSH_AND_EMULATOR) == []

@@ -9,7 +9,7 @@ translates its library's failures (paramiko, subprocess, HTTP) into these.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
@@ -19,6 +19,8 @@ from rds_csi.domain import CapacityReport, Nqn, NvmeTarget, Size, Snapshot, Volu
 
 
 __all__ = [
+    "AttachmentMetrics",
+    "CapacityMetrics",
     "Clock",
     "Filesystem",
     "FilesystemStats",
@@ -174,6 +176,48 @@ class Metrics(Protocol):
 
     def circuit_state(self, state: str) -> None:
         """The backend's circuit breaker is now ``closed``, ``open`` or ``half_open``."""
+        ...
+
+
+class CapacityMetrics(Protocol):
+    """
+    The pool as the controller last saw it (``application/capacity.py`` refreshes it), per
+    RDS: ``rds`` is the control-plane address the controller talks to.
+    """
+
+    def pool_capacity(self, rds: str, report: CapacityReport) -> None:
+        """The pool's size and free space (used is their difference)."""
+        ...
+
+    def volume_count(self, rds: str, count: int) -> None:
+        """How many of our volumes the RDS holds."""
+        ...
+
+    def snapshot_count(self, rds: str, count: int) -> None:
+        """How many of our snapshots the RDS holds (only where snapshots exist)."""
+        ...
+
+    def backend_up(self, rds: str, *, up: bool) -> None:
+        """Whether the last refresh reached the RDS."""
+
+
+class AttachmentMetrics(Protocol):
+    """What the attachment use cases report (kept apart so node-only doubles need none of it)."""
+
+    def attachments(self, by_mode: Mapping[str, int]) -> None:
+        """The volumes attached now, by access mode name (every mode, zeros included)."""
+        ...
+
+    def migration(self, outcome: str, seconds: float) -> None:
+        """A live migration ended: ``succeeded``, ``timed_out`` or ``aborted``."""
+        ...
+
+    def attach_refused(self, reason: str) -> None:
+        """A ControllerPublish was fenced off: ``held`` (another node) or ``migration_timeout``."""
+        ...
+
+    def stale_attachments(self, count: int) -> None:
+        """Attachments the reconciler found stale at its last pass."""
         ...
 
 

@@ -1,5 +1,13 @@
 """The pure core: values, entities and errors. Standard library and attrs only."""
 
+from rds_csi.domain.attachment import (
+    Attachment,
+    AttachOutcome,
+    AttachRefused,
+    DetachOutcome,
+    MigrationTimedOut,
+    Usage,
+)
 from rds_csi.domain.capability import (
     AccessMode,
     AccessType,
@@ -29,7 +37,6 @@ from rds_csi.domain.errors import (
 )
 from rds_csi.domain.identity import DiskPath, Nqn, VolumeId, parse_volume_reference
 from rds_csi.domain.model import (
-    Attachment,
     CapacityReport,
     NvmeTarget,
     ReconnectPolicy,
@@ -46,6 +53,8 @@ __all__ = [
     "AccessMode",
     "AccessType",
     "AlreadyExists",
+    "AttachOutcome",
+    "AttachRefused",
     "Attachment",
     "BackendError",
     "BackendUnavailable",
@@ -54,11 +63,13 @@ __all__ = [
     "CapacityRange",
     "CapacityReport",
     "Conflict",
+    "DetachOutcome",
     "DiskPath",
     "DomainError",
     "InvalidArgument",
     "InvalidPageToken",
     "MalformedOutput",
+    "MigrationTimedOut",
     "MountAccess",
     "MountOption",
     "NodePath",
@@ -72,6 +83,7 @@ __all__ = [
     "Snapshot",
     "SnapshotNotFound",
     "UnsupportedCapability",
+    "Usage",
     "Volume",
     "VolumeCapability",
     "VolumeContext",

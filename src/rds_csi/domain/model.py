@@ -1,4 +1,4 @@
-"""The driver's entities: volumes on the RDS, their attachments, capacity, snapshots, targets."""
+"""The driver's entities: volumes on the RDS, capacity, snapshots, NVMe targets."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from rds_csi.domain.size import Size
 
 __all__ = [
     "DEFAULT_NVME_PORT",
-    "Attachment",
     "CapacityReport",
     "NvmeTarget",
     "ReconnectPolicy",
@@ -89,15 +88,6 @@ class CapacityReport:
     @property
     def used(self) -> Size:
         return Size(max(self.total.bytes - self.free.bytes, 0))
-
-
-@attrs.frozen
-class Attachment:
-    """A volume published to a node (ControllerPublish / VolumeAttachment)."""
-
-    volume_id: VolumeId
-    node_id: str
-    read_only: bool = False
 
 
 @attrs.frozen

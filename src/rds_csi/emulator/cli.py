@@ -2,12 +2,15 @@
 ``rds-csi emulator``: run an emulated RDS until interrupted.
 
     rds-csi emulator --listen 127.0.0.1:2222 --data-dir /var/lib/rds-emu --pool-size 100Gi \\
-        --user admin --authorized-key ~/.ssh/id_ed25519.pub [--data-plane nvmet]
+        --user admin --authorized-key ~/.ssh/id_ed25519.pub [--data-plane nvmet] \\
+        [--rest-listen 127.0.0.1:8443 --password-file pw]
 
 The password may come from ``--password-file`` or ``RDS_EMULATOR_PASSWORD`` (``--password`` shows
 in ``ps``); an empty one is refused. An address that gives ``--login-failures`` wrong passwords
 within a minute is refused for ``--login-lockout`` seconds. On start it prints the address and the
-``known_hosts`` line of its host key.
+``known_hosts`` line of its host key; with ``--rest-listen`` also the REST API's URL and its
+certificate's fingerprint (the PEM is ``DIR/www-ssl.pem``, the CA file a REST client trusts).
+REST logins need the password.
 """
 
 from __future__ import annotations
@@ -81,6 +84,13 @@ def _ip(text: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--listen", type=parse_listen, default=("127.0.0.1", 2222), metavar="HOST:PORT"
+    )
+    parser.add_argument(
+        "--rest-listen",
+        type=parse_listen,
+        default=None,
+        metavar="HOST:PORT",
+        help="also serve the REST API over HTTPS here (self-signed certificate in DIR)",
     )
     parser.add_argument(
         "--data-dir",
@@ -239,6 +249,7 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
         data_plane=args.data_plane,
         data_address=args.data_address,
         login_limit=LoginLimit(failures=args.login_failures, lockout=args.login_lockout),
+        rest_listen=args.rest_listen,
     )
 
 
@@ -284,6 +295,11 @@ def run(args: argparse.Namespace) -> int:
     host, port = emulator.start()
     sys.stdout.write(f"RDS emulator listening on {host}:{port}\n")
     sys.stdout.write(f"known_hosts: {emulator.known_hosts_line()}\n")
+    if emulator.rest is not None:
+        sys.stdout.write(f"REST API on {emulator.rest.url}/rest\n")
+        sys.stdout.write(
+            f"REST certificate: {emulator.rest.fingerprint} ({emulator.rest.cert_file})\n"
+        )
     sys.stdout.flush()
     try:
         stop.wait()

@@ -9,8 +9,10 @@ Adding an adapter is one entry in a selector:
 
 * ``backend`` (kind decided once, by ``backend_kind``: ``auto`` is ``emulator`` for ``all``,
   ``ssh`` otherwise): ``ssh`` (a real RDS), ``emulator`` (the embedded RouterOS emulator,
-  reached through the same SSH adapter) and ``fake`` (in memory). Both SSH kinds are wired by
-  the ``RdsSsh`` sub-container (``rds_wiring.py``, with the embedded emulator).
+  reached through the same SSH adapter), ``rest`` and ``emulator-rest`` (the same two over
+  the REST API) and ``fake`` (in memory). Both SSH kinds are wired by the ``RdsSsh``
+  sub-container (``rds_wiring.py``, with the embedded emulator), both REST kinds by ``RdsRest``
+  (``rest_wiring.py``).
 * ``initiator``, ``mounter``, ``filesystem`` (kind decided by ``initiator_kind`` from the
   setting, the mode and ``backend_kind``): ``fake`` selects the whole in-memory node stack;
   ``nvme`` (nvme-cli) and ``loop`` (the emulator's images on loop devices) select the real
@@ -24,6 +26,7 @@ Importing this module stays light (issue 15): the SSH adapter and the emulator a
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -39,6 +42,10 @@ from rds_csi.adapters.metrics import PrometheusMetrics
 from rds_csi.adapters.mount import LinuxFilesystem, LinuxMounter
 from rds_csi.adapters.nvme_cli import NvmeCliInitiator
 from rds_csi.adapters.resilience import BreakerSettings, BreakingBackend
+from rds_csi.application.attachment import AttachmentState, PublishVolume, UnpublishVolume
+from rds_csi.application.attachment_sync import AttachmentSync
+from rds_csi.application.capacity import CapacityRefresher
+from rds_csi.application.events import EventRecorder
 from rds_csi.application.health import CheckHealth, HealthMonitor
 from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.node import (
@@ -59,15 +66,18 @@ from rds_csi.application.provisioning import (
     ListVolumes,
     ValidateVolumeCapabilities,
 )
+from rds_csi.application.stale import StaleAttachments
 from rds_csi.application.topology import CreateVolumeInTopology
 from rds_csi.domain import InvalidArgument, VolumeParameters
 from rds_csi.entrypoints.csi._pb import csi_pb2_grpc
 from rds_csi.entrypoints.csi.admission import AdmissionLimits, admitted_server
 from rds_csi.entrypoints.csi.controller import ControllerService, ControllerUseCases
+from rds_csi.entrypoints.csi.deadlines import DeadlineInterceptor
 from rds_csi.entrypoints.csi.identity import IdentityService
 from rds_csi.entrypoints.csi.interceptors import RpcInterceptor
 from rds_csi.entrypoints.csi.node import NodeInfo, NodeService, NodeUseCases
 from rds_csi.entrypoints.di import containers, providers
+from rds_csi.entrypoints.kube_wiring import KubeWiring, node_events
 from rds_csi.entrypoints.rds_wiring import (
     RdsSsh,
     closing,
@@ -76,6 +86,12 @@ from rds_csi.entrypoints.rds_wiring import (
     open_emulator,
     open_ssh_backend,
     rds_ssh_settings,
+)
+from rds_csi.entrypoints.rest_wiring import (
+    RdsRest,
+    closing_rest,
+    emulator_rest_settings,
+    rds_rest_settings,
 )
 from rds_csi.entrypoints.settings import AUTO, Mode, Settings
 
@@ -87,6 +103,7 @@ __all__ = ["Container", "RdsSsh", "backend_kinds", "initiator_kinds", "open_ssh_
 
 
 MAX_WORKERS = 16
+EMULATOR_KINDS = frozenset({"emulator", "emulator-rest"})
 
 
 # --- what the providers call: decisions and requirements that span options ----------------
@@ -110,8 +127,8 @@ def resolve_initiator(initiator: str, backend_kind: str, mode: Mode) -> str:
     """
     if initiator != AUTO:
         return initiator
-    if mode is Mode.ALL and backend_kind in {"emulator", "fake"}:
-        return "loop" if backend_kind == "emulator" else "fake"
+    if mode is Mode.ALL and backend_kind in {*EMULATOR_KINDS, "fake"}:
+        return "loop" if backend_kind in EMULATOR_KINDS else "fake"
     return "nvme"
 
 
@@ -128,7 +145,7 @@ def loop_initiator(
     # Imported here: the emulator package is heavy, and only this choice needs its file name.
     from rds_csi.emulator.dataplane import EXPORTS_FILE  # noqa: PLC0415
 
-    if not explicit and backend_kind == "emulator":
+    if not explicit and backend_kind in EMULATOR_KINDS:
         explicit = str(emulator().config.data_dir / EXPORTS_FILE)
     if not explicit:
         raise InvalidArgument(
@@ -191,7 +208,10 @@ class Container(containers.DeclarativeContainer):
     # --- the RDS --------------------------------------------------------------------------
     backend_kind = providers.Callable(resolve_backend, settings.provided.backend, mode)
     emulator = providers.Resource(
-        open_emulator, settings, providers.Callable(emulator_data_address, settings)
+        open_emulator,
+        settings,
+        providers.Callable(emulator_data_address, settings),
+        rest=providers.Callable(lambda kind: kind == "emulator-rest", backend_kind),
     )
     rds_ssh = providers.Container(
         RdsSsh, settings=providers.Callable(rds_ssh_settings, settings), metrics=metrics
@@ -199,7 +219,21 @@ class Container(containers.DeclarativeContainer):
     emulator_ssh = providers.Container(
         RdsSsh,
         settings=providers.Callable(
-            emulator_ssh_settings, emulator, settings.provided.controller.volume_path
+            emulator_ssh_settings,
+            emulator,
+            settings.provided.controller.volume_path,
+            settings.provided.rds.call_timeout,
+        ),
+        metrics=metrics,
+    )
+    # Singletons: the password is read (or, on the emulator, made) once, not per provider use.
+    rds_rest = providers.Container(
+        RdsRest, settings=providers.Singleton(rds_rest_settings, settings), metrics=metrics
+    )
+    emulator_rest = providers.Container(
+        RdsRest,
+        settings=providers.Singleton(
+            emulator_rest_settings, emulator, settings.provided.controller.volume_path
         ),
         metrics=metrics,
     )
@@ -208,6 +242,8 @@ class Container(containers.DeclarativeContainer):
         fake=providers.Singleton(fake_rds, settings.provided.controller.fake_rds_latency),
         ssh=providers.Resource(closing, rds_ssh.backend),
         emulator=providers.Resource(closing, emulator_ssh.backend),
+        rest=providers.Resource(closing_rest, rds_rest.backend),
+        **{"emulator-rest": providers.Resource(closing_rest, emulator_rest.backend)},
     )
     # Every use case sees the RDS through the circuit breaker (fails fast while it is down).
     backend = providers.Singleton(
@@ -221,8 +257,42 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
     )
 
+    # --- the cluster ----------------------------------------------------------------------
+    clock = providers.Singleton(SystemClock)
+    cluster = providers.Container(KubeWiring, settings=settings, mode=mode)
+    kubernetes_kind = cluster.kind
+    kubernetes = cluster.kubernetes
+    events = providers.Singleton(EventRecorder, kubernetes, clock)
+    # Not ready until rebuilt from VolumeAttachments: no publish is answered from nothing.
+    attachments = providers.Singleton(AttachmentState, clock, ready=False)
+
     # --- controller -----------------------------------------------------------------------
     volume_defaults = providers.Singleton(volume_defaults, settings)
+    attachment_sync = providers.Singleton(
+        AttachmentSync,
+        kubernetes,
+        attachments,
+        default_timeout=volume_defaults.provided.migration_timeout,
+        resync_seconds=settings.provided.controller.attachment_resync,
+        metrics=metrics,
+        # An in-memory cluster with no file has no attacher writing VolumeAttachments.
+        enabled=providers.Callable(
+            lambda kind, state_file: kind != "fake" or bool(state_file),
+            kubernetes_kind,
+            settings.provided.controller.kubernetes_state_file,
+        ),
+    )
+    stale_attachments = providers.Singleton(
+        StaleAttachments,
+        kubernetes,
+        attachments,
+        clock,
+        grace=settings.provided.controller.stale_node_grace,
+        interval=settings.provided.controller.stale_attachment_interval,
+        events=events,
+        metrics=metrics,
+        identity=providers.Callable(socket.gethostname),  # the pod's name in a cluster
+    )
     controller_use_cases = providers.Singleton(
         ControllerUseCases,
         create=providers.Factory(
@@ -232,7 +302,9 @@ class Container(containers.DeclarativeContainer):
             ),
             topology=topology,
         ),
-        delete=providers.Factory(DeleteVolume, backend=backend, locks=controller_locks),
+        delete=providers.Factory(
+            DeleteVolume, backend=backend, locks=controller_locks, attachments=attachments
+        ),
         validate=providers.Factory(
             ValidateVolumeCapabilities, backend=backend, defaults=volume_defaults
         ),
@@ -241,6 +313,28 @@ class Container(containers.DeclarativeContainer):
         expand=providers.Factory(ExpandVolume, backend=backend, locks=controller_locks),
         get=providers.Factory(GetVolume, backend=backend),
         topology=topology,
+        publish=providers.Factory(
+            PublishVolume,
+            backend=backend,
+            state=attachments,
+            locks=controller_locks,
+            clock=clock,
+            defaults=volume_defaults,
+            kubernetes=kubernetes,
+            events=events,
+            metrics=metrics,
+            own_node=settings.provided.node.node_id,
+        ),
+        unpublish=providers.Factory(
+            UnpublishVolume,
+            state=attachments,
+            locks=controller_locks,
+            clock=clock,
+            kubernetes=kubernetes,
+            events=events,
+            metrics=metrics,
+        ),
+        attachments=attachments,
     )
 
     # --- node -----------------------------------------------------------------------------
@@ -353,7 +447,7 @@ class Container(containers.DeclarativeContainer):
             ),
         ),
         interval=settings.provided.controller.health_interval,
-        clock=providers.Singleton(SystemClock),
+        clock=clock,
     )
     identity_service = providers.Singleton(
         IdentityService,
@@ -380,6 +474,26 @@ class Container(containers.DeclarativeContainer):
             all=node_use_cases,
             controller=providers.Object(None),
         ),
+        events=providers.Selector(
+            mode_name,
+            node=providers.Singleton(node_events, kubernetes.provider, clock),
+            all=events,
+            controller=providers.Object(None),
+        ),
+    )
+    # The pool's capacity metrics, refreshed in the background by the controller only.
+    controller_capacity_refresher = providers.Singleton(
+        CapacityRefresher,
+        backend=backend,
+        metrics=metrics,
+        rds=settings.provided.rds.address,
+        interval=settings.provided.controller.capacity_interval,
+    )
+    capacity_refresher = providers.Selector(
+        mode_name,
+        controller=controller_capacity_refresher,
+        all=controller_capacity_refresher,
+        node=providers.Object(None),
     )
     rpc_interceptor = providers.Singleton(RpcInterceptor, metrics=metrics)
     grpc_server = providers.Factory(
@@ -387,7 +501,8 @@ class Container(containers.DeclarativeContainer):
         identity=identity_service,
         controller=controller_service,
         node=node_service,
-        interceptors=providers.List(rpc_interceptor),
+        # the deadline scope inside the log line: the line times the whole call
+        interceptors=providers.List(rpc_interceptor, providers.Singleton(DeadlineInterceptor)),
         identity_workers=settings.provided.identity_workers,
     )
 

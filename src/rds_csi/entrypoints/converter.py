@@ -23,6 +23,7 @@ from rds_csi.entrypoints.settings import (
     CHOICES,
     AbsolutePath,
     BasePath,
+    BasePaths,
     Count,
     DriverName,
     Host,
@@ -32,6 +33,7 @@ from rds_csi.entrypoints.settings import (
     NqnPrefix,
     Port,
     Positive,
+    RestUrl,
     Seconds,
 )
 
@@ -162,6 +164,11 @@ def _host_port(text: str) -> None:
         parse_host_port(text, field="")
 
 
+def _base_paths(text: str) -> None:
+    for item in text.split(","):
+        check_base_path(item.strip(), field="")
+
+
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
     conv.register_structure_hook(str, lambda value, _type: _text(value))
@@ -178,15 +185,25 @@ def _make_converter() -> cattrs.Converter:
         Size: _size,
         Host: _checked_text(lambda text: check_host(text, field=""), empty_ok=True),
         BasePath: _checked_text(lambda text: check_base_path(text, field="")),
+        BasePaths: _checked_text(_base_paths, empty_ok=True),
         NqnPrefix: _checked_text(_check_nqn_prefix),
         DriverName: _checked_text(check_driver_name),
         NodeId: _checked_text(_node_id),
         HostPort: _checked_text(_host_port, empty_ok=True),
+        RestUrl: _checked_text(_rest_url, empty_ok=True),
         **{kind: _one_of(listing) for kind, listing in CHOICES.items()},
     }
     for kind, hook in hooks.items():
         conv.register_structure_hook(kind, _reasons(hook))
     return conv
+
+
+def _rest_url(text: str) -> str:
+    # Imported when a URL is given: the REST adapter's package brings httpx, which a node
+    # (and every flag-less start) should not load (issue 15).
+    from rds_csi.adapters.routeros_rest.settings import check_rest_url  # noqa: PLC0415
+
+    return check_rest_url(text)
 
 
 def _reasons(hook: Callable[[object, object], object]) -> Callable[[object, object], object]:

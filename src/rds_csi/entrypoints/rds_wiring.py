@@ -69,7 +69,16 @@ def rds_ssh_settings(settings: Settings) -> SshSettings:
         known_hosts_file=pathlib.Path(rds.known_hosts) if rds.known_hosts else None,
         insecure_ignore_host_key=rds.insecure_ignore_host_key,
         base_path=settings.controller.volume_path,
+        call_timeout=rds.call_timeout,
+        max_channels=rds.max_channels,
+        known_bases=other_volume_paths(settings),
     )
+
+
+def other_volume_paths(settings: Settings) -> tuple[str, ...]:
+    """``--other-volume-paths`` as a tuple of base paths (checked by the converter)."""
+    text = settings.controller.other_volume_paths
+    return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
 def _check_known_hosts(given: str) -> None:
@@ -86,7 +95,9 @@ def _check_known_hosts(given: str) -> None:
         ) from None
 
 
-def emulator_ssh_settings(emulator: Emulator, base_path: str) -> SshSettings:
+def emulator_ssh_settings(
+    emulator: Emulator, base_path: str, call_timeout: float = 12.0
+) -> SshSettings:
     """``--backend emulator``: the SSH adapter logged in to it, the real code path."""
     from rds_csi.adapters.routeros_ssh import SshSettings
 
@@ -98,6 +109,7 @@ def emulator_ssh_settings(emulator: Emulator, base_path: str) -> SshSettings:
         key_file=client.key_file,
         known_hosts_file=client.known_hosts_file,
         base_path=base_path,
+        call_timeout=call_timeout,
     )
 
 
@@ -111,12 +123,14 @@ def emulator_data_address(settings: Settings) -> str:
     )
 
 
-def open_emulator(settings: Settings, data_address: str) -> Iterator[Emulator]:
+def open_emulator(
+    settings: Settings, data_address: str, *, rest: bool = False
+) -> Iterator[Emulator]:
     """
-    The RouterOS emulator on loopback (a free port). Without a data directory its disks live
-    in a temporary one that goes away with the process. Data plane ``nvmet`` (or ``auto`` on
-    a kernel with nvmet) also serves its exports over NVMe/TCP on ``data_address``; they are
-    withdrawn when the emulator stops.
+    The RouterOS emulator on loopback (a free port; with ``rest`` its REST API on another).
+    Without a data directory its disks live in a temporary one that goes away with the
+    process. Data plane ``nvmet`` (or ``auto`` on a kernel with nvmet) also serves its
+    exports over NVMe/TCP on ``data_address``; they are withdrawn when the emulator stops.
     """
     from rds_csi.emulator import Emulator, EmulatorConfig
 
@@ -131,6 +145,7 @@ def open_emulator(settings: Settings, data_address: str) -> Iterator[Emulator]:
                 pool_size=options.pool_size,
                 data_plane=options.data_plane,
                 data_address=data_address,
+                rest_listen=("127.0.0.1", 0) if rest else None,
             )
         )
     except ValueError as exc:
@@ -156,11 +171,8 @@ def closing(backend: RouterOsSshBackend) -> Iterator[RouterOsSshBackend]:
 
 
 def _connection(settings: SshSettings) -> SshConnection:
-    from rds_csi.adapters.routeros_ssh.connection import (
-        SshConnection,
-        SshEndpoint,
-        load_private_key,
-    )
+    from rds_csi.adapters.routeros_ssh.connection import SshConnection, SshEndpoint
+    from rds_csi.adapters.routeros_ssh.keys import load_private_key
     from rds_csi.adapters.routeros_ssh.settings import host_key_policy, login_user
 
     return SshConnection(
@@ -195,6 +207,8 @@ def _backend(
         base_path=settings.base_path,
         pool=settings.effective_pool,
         metrics=metrics,
+        call_timeout=settings.call_timeout,
+        known_bases=settings.known_bases,
         retry=retry,
     )
 

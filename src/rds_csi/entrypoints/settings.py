@@ -39,6 +39,7 @@ __all__ = [
     "Mode",
     "NodeSettings",
     "RdsSettings",
+    "RestUrl",
     "Settings",
 ]
 
@@ -67,15 +68,19 @@ Interval = NewType("Interval", float)  # seconds, more than 0
 Host = NewType("Host", str)  # an IP or DNS name; empty: unset
 AbsolutePath = NewType("AbsolutePath", str)  # empty: unset
 BasePath = NewType("BasePath", str)
+BasePaths = NewType("BasePaths", str)  # comma-separated base paths; empty: none
 NqnPrefix = NewType("NqnPrefix", str)
 DriverName = NewType("DriverName", str)
 NodeId = NewType("NodeId", str)
 HostPort = NewType("HostPort", str)  # host:port; empty: off
+RestUrl = NewType("RestUrl", str)  # https://host[:port]; empty: https://<rds address>
 LogLevel = NewType("LogLevel", str)
 LogFormat = NewType("LogFormat", str)
 DataPlane = NewType("DataPlane", str)
 BackendKind = NewType("BackendKind", str)
 InitiatorKind = NewType("InitiatorKind", str)
+KubernetesKind = NewType("KubernetesKind", str)
+KUBERNETES_KINDS: Final = (AUTO, "api", "fake")
 
 
 def _backends() -> Sequence[str]:
@@ -96,6 +101,7 @@ CHOICES: Final[Mapping[object, Callable[[], Sequence[str]]]] = {
     DataPlane: lambda: ("json", "nvmet", "auto"),
     BackendKind: _backends,
     InitiatorKind: _initiators,
+    KubernetesKind: lambda: KUBERNETES_KINDS,
 }
 
 
@@ -126,14 +132,14 @@ class MetricsSettings:
 
 @attrs.frozen
 class RdsSettings:
-    """How the controller reaches a real RDS over SSH (``--backend ssh``)."""
+    """How the controller reaches a real RDS: over SSH (``--backend ssh``) or REST (``rest``)."""
 
     address: Host = attrs.field(
         default=Host("127.0.0.1"),
         metadata=_help("RDS control-plane address (SSH; default rdsAddress)"),
     )
     port: Port = attrs.field(default=Port(DEFAULT_SSH_PORT), metadata=_help("RDS SSH port"))
-    user: str = attrs.field(default="admin", metadata=_help("RDS SSH user"))
+    user: str = attrs.field(default="admin", metadata=_help("RDS user (SSH and REST)"))
     ssh_key: AbsolutePath = attrs.field(
         default=AbsolutePath(""), metadata=_help("path of the SSH private key for the RDS")
     )
@@ -143,6 +149,42 @@ class RdsSettings:
     )
     insecure_ignore_host_key: bool = attrs.field(
         default=False, metadata=_help("skip host key verification (testing only)")
+    )
+    max_channels: Positive = attrs.field(
+        default=Positive(8),
+        metadata=_help(
+            "SSH commands in flight at once on the one connection to the RDS; keep it well "
+            "below what the RDS serves (one report saw ~19 hang): docs/testing-real-rds.md"
+        ),
+    )
+    call_timeout: Interval = attrs.field(
+        default=Interval(12.0),
+        metadata=_help(
+            "seconds one RDS operation may take, retries included, when the caller's gRPC "
+            "deadline is later or absent (also with backend emulator); docs/deadlines.md"
+        ),
+    )
+    rest_url: RestUrl = attrs.field(
+        default=RestUrl(""),
+        metadata=_help(
+            "backend rest: https://host[:port] of the RDS web server (www-ssl); "
+            "empty: https://<rds_address>"
+        ),
+    )
+    rest_password_file: AbsolutePath = attrs.field(
+        default=AbsolutePath(""),
+        metadata=_help("backend rest: path of the file holding the RDS user's password"),
+    )
+    ca_file: AbsolutePath = attrs.field(
+        default=AbsolutePath(""),
+        metadata=_help(
+            "backend rest: PEM file of the CA (or self-signed certificate) the RDS web server "
+            "presents; empty: the system trust store"
+        ),
+    )
+    insecure_skip_verify: bool = attrs.field(
+        default=False,
+        metadata=_help("backend rest: do not verify the RDS certificate (testing only)"),
     )
 
 
@@ -184,6 +226,13 @@ class ControllerSettings:
     volume_path: BasePath = attrs.field(
         default=BasePath(DEFAULT_BASE_PATH), metadata=_help("default base directory of disk files")
     )
+    other_volume_paths: BasePaths = attrs.field(
+        default=BasePaths(""),
+        metadata=_help(
+            "comma-separated volumePaths of other StorageClasses: a delete whose disk entry is "
+            "already gone looks for the image under each, the default and every one seen"
+        ),
+    )
     nqn_prefix: NqnPrefix = attrs.field(
         default=NqnPrefix(DEFAULT_NQN_PREFIX),
         metadata=_help("default NQN prefix of exported disks"),
@@ -201,6 +250,51 @@ class ControllerSettings:
             "seconds every call to the in-memory RDS sleeps (backend fake; demos and tests)"
         ),
     )
+    kubernetes: KubernetesKind = attrs.field(
+        default=KubernetesKind(AUTO),
+        metadata=_help(
+            "the cluster the controller reads VolumeAttachments from and tells Events: api "
+            "(the Kubernetes API), fake (in memory: the node ID is the one node); auto: fake "
+            "for `all` outside a cluster without KUBECONFIG, api otherwise"
+        ),
+    )
+    kubeconfig: AbsolutePath = attrs.field(
+        default=AbsolutePath(""),
+        metadata=_help(
+            "kubeconfig file for kubernetes api; empty: $KUBECONFIG, else the in-cluster "
+            "service account"
+        ),
+    )
+    namespace: str = attrs.field(
+        default="",
+        metadata=_help(
+            "the controller's namespace (Events about cluster-scoped objects go there); "
+            "empty: default",
+            "POD_NAMESPACE",
+        ),
+    )
+    kubernetes_state_file: AbsolutePath = attrs.field(
+        default=AbsolutePath(""),
+        metadata=_help(
+            "kubernetes fake: keep the in-memory cluster in this JSON file (tests play the "
+            "attacher through it)"
+        ),
+    )
+    attachment_resync: Seconds = attrs.field(
+        default=Seconds(300.0),
+        metadata=_help("seconds between full rebuilds of attachments from VolumeAttachments"),
+    )
+    stale_attachment_interval: Seconds = attrs.field(
+        default=Seconds(60.0),
+        metadata=_help(
+            "seconds between checks for attachments on deleted or long NotReady nodes "
+            "(reported, never detached); 0 disables"
+        ),
+    )
+    stale_node_grace: Seconds = attrs.field(
+        default=Seconds(300.0),
+        metadata=_help("seconds a node may be NotReady before its attachments are reported stale"),
+    )
     breaker_failures: Positive = attrs.field(
         default=Positive(5),
         metadata=_help(
@@ -215,6 +309,13 @@ class ControllerSettings:
     health_interval: Interval = attrs.field(
         default=Interval(10.0),
         metadata=_help("seconds between the background RDS health checks Probe answers from"),
+    )
+    capacity_interval: Interval = attrs.field(
+        default=Interval(60.0),
+        metadata=_help(
+            "seconds between the background refreshes of the pool capacity metrics (scrapes "
+            "never ask the RDS)"
+        ),
     )
 
 
@@ -283,15 +384,16 @@ class Settings:
     backend: BackendKind = attrs.field(
         default=BackendKind(AUTO),
         metadata=_help(
-            "the storage backend: ssh (a real RDS), emulator (embedded), fake (in memory); "
-            "auto: emulator for `all`, ssh otherwise"
+            "the storage backend: ssh or rest (a real RDS over SSH or HTTPS), emulator or "
+            "emulator-rest (embedded, over SSH or HTTPS), fake (in memory); auto: emulator for "
+            "`all`, ssh otherwise"
         ),
     )
     initiator: InitiatorKind = attrs.field(
         default=InitiatorKind(AUTO),
         metadata=_help(
             "the node's initiator: nvme (nvme-cli), loop (the emulator's images as loop "
-            "devices), fake (in memory); auto: loop for `all` on the emulator, fake on backend "
+            "devices), fake (in memory); auto: loop for `all` on an emulator, fake on backend "
             "fake, nvme otherwise"
         ),
     )

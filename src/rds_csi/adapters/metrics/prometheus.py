@@ -10,15 +10,15 @@ from __future__ import annotations
 import socket
 import socketserver
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import attrs
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
-from rds_csi.application.ports import Metrics
-from rds_csi.domain import BackendUnavailable
+from rds_csi.application.ports import AttachmentMetrics, CapacityMetrics, Metrics
+from rds_csi.domain import BackendUnavailable, CapacityReport
 
 
 __all__ = ["METRICS_PATH", "MetricsServer", "PrometheusMetrics", "serve_metrics"]
@@ -41,11 +41,12 @@ _RPC_BUCKETS: Final = (
     10,
     30,
 )
+_MIGRATION_BUCKETS: Final = (1, 5, 10, 15, 30, 60, 120, 300, 600, 1800)
 _CIRCUIT_STATES: Final = ("closed", "open", "half_open")
 _BACKEND_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
-class PrometheusMetrics(Metrics):
+class PrometheusMetrics(Metrics, AttachmentMetrics, CapacityMetrics):
     """
     Series (all prefixed ``rds_csi_``):
 
@@ -57,6 +58,12 @@ class PrometheusMetrics(Metrics):
     * ``nvme_connect_total{outcome}``, ``mount_recovery_total{outcome}``.
     * ``backend_circuit_state{state}``: 1 for the breaker's current state (``closed``,
       ``open``, ``half_open``), 0 for the others.
+    * ``attachments{access_mode}``, ``migrations_total{outcome}``,
+      ``migration_duration_seconds{outcome}``, ``attach_refused_total{reason}``,
+      ``stale_attachments``: the controller's attachments (``docs/attachments.md``).
+    * ``pool_size_bytes{rds}``, ``pool_free_bytes{rds}``, ``pool_used_bytes{rds}``,
+      ``volumes{rds}``, ``snapshots{rds}``, ``backend_up{rds}``: the controller's last
+      capacity refresh (``application/capacity.py``).
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -111,6 +118,101 @@ class PrometheusMetrics(Metrics):
             ["state"],
             registry=registry,
         )
+
+        self._attachments = Gauge(
+            "rds_csi_attachments",
+            "Volumes attached to at least one node, by the access mode they were published with.",
+            ["access_mode"],
+            registry=registry,
+        )
+        self._migrations = Counter(
+            "rds_csi_migrations",
+            "Live migrations (two nodes attached) that ended, by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+        self._migration_seconds = Histogram(
+            "rds_csi_migration_duration_seconds",
+            "How long a live migration kept two nodes attached, by outcome.",
+            ["outcome"],
+            buckets=_MIGRATION_BUCKETS,
+            registry=registry,
+        )
+        self._refused = Counter(
+            "rds_csi_attach_refused",
+            "ControllerPublishVolume calls fenced off, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self._stale = Gauge(
+            "rds_csi_stale_attachments",
+            "Attachments the reconciler found stale at its last pass.",
+            registry=registry,
+        )
+        self._pool_size = Gauge(
+            "rds_csi_pool_size_bytes",
+            "The RDS storage pool's size, at the last capacity refresh.",
+            ["rds"],
+            registry=registry,
+        )
+        self._pool_free = Gauge(
+            "rds_csi_pool_free_bytes",
+            "Free space in the RDS storage pool, at the last capacity refresh.",
+            ["rds"],
+            registry=registry,
+        )
+        self._pool_used = Gauge(
+            "rds_csi_pool_used_bytes",
+            "Used space in the RDS storage pool (size - free), at the last capacity refresh.",
+            ["rds"],
+            registry=registry,
+        )
+        self._volumes = Gauge(
+            "rds_csi_volumes",
+            "Volumes of this driver on the RDS, at the last capacity refresh.",
+            ["rds"],
+            registry=registry,
+        )
+        self._snapshots = Gauge(
+            "rds_csi_snapshots",
+            "Snapshots of this driver on the RDS, at the last capacity refresh.",
+            ["rds"],
+            registry=registry,
+        )
+        self._up = Gauge(
+            "rds_csi_backend_up",
+            "1 if the last capacity refresh reached the RDS, 0 if it did not.",
+            ["rds"],
+            registry=registry,
+        )
+
+    def attachments(self, by_mode: Mapping[str, int]) -> None:
+        for mode, count in by_mode.items():
+            self._attachments.labels(mode).set(count)
+
+    def migration(self, outcome: str, seconds: float) -> None:
+        self._migrations.labels(outcome).inc()
+        self._migration_seconds.labels(outcome).observe(seconds)
+
+    def attach_refused(self, reason: str) -> None:
+        self._refused.labels(reason).inc()
+
+    def stale_attachments(self, count: int) -> None:
+        self._stale.set(count)
+
+    def pool_capacity(self, rds: str, report: CapacityReport) -> None:
+        self._pool_size.labels(rds).set(report.total.bytes)
+        self._pool_free.labels(rds).set(report.free.bytes)
+        self._pool_used.labels(rds).set(report.used.bytes)
+
+    def volume_count(self, rds: str, count: int) -> None:
+        self._volumes.labels(rds).set(count)
+
+    def snapshot_count(self, rds: str, count: int) -> None:
+        self._snapshots.labels(rds).set(count)
+
+    def backend_up(self, rds: str, *, up: bool) -> None:
+        self._up.labels(rds).set(1 if up else 0)
 
     def circuit_state(self, state: str) -> None:
         for known in _CIRCUIT_STATES:

@@ -2,8 +2,10 @@
 The CSI Controller service: each method maps the request, calls one use case, maps back.
 
 Advertised: CREATE_DELETE_VOLUME, LIST_VOLUMES, GET_CAPACITY, EXPAND_VOLUME, GET_VOLUME,
-SINGLE_NODE_MULTI_WRITER. Publish/unpublish, snapshots and modify are UNIMPLEMENTED and not
-advertised until their own issues land. Errors are raised, never set on the context: the
+SINGLE_NODE_MULTI_WRITER, and with the attachment use cases PUBLISH_UNPUBLISH_VOLUME and
+LIST_VOLUMES_PUBLISHED_NODES (PUBLISH_READONLY is not: nothing on the RDS can make one node's
+attachment read-only). Snapshots and modify are UNIMPLEMENTED and not advertised until their
+own issues land. Errors are raised, never set on the context: the
 interceptor maps them (``status.py``).
 """
 
@@ -14,6 +16,7 @@ from typing import Final
 import attrs
 import grpc
 
+from rds_csi.application.attachment import AttachmentState, PublishVolume, UnpublishVolume
 from rds_csi.application.provisioning import (
     DeleteVolume,
     ExpandVolume,
@@ -23,7 +26,7 @@ from rds_csi.application.provisioning import (
     ValidateVolumeCapabilities,
 )
 from rds_csi.application.topology import CreateVolumeInTopology, Topology
-from rds_csi.domain import InvalidArgument
+from rds_csi.domain import InvalidArgument, VolumeId
 from rds_csi.entrypoints.csi import mappers
 from rds_csi.entrypoints.csi._pb import csi_pb2, csi_pb2_grpc
 from rds_csi.entrypoints.csi.status import Unimplemented
@@ -39,7 +42,10 @@ CONTROLLER_CAPABILITIES: Final = (
     _Rpc.EXPAND_VOLUME,
     _Rpc.GET_VOLUME,
     _Rpc.SINGLE_NODE_MULTI_WRITER,
+    _Rpc.PUBLISH_UNPUBLISH_VOLUME,
+    _Rpc.LIST_VOLUMES_PUBLISHED_NODES,
 )
+_PUBLISHING: Final = frozenset({_Rpc.PUBLISH_UNPUBLISH_VOLUME, _Rpc.LIST_VOLUMES_PUBLISHED_NODES})
 
 
 @attrs.frozen
@@ -54,6 +60,9 @@ class ControllerUseCases:
     expand: ExpandVolume
     get: GetVolume
     topology: Topology = attrs.field(factory=Topology)
+    publish: PublishVolume | None = None
+    unpublish: UnpublishVolume | None = None
+    attachments: AttachmentState | None = None
 
 
 def _not_supported(method: str) -> Unimplemented:
@@ -69,7 +78,11 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
 
     def __init__(self, use_cases: ControllerUseCases | None) -> None:
         self._use_cases = use_cases
-        caps = CONTROLLER_CAPABILITIES if use_cases is not None else ()
+        caps: tuple[csi_pb2.ControllerServiceCapability.RPC.Type.ValueType, ...] = (
+            CONTROLLER_CAPABILITIES if use_cases is not None else ()
+        )
+        if use_cases is not None and use_cases.publish is None:
+            caps = tuple(c for c in caps if c not in _PUBLISHING)
         self._capabilities = [csi_pb2.ControllerServiceCapability(rpc=_Rpc(type=c)) for c in caps]
 
     @property
@@ -138,7 +151,12 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
         page = uc.list(request.max_entries, request.starting_token)
         return csi_pb2.ListVolumesResponse(
             entries=[
-                csi_pb2.ListVolumesResponse.Entry(volume=mappers.volume(v, topo=uc.topology))
+                csi_pb2.ListVolumesResponse.Entry(
+                    volume=mappers.volume(v, topo=uc.topology),
+                    status=csi_pb2.ListVolumesResponse.VolumeStatus(
+                        published_node_ids=self._published(v.volume_id)
+                    ),
+                )
                 for v in page.volumes
             ],
             next_token=page.next_token,
@@ -180,20 +198,42 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
         vol = uc.get(request.volume_id)
         return csi_pb2.ControllerGetVolumeResponse(
             volume=mappers.volume(vol, topo=uc.topology),
-            status=csi_pb2.ControllerGetVolumeResponse.VolumeStatus(),
+            status=csi_pb2.ControllerGetVolumeResponse.VolumeStatus(
+                published_node_ids=self._published(vol.volume_id)
+            ),
         )
 
-    # --- not advertised ------------------------------------------------------------------
+    def _published(self, volume_id: VolumeId) -> list[str]:
+        state = self._uc.attachments
+        return list(state.nodes_of(volume_id)) if state is not None else []
 
     def ControllerPublishVolume(
         self, request: csi_pb2.ControllerPublishVolumeRequest, context: grpc.ServicerContext
     ) -> csi_pb2.ControllerPublishVolumeResponse:
-        raise _not_supported("ControllerPublishVolume")
+        publish = self._uc.publish
+        if publish is None:
+            raise _not_supported("ControllerPublishVolume")
+        published = publish(
+            request.volume_id,
+            request.node_id,
+            mappers.optional_capability(
+                request.volume_capability, present=request.HasField("volume_capability")
+            ),
+            dict(request.volume_context),
+            read_only=request.readonly,
+        )
+        return csi_pb2.ControllerPublishVolumeResponse(publish_context=published.publish_context)
 
     def ControllerUnpublishVolume(
         self, request: csi_pb2.ControllerUnpublishVolumeRequest, context: grpc.ServicerContext
     ) -> csi_pb2.ControllerUnpublishVolumeResponse:
-        raise _not_supported("ControllerUnpublishVolume")
+        unpublish = self._uc.unpublish
+        if unpublish is None:
+            raise _not_supported("ControllerUnpublishVolume")
+        unpublish(request.volume_id, request.node_id)
+        return csi_pb2.ControllerUnpublishVolumeResponse()
+
+    # --- not advertised ------------------------------------------------------------------
 
     def CreateSnapshot(
         self, request: csi_pb2.CreateSnapshotRequest, context: grpc.ServicerContext
