@@ -14,8 +14,12 @@ import sys
 import pytest
 
 
-# The SSH stack (paramiko and what fabric pulls in) and the emulator: a controller's business.
-SSH_AND_EMULATOR = ("paramiko", "fabric", "invoke", "rds_csi.emulator", "rds_csi.adapters.routeros")
+# The SSH stack (paramiko and what fabric pulls in), the REST one (httpx) and the emulator: a
+# controller's business; and the Kubernetes client (24 MB) when the cluster is the fake one.
+SSH_AND_EMULATOR = (
+    "paramiko", "fabric", "invoke", "httpx", "rds_csi.emulator", "rds_csi.adapters.routeros",
+)  # fmt: skip
+KUBERNETES_CLIENT = ("kubernetes",)
 
 _BUILD_ROLE = """
 import json, sys
@@ -67,6 +71,7 @@ def test_a_node_imports_no_ssh_stack_and_no_emulator(initiator: str) -> None:
     )  # fmt: skip
     assert "rds_csi.entrypoints.csi.node" in modules  # it did build the node
     assert _heavy(modules, SSH_AND_EMULATOR) == []
+    assert _heavy(modules, KUBERNETES_CLIENT) == []
 
 
 def test_dependency_injector_loads_without_pydantic() -> None:
@@ -94,3 +99,4 @@ def test_a_controller_on_a_real_rds_still_builds_the_ssh_backend_lazily() -> Non
     )  # fmt: skip
     assert "rds_csi.entrypoints.csi.controller" in modules
     assert _heavy(modules, SSH_AND_EMULATOR) == []
+    assert _heavy(modules, KUBERNETES_CLIENT) == []
