@@ -11,13 +11,12 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from dependency_injector import containers, providers
-
 from rds_csi.adapters.clock import SystemClock
 from rds_csi.adapters.kubernetes import FakeKubernetes
 from rds_csi.application.events import EventRecorder
 from rds_csi.application.kubernetes import Kubernetes
 from rds_csi.domain import DomainError
+from rds_csi.entrypoints.di import containers, providers
 from rds_csi.entrypoints.settings import AUTO, Mode, Settings
 
 
