@@ -15,7 +15,8 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from rds_csi.domain import CapacityReport, Nqn, NvmeTarget, Size, Snapshot, Volume, VolumeId
+from rds_csi.application.snapshots_port import SnapshotBackend
+from rds_csi.domain import CapacityReport, Nqn, NvmeTarget, Size, Volume, VolumeId
 
 
 __all__ = [
@@ -106,27 +107,6 @@ class StorageBackend(Protocol):
         Raises:
             BackendUnavailable: it does not.
         """
-        ...
-
-
-@runtime_checkable
-class SnapshotBackend(Protocol):
-    """Btrfs snapshots of volumes on the RDS (the snapshot issue implements it)."""
-
-    def create_snapshot(self, snapshot_id: str, source: VolumeId) -> Snapshot:
-        """
-        Raises:
-            VolumeNotFound: the source does not exist.
-            CapacityExhausted, BackendUnavailable, BackendError.
-        """
-        ...
-
-    def delete_snapshot(self, snapshot_id: str) -> None:
-        """Idempotent. Raises: BackendUnavailable, BackendError."""
-        ...
-
-    def list_snapshots(self) -> Sequence[Snapshot]:
-        """Raises: BackendUnavailable, BackendError."""
         ...
 
 

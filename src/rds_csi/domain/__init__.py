@@ -39,6 +39,7 @@ from rds_csi.domain.model import (
 from rds_csi.domain.mounting import MountOption, NodePath
 from rds_csi.domain.parameters import VolumeContext, VolumeParameters
 from rds_csi.domain.size import CapacityRange, Size
+from rds_csi.domain.snapshots import ContentSource, SnapshotId, parse_snapshot_reference
 
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "CapacityRange",
     "CapacityReport",
     "Conflict",
+    "ContentSource",
     "DiskPath",
     "DomainError",
     "InvalidArgument",
@@ -70,6 +72,7 @@ __all__ = [
     "ReconnectPolicy",
     "Size",
     "Snapshot",
+    "SnapshotId",
     "SnapshotNotFound",
     "UnsupportedCapability",
     "Volume",
@@ -80,5 +83,6 @@ __all__ = [
     "VolumeNotFound",
     "VolumeParameters",
     "check_capabilities",
+    "parse_snapshot_reference",
     "parse_volume_reference",
 ]

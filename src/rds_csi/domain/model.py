@@ -12,6 +12,7 @@ import attrs
 from rds_csi.domain.errors import InvalidArgument
 from rds_csi.domain.identity import DiskPath, Nqn, VolumeId
 from rds_csi.domain.size import Size
+from rds_csi.domain.snapshots import Snapshot
 
 
 __all__ = [
@@ -98,17 +99,6 @@ class Attachment:
     volume_id: VolumeId
     node_id: str
     read_only: bool = False
-
-
-@attrs.frozen
-class Snapshot:
-    """A point-in-time copy of a volume (Btrfs on the RDS); room for the snapshot issue."""
-
-    snapshot_id: str
-    source_volume_id: VolumeId
-    size: Size
-    created_at: float
-    ready: bool = True
 
 
 def _int_in(low: int, high: int, field: str) -> Callable[[object, object, int], None]:

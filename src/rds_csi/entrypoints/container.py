@@ -21,7 +21,8 @@ Tests override providers instead of monkeypatching: ``with container.backend.ove
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 
 import grpc
 from dependency_injector import containers, providers
@@ -30,12 +31,13 @@ from prometheus_client import CollectorRegistry
 from rds_csi import __version__
 from rds_csi.adapters.clock import SystemClock
 from rds_csi.adapters.fake_node import DeviceTable, FakeFilesystem, FakeMounter, FakeNvmeInitiator
-from rds_csi.adapters.fake_rds import InMemoryRds
+from rds_csi.adapters.fake_rds import InMemoryRds, InMemorySnapshots
 from rds_csi.adapters.loop import LoopInitiator
 from rds_csi.adapters.metrics import PrometheusMetrics
 from rds_csi.adapters.mount import LinuxFilesystem, LinuxMounter
 from rds_csi.adapters.nvme_cli import NvmeCliInitiator
 from rds_csi.adapters.resilience import BreakerSettings, BreakingBackend
+from rds_csi.application.copies import PendingCopies
 from rds_csi.application.health import CheckHealth, HealthMonitor
 from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.node import (
@@ -56,6 +58,12 @@ from rds_csi.application.provisioning import (
     ListVolumes,
     ValidateVolumeCapabilities,
 )
+from rds_csi.application.snapshots import (
+    CreateSnapshot,
+    DeleteSnapshot,
+    ListSnapshots,
+    PopulateVolume,
+)
 from rds_csi.application.topology import CreateVolumeInTopology
 from rds_csi.domain import InvalidArgument, VolumeParameters
 from rds_csi.emulator import Emulator
@@ -66,6 +74,7 @@ from rds_csi.entrypoints.csi.controller import ControllerService, ControllerUseC
 from rds_csi.entrypoints.csi.identity import IdentityService
 from rds_csi.entrypoints.csi.interceptors import RpcInterceptor
 from rds_csi.entrypoints.csi.node import NodeInfo, NodeService, NodeUseCases
+from rds_csi.entrypoints.csi.snapshots import SnapshotUseCases
 from rds_csi.entrypoints.rds_wiring import (
     RdsSsh,
     closing,
@@ -136,6 +145,15 @@ def nvme_initiator(binary: str, sysfs_root: str) -> NvmeCliInitiator:
     return NvmeCliInitiator(binary=binary, sysfs_root=sysfs_root, clock=SystemClock())
 
 
+def running_copies() -> Iterator[PendingCopies]:
+    """The background snapshot copies; stopped (unfinished ones abandoned) at shutdown."""
+    copies = PendingCopies()
+    try:
+        yield copies
+    finally:
+        copies.close()
+
+
 def volume_defaults(settings: Settings) -> VolumeParameters:
     """The controller's defaults for StorageClass parameters (each already checked)."""
     return VolumeParameters(
@@ -185,8 +203,12 @@ class Container(containers.DeclarativeContainer):
     emulator = providers.Resource(
         open_emulator, settings, providers.Callable(emulator_data_address, settings)
     )
+    snapshot_method = settings.provided.controller.snapshot_method
     rds_ssh = providers.Container(
-        RdsSsh, settings=providers.Callable(rds_ssh_settings, settings), metrics=metrics
+        RdsSsh,
+        settings=providers.Callable(rds_ssh_settings, settings),
+        metrics=metrics,
+        snapshot_method=snapshot_method,
     )
     emulator_ssh = providers.Container(
         RdsSsh,
@@ -194,10 +216,12 @@ class Container(containers.DeclarativeContainer):
             emulator_ssh_settings, emulator, settings.provided.controller.volume_path
         ),
         metrics=metrics,
+        snapshot_method=snapshot_method,
     )
+    fake_backend = providers.Singleton(fake_rds, settings.provided.controller.fake_rds_latency)
     raw_backend = providers.Selector(
         backend_kind,
-        fake=providers.Singleton(fake_rds, settings.provided.controller.fake_rds_latency),
+        fake=fake_backend,
         ssh=providers.Resource(closing, rds_ssh.backend),
         emulator=providers.Resource(closing, emulator_ssh.backend),
     )
@@ -213,14 +237,34 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
     )
 
+    # Snapshots share the volumes' connection (and their retries), not the circuit breaker.
+    snapshot_backend = providers.Selector(
+        backend_kind,
+        fake=providers.Singleton(InMemorySnapshots, fake_backend),
+        ssh=rds_ssh.snapshots,
+        emulator=emulator_ssh.snapshots,
+    )
+    snapshot_copies = providers.Resource(running_copies)
+
     # --- controller -----------------------------------------------------------------------
     volume_defaults = providers.Singleton(volume_defaults, settings)
+    populate = providers.Factory(
+        PopulateVolume,
+        snapshots=snapshot_backend,
+        volumes=backend,
+        locks=controller_locks,
+        copies=snapshot_copies,
+    )
     controller_use_cases = providers.Singleton(
         ControllerUseCases,
         create=providers.Factory(
             CreateVolumeInTopology,
             create=providers.Factory(
-                CreateVolume, backend=backend, locks=controller_locks, defaults=volume_defaults
+                CreateVolume,
+                backend=backend,
+                locks=controller_locks,
+                defaults=volume_defaults,
+                populate=populate,
             ),
             topology=topology,
         ),
@@ -233,6 +277,26 @@ class Container(containers.DeclarativeContainer):
         expand=providers.Factory(ExpandVolume, backend=backend, locks=controller_locks),
         get=providers.Factory(GetVolume, backend=backend),
         topology=topology,
+        snapshots=providers.Factory(
+            SnapshotUseCases,
+            create=providers.Factory(
+                CreateSnapshot,
+                snapshots=snapshot_backend,
+                volumes=backend,
+                locks=controller_locks,
+                copies=snapshot_copies,
+                clock=providers.Object(time.time),
+            ),
+            delete=providers.Factory(
+                DeleteSnapshot,
+                snapshots=snapshot_backend,
+                locks=controller_locks,
+                copies=snapshot_copies,
+            ),
+            list=providers.Factory(
+                ListSnapshots, snapshots=snapshot_backend, copies=snapshot_copies
+            ),
+        ),
     )
 
     # --- node -----------------------------------------------------------------------------

@@ -18,8 +18,10 @@ from collections.abc import Callable, Iterator
 from dependency_injector import containers, providers
 
 from rds_csi.adapters.routeros_ssh import RetryPolicy, RouterOsSshBackend, SshSettings
+from rds_csi.adapters.routeros_ssh.commands import FILE_COPY
 from rds_csi.adapters.routeros_ssh.connection import SshConnection, SshEndpoint, load_private_key
 from rds_csi.adapters.routeros_ssh.settings import host_key_policy, login_user
+from rds_csi.adapters.routeros_ssh.snapshots import RouterOsSnapshots
 from rds_csi.application.ports import Metrics
 from rds_csi.domain import InvalidArgument
 from rds_csi.emulator import Emulator, EmulatorConfig
@@ -100,6 +102,7 @@ def open_emulator(settings: Settings, data_address: str) -> Iterator[Emulator]:
                 pool_size=options.pool_size,
                 data_plane=options.data_plane,
                 data_address=data_address,
+                copy_throughput=options.copy_throughput,
             )
         )
     except ValueError as exc:
@@ -138,6 +141,9 @@ class RdsSsh(containers.DeclarativeContainer):
     sleep: providers.Dependency[Callable[[float], None]] = providers.Dependency(
         default=providers.Object(time.sleep)
     )
+    snapshot_method: providers.Dependency[str] = providers.Dependency(
+        default=providers.Object(FILE_COPY)
+    )
 
     connection = providers.Singleton(
         SshConnection,
@@ -170,6 +176,7 @@ class RdsSsh(containers.DeclarativeContainer):
             sleep=sleep,
         ),
     )
+    snapshots = providers.Singleton(RouterOsSnapshots, backend, method=snapshot_method)
 
 
 def open_ssh_backend(

@@ -60,19 +60,6 @@ ERROR_ROWS = [
                 ),
             ),
             (
-                "CreateSnapshot",
-                lambda d: d.controller.CreateSnapshot(csi_pb2.CreateSnapshotRequest()),
-            ),
-            (
-                "DeleteSnapshot",
-                lambda d: d.controller.DeleteSnapshot(csi_pb2.DeleteSnapshotRequest()),
-            ),
-            (
-                "ListSnapshots",
-                lambda d: d.controller.ListSnapshots(csi_pb2.ListSnapshotsRequest()),
-            ),
-            ("GetSnapshot", lambda d: d.controller.GetSnapshot(csi_pb2.GetSnapshotRequest())),
-            (
                 "ControllerModifyVolume",
                 lambda d: d.controller.ControllerModifyVolume(
                     csi_pb2.ControllerModifyVolumeRequest()
@@ -157,17 +144,6 @@ ERROR_ROWS = [
         "CreateVolume: same name, incompatible -> 6",
         _create_twice_incompatible,
         C.ALREADY_EXISTS,
-    ),
-    Row(
-        "CreateVolume: source not supported -> 3",
-        lambda d: d.controller.CreateVolume(
-            cr(
-                volume_content_source=csi_pb2.VolumeContentSource(
-                    snapshot=csi_pb2.VolumeContentSource.SnapshotSource(snapshot_id="snap-1")
-                )
-            )
-        ),
-        C.INVALID_ARGUMENT,
     ),
     Row(
         "CreateVolume: bad parameters -> 3",
@@ -311,7 +287,10 @@ def test_controller_get_capabilities_lists_exactly_what_we_serve(driver: DriverP
         _Rpc.EXPAND_VOLUME,
         _Rpc.GET_VOLUME,
         _Rpc.SINGLE_NODE_MULTI_WRITER,
-    }  # no PUBLISH_UNPUBLISH_VOLUME, no snapshots, no LIST_VOLUMES_PUBLISHED_NODES
+        _Rpc.CREATE_DELETE_SNAPSHOT,
+        _Rpc.LIST_SNAPSHOTS,
+        _Rpc.CLONE_VOLUME,
+    }  # no PUBLISH_UNPUBLISH_VOLUME, no LIST_VOLUMES_PUBLISHED_NODES
 
 
 def test_create_volume_returns_capacity_at_least_required(driver: DriverProcess) -> None:

@@ -85,7 +85,8 @@ def test_option_names_are_unchanged() -> None:
     assert {opt.name for opt in options()} == {
         "endpoint", "driver_name", "log_level", "log_format", "metrics_address",
         "shutdown_grace", "backend", "emulator_data_dir", "emulator_pool_size",
-        "emulator_data_plane", "emulator_data_address", "rds_address", "rds_port", "rds_user",
+        "emulator_data_plane", "emulator_data_address", "emulator_copy_throughput",
+        "snapshot_method", "rds_address", "rds_port", "rds_user",
         "rds_ssh_key", "rds_known_hosts", "rds_insecure_ignore_host_key", "volume_path",
         "nqn_prefix", "nvme_address", "nvme_port", "fake_rds_latency", "node_id",
         "max_volumes_per_node", "initiator", "nvme_binary", "sysfs_root", "kubelet_dir",

@@ -2,7 +2,8 @@
 The CSI Controller service: each method maps the request, calls one use case, maps back.
 
 Advertised: CREATE_DELETE_VOLUME, LIST_VOLUMES, GET_CAPACITY, EXPAND_VOLUME, GET_VOLUME,
-SINGLE_NODE_MULTI_WRITER. Publish/unpublish, snapshots and modify are UNIMPLEMENTED and not
+SINGLE_NODE_MULTI_WRITER; with snapshot use cases also CREATE_DELETE_SNAPSHOT, LIST_SNAPSHOTS
+and CLONE_VOLUME (``snapshots.py``). Publish/unpublish and modify are UNIMPLEMENTED and not
 advertised until their own issues land. Errors are raised, never set on the context: the
 interceptor maps them (``status.py``).
 """
@@ -24,7 +25,7 @@ from rds_csi.application.provisioning import (
 )
 from rds_csi.application.topology import CreateVolumeInTopology, Topology
 from rds_csi.domain import InvalidArgument
-from rds_csi.entrypoints.csi import mappers
+from rds_csi.entrypoints.csi import mappers, snapshots
 from rds_csi.entrypoints.csi._pb import csi_pb2, csi_pb2_grpc
 from rds_csi.entrypoints.csi.status import Unimplemented
 
@@ -54,6 +55,7 @@ class ControllerUseCases:
     expand: ExpandVolume
     get: GetVolume
     topology: Topology = attrs.field(factory=Topology)
+    snapshots: snapshots.SnapshotUseCases | None = None
 
 
 def _not_supported(method: str) -> Unimplemented:
@@ -70,6 +72,8 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
     def __init__(self, use_cases: ControllerUseCases | None) -> None:
         self._use_cases = use_cases
         caps = CONTROLLER_CAPABILITIES if use_cases is not None else ()
+        if use_cases is not None and use_cases.snapshots is not None:
+            caps = (*caps, *snapshots.SNAPSHOT_CAPABILITIES)
         self._capabilities = [csi_pb2.ControllerServiceCapability(rpc=_Rpc(type=c)) for c in caps]
 
     @property
@@ -87,9 +91,10 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
         self, request: csi_pb2.CreateVolumeRequest, context: grpc.ServicerContext
     ) -> csi_pb2.CreateVolumeResponse:
         uc = self._uc
-        if request.HasField("volume_content_source"):
+        source = snapshots.content_source(request)
+        if source is not None and uc.snapshots is None:
             raise InvalidArgument(
-                "volume_content_source", "snapshots and clones are not supported yet"
+                "volume_content_source", "this instance makes no volumes from snapshots or volumes"
             )
         made = uc.create(
             request.name,
@@ -102,10 +107,11 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
                 request.accessibility_requirements,
                 present=request.HasField("accessibility_requirements"),
             ),
+            source=source,
         )
-        return csi_pb2.CreateVolumeResponse(
-            volume=mappers.volume(made.volume, made.context, uc.topology)
-        )
+        volume = mappers.volume(made.volume, made.context, uc.topology)
+        snapshots.echo_source(request, volume)
+        return csi_pb2.CreateVolumeResponse(volume=volume)
 
     def DeleteVolume(
         self, request: csi_pb2.DeleteVolumeRequest, context: grpc.ServicerContext
@@ -183,6 +189,12 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
             status=csi_pb2.ControllerGetVolumeResponse.VolumeStatus(),
         )
 
+    def _snapshot_uc(self, method: str) -> snapshots.SnapshotUseCases:
+        found = self._uc.snapshots
+        if found is None:
+            raise _not_supported(method)
+        return found
+
     # --- not advertised ------------------------------------------------------------------
 
     def ControllerPublishVolume(
@@ -198,22 +210,22 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
     def CreateSnapshot(
         self, request: csi_pb2.CreateSnapshotRequest, context: grpc.ServicerContext
     ) -> csi_pb2.CreateSnapshotResponse:
-        raise _not_supported("CreateSnapshot")
+        return snapshots.create_snapshot(self._snapshot_uc("CreateSnapshot"), request)
 
     def DeleteSnapshot(
         self, request: csi_pb2.DeleteSnapshotRequest, context: grpc.ServicerContext
     ) -> csi_pb2.DeleteSnapshotResponse:
-        raise _not_supported("DeleteSnapshot")
+        return snapshots.delete_snapshot(self._snapshot_uc("DeleteSnapshot"), request)
 
     def ListSnapshots(
         self, request: csi_pb2.ListSnapshotsRequest, context: grpc.ServicerContext
     ) -> csi_pb2.ListSnapshotsResponse:
-        raise _not_supported("ListSnapshots")
+        return snapshots.list_snapshots(self._snapshot_uc("ListSnapshots"), request)
 
     def GetSnapshot(
         self, request: csi_pb2.GetSnapshotRequest, context: grpc.ServicerContext
     ) -> csi_pb2.GetSnapshotResponse:
-        raise _not_supported("GetSnapshot")
+        return snapshots.get_snapshot(self._snapshot_uc("GetSnapshot"), request)
 
     def ControllerModifyVolume(
         self, request: csi_pb2.ControllerModifyVolumeRequest, context: grpc.ServicerContext
