@@ -57,7 +57,7 @@ class CreateSnapshot:
     """
     Cut a snapshot for a CSI name, or find the one cut for it before.
 
-    Round trips: a list (to find the name on another source), then the copy. A copy that
+    Round trips: a list (to find the name on another source), the source, then the copy. A copy that
     outlasts ``ready_wait`` seconds goes on in the background and the snapshot is reported
     not ready; the CO's next call reports it ready, or the copy's error.
     """
@@ -95,12 +95,14 @@ class CreateSnapshot:
                         f"snapshot name {name!r} is already used for a snapshot of "
                         f"{existing.source_volume_id}, not of {source}"
                     )
-            future = self._copies.start(lambda: self._snapshots.create_snapshot(snapshot_id))
+            origin = self._volumes.get_volume(source)
+            future = self._copies.start(
+                lambda: self._snapshots.create_snapshot(snapshot_id, origin)
+            )
             try:
                 return future.result(timeout=self._ready_wait)
             except concurrent.futures.TimeoutError:
-                size = self._volumes.get_volume(source).size
-                placeholder = Snapshot(snapshot_id, source, size, self._clock(), ready=False)
+                placeholder = Snapshot(snapshot_id, source, origin.size, self._clock(), ready=False)
                 self._copies.track(snapshot_id, Running(placeholder, future))
                 return placeholder
 

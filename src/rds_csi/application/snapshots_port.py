@@ -19,17 +19,18 @@ __all__ = ["SnapshotBackend"]
 
 @runtime_checkable
 class SnapshotBackend(Protocol):
-    def create_snapshot(self, snapshot_id: SnapshotId) -> Snapshot:
+    def create_snapshot(self, snapshot_id: SnapshotId, source: Volume) -> Snapshot:
         """
-        Copy the image of ``snapshot_id.source`` into a new, unexported file disk with the
-        snapshot ID as its slot. Returns when the copy is complete (``ready``).
+        Copy the image of ``source`` (the volume ``snapshot_id.source``, as ``get_volume``
+        returned it) into a new, unexported file disk with the snapshot ID as its slot.
+        Returns when the copy is complete (``ready``).
 
         Idempotent: a snapshot with this ID is returned unchanged. A half-made copy (an
         image without its disk, left by an interrupted attempt) is removed and made again; a
         failure leaves nothing behind. The source is never modified.
 
         Raises:
-            VolumeNotFound: the source does not exist.
+            VolumeNotFound: the source does not exist (any more).
             CapacityExhausted: the pool has no room for the copy.
             BackendUnavailable, BackendError: as for ``StorageBackend``.
         """

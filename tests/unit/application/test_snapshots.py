@@ -30,6 +30,7 @@ from rds_csi.domain import (
     Snapshot,
     SnapshotId,
     SnapshotNotFound,
+    Volume,
     VolumeCapability,
     VolumeId,
     VolumeNotFound,
@@ -107,9 +108,9 @@ class TestCreateSnapshot:
         gate = threading.Event()
         real = w.snaps.create_snapshot
 
-        def slow(snapshot_id: SnapshotId) -> Snapshot:
+        def slow(snapshot_id: SnapshotId, source: Volume) -> Snapshot:
             gate.wait(5.0)
-            return real(snapshot_id)
+            return real(snapshot_id, source)
 
         w.snaps.create_snapshot = slow  # type: ignore[method-assign]
         first = w.snapshot("s", str(source))

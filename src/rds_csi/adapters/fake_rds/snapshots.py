@@ -52,13 +52,13 @@ class InMemorySnapshots(SnapshotBackend):
         used = sum(s.size.bytes for s in self._snapshots.values())
         return self._rds.capacity().free.bytes - used
 
-    def create_snapshot(self, snapshot_id: SnapshotId) -> Snapshot:
+    def create_snapshot(self, snapshot_id: SnapshotId, source: Volume) -> Snapshot:
         self._enter("create_snapshot")
         with self._lock:
             existing = self._snapshots.get(snapshot_id)
             if existing is not None:
                 return existing
-            source = self._rds.get_volume(snapshot_id.source)
+            source = self._rds.get_volume(source.volume_id)
             if source.size.bytes > self._free():
                 raise CapacityExhausted(
                     f"not enough space on the RDS for snapshot {snapshot_id}: "

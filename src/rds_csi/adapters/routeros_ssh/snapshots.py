@@ -7,10 +7,12 @@ shape and are read the same way. The copy is made by ``/file copy`` (``file-copy
 or by ``/disk add copy-from=`` (``copy-from``, the Go driver's command); whether either copies
 the data, and whether instantly, is unverified on hardware (emulator assumptions A32, A33).
 
-Round trips on a warm connection: create 2 (print the source, then one line that copies,
-adds and prints), get 1, list 1, delete 1, restore 2 (print the snapshot, then copy-add-print),
-clone 2. A failed create or restore runs one guarded removal so nothing half-made stays; a
-retry also removes an image left without its disk before copying again.
+Round trips on a warm connection: create 1 (one line that copies, adds and prints), get 1,
+list 1, delete 1, restore 2 (print the snapshot, then copy-add-print), clone 2 (print the
+source, then copy-add-print); a print of snapshots is one line holding a /disk and a /file
+print (the image's time stamp is the creation time). A failed create or restore runs one
+guarded removal so nothing half-made stays; a retry also removes an image left without its
+disk before copying again.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from rds_csi.domain import (
     SnapshotNotFound,
     Volume,
     VolumeId,
+    VolumeNotFound,
 )
 
 
@@ -46,37 +49,51 @@ __all__ = ["RouterOsSnapshots"]
 
 log = logging.getLogger(__name__)
 _NO_SUCH_ITEM: Final = re.compile(r"no such item", re.IGNORECASE)
-# /file's time stamp: 7.16+ "2024-11-25 13:14:28" (last-modified); older "nov/25/2024 13:14:28"
-_STAMPS: Final = (("last-modified", "%Y-%m-%d %H:%M:%S"), ("creation-time", "%b/%d/%Y %H:%M:%S"))
+_SNAP_IN_TEXT: Final = re.compile(
+    r"snap-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-at-[0-9a-f]{10}"
+)
+# /file's stamps: 7.16+ last-modified=2024-11-25 13:14:28; older creation-time=nov/25/2024 ...
+_STAMP: Final = re.compile(
+    r"(?:last-modified|creation-time)=\"?"
+    r"(?:(?P<iso>\d{4}-\d{2}-\d{2}) ?(?P<t1>\d{2}:\d{2}:\d{2})"
+    r"|(?P<old>[a-z]{3}/\d{2}/\d{4}) ?(?P<t2>\d{2}:\d{2}:\d{2}))"
+)
 
 
-def _created_at(files: Sequence[Record], snapshot_id: SnapshotId) -> float:
+def _stamps(files_text: str) -> dict[str, float]:
     """
-    When the snapshot's image was written, from ``/file``; RouterOS prints the router's
-    local time without a zone, read here as UTC (unverified; the emulator prints UTC).
-    0 when no stamp is shown (the CO then shows no time; nothing depends on it).
+    Each snapshot image's time stamp in a ``/file print detail``, read leniently: its rows
+    hold unquoted values with spaces (``type=.img file``) that no key=value parser reads, and
+    may wrap mid-token, so the lines are joined and each snapshot ID is paired with the first
+    stamp after it. RouterOS prints the router's local time without a zone; it is read as
+    UTC (unverified; the emulator prints its host's local time). Missing stamps give 0.
     """
-    for record in files:
-        name = record.fields.get("name", "")
-        if snapshot_id.value not in name:
+    joined = re.sub(r"\r?\n *", "", files_text)
+    found: dict[str, float] = {}
+    ids = list(_SNAP_IN_TEXT.finditer(joined))
+    for i, match in enumerate(ids):
+        end = ids[i + 1].start() if i + 1 < len(ids) else len(joined)
+        stamp = _STAMP.search(joined, match.end(), end)
+        if stamp is None:
             continue
-        for key, fmt in _STAMPS:
-            text = record.fields.get(key)
-            if text:
-                try:
-                    return float(calendar.timegm(time.strptime(text.title(), fmt)))
-                except ValueError:
-                    continue
-    return 0.0
+        try:
+            if stamp.group("iso"):
+                parsed = time.strptime(f"{stamp['iso']} {stamp['t1']}", "%Y-%m-%d %H:%M:%S")
+            else:
+                parsed = time.strptime(f"{stamp['old'].title()} {stamp['t2']}", "%b/%d/%Y %H:%M:%S")
+        except ValueError:
+            continue
+        found.setdefault(match.group(0), float(calendar.timegm(parsed)))
+    return found
 
 
-def _snapshot(record: Record, files: Sequence[Record], raw: str) -> Snapshot | None:
+def _snapshot(record: Record, stamps: dict[str, float], raw: str) -> Snapshot | None:
     slot = record.fields.get("slot", "")
     if not SnapshotId.is_valid(slot) or record.fields.get("type") != "file":
         return None
     snapshot_id = SnapshotId(slot)
     size = parse_bytes(record.fields.get("size", ""), field="size", raw=raw)
-    return Snapshot(snapshot_id, snapshot_id.source, Size(size), _created_at(files, snapshot_id))
+    return Snapshot(snapshot_id, snapshot_id.source, Size(size), stamps.get(slot, 0.0))
 
 
 def _image(record: Record, raw: str) -> str:
@@ -96,10 +113,10 @@ def _halves(body: str) -> tuple[str, str]:
 def _read(body: str) -> list[tuple[Snapshot, str]]:
     """Every snapshot in a snapshot print, with the path of its image."""
     disks_text, files_text = _halves(body)
-    files = parse_detail(files_text)
+    stamps = _stamps(files_text)
     found = []
     for record in parse_detail(disks_text):
-        snap = _snapshot(record, files, disks_text)
+        snap = _snapshot(record, stamps, disks_text)
         if snap is not None:
             found.append((snap, _image(record, disks_text)))
     return found
@@ -139,8 +156,7 @@ class RouterOsSnapshots(SnapshotBackend):
         except DomainError as exc:
             log.warning("could not remove half-made %s %s: %s", operation, what, exc)
 
-    def create_snapshot(self, snapshot_id: SnapshotId) -> Snapshot:
-        source = self._volumes.get_volume(snapshot_id.source)
+    def create_snapshot(self, snapshot_id: SnapshotId, source: Volume) -> Snapshot:
         action = f"copy {source.volume_id} into snapshot {snapshot_id}"
         try:
             made = self._volumes.command(
@@ -150,6 +166,8 @@ class RouterOsSnapshots(SnapshotBackend):
             )
         except RouterOsError as exc:
             self._cleanup("snapshot", snapshot_id.value)
+            if _NO_SUCH_ITEM.search(exc.text):  # the source went away meanwhile
+                raise VolumeNotFound(str(source.volume_id), "it disappeared") from None
             raise self._volumes.refusal(exc.text, action) from None
         except DomainError:
             self._cleanup("snapshot", snapshot_id.value)
