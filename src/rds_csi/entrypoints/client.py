@@ -21,6 +21,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from rds_csi.domain import InvalidArgument, Size
+from rds_csi.entrypoints import client_snapshots
 from rds_csi.entrypoints.csi._pb import csi_pb2, csi_pb2_grpc
 from rds_csi.entrypoints.serve import EndpointError, parse_endpoint
 from rds_csi.entrypoints.settings import DEFAULT_ENDPOINT, ENV_PREFIX
@@ -169,6 +170,7 @@ def _create(s: Stubs, a: argparse.Namespace) -> Output:
             capacity_range=csi_pb2.CapacityRange(required_bytes=a.size),
             volume_capabilities=[_capability(a)],
             parameters=_pairs(a.param, "--param"),
+            volume_content_source=client_snapshots.content_source(a),
         ),
         timeout=s.timeout,
     )
@@ -320,6 +322,7 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", help="the CSI volume name (a PVC's pvc-<uid>)")
     p.add_argument("--size", type=_size, required=True, help="e.g. 1G, 512M, 10GiB")
     p.add_argument("--param", action="append", metavar="K=V", help="StorageClass parameter")
+    client_snapshots.add_source_flags(p)
     _add_capability_flags(p)
 
 
@@ -401,6 +404,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         sub = verbs.add_parser(name, help=text, description=text)
         add_flags(sub)
         sub.set_defaults(call_verb=verb)
+    client_snapshots.register(verbs)
 
 
 def _print_table(rows: list[list[str]], out: TextIO) -> None:
