@@ -48,6 +48,9 @@ CONTROLLER_CAPABILITIES: Final = frozenset(
         "EXPAND_VOLUME",
         "GET_VOLUME",
         "SINGLE_NODE_MULTI_WRITER",
+        "CREATE_DELETE_SNAPSHOT",
+        "LIST_SNAPSHOTS",
+        "CLONE_VOLUME",
     }
 )
 NODE_CAPABILITIES: Final = frozenset(
