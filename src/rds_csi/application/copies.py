@@ -10,15 +10,35 @@ this). Until then a restore from it, or its deletion, is refused.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 import attrs
 
+from rds_csi.application.ports import Metrics
 from rds_csi.domain import Snapshot, SnapshotId
 
 
-__all__ = ["PendingCopies", "Running"]
+__all__ = ["PendingCopies", "Running", "measured"]
+
+T = TypeVar("T")
+
+
+def measured(metrics: Metrics | None, kind: str, copy: Callable[[], T]) -> T:
+    """Run an image copy, telling ``metrics`` it started and how it ended."""
+    if metrics is None:
+        return copy()
+    metrics.copy_started(kind)
+    start = time.monotonic()
+    outcome = "error"
+    try:
+        result = copy()
+        outcome = "ok"
+        return result
+    finally:
+        metrics.copy_finished(kind, time.monotonic() - start, outcome)
 
 
 @attrs.frozen

@@ -156,6 +156,14 @@ class Metrics(Protocol):
         """The backend's circuit breaker is now ``closed``, ``open`` or ``half_open``."""
         ...
 
+    def copy_started(self, kind: str) -> None:
+        """An image copy on the RDS began: ``snapshot``, ``restore`` or ``clone``."""
+        ...
+
+    def copy_finished(self, kind: str, seconds: float, outcome: str) -> None:
+        """That copy ended (``ok`` or ``error``) after ``seconds``."""
+        ...
+
 
 # --- node side -------------------------------------------------------------------------------
 

@@ -17,8 +17,8 @@ from typing import Final
 
 import attrs
 
-from rds_csi.application.copies import PendingCopies, Running
-from rds_csi.application.ports import Locks, StorageBackend
+from rds_csi.application.copies import PendingCopies, Running, measured
+from rds_csi.application.ports import Locks, Metrics, StorageBackend
 from rds_csi.application.provisioning import check_name
 from rds_csi.application.snapshots_port import SnapshotBackend
 from rds_csi.domain import (
@@ -71,6 +71,7 @@ class CreateSnapshot:
         *,
         clock: Callable[[], float],
         ready_wait: float = DEFAULT_READY_WAIT,
+        metrics: Metrics | None = None,
     ) -> None:
         self._snapshots = snapshots
         self._volumes = volumes
@@ -78,6 +79,7 @@ class CreateSnapshot:
         self._copies = copies
         self._clock = clock
         self._ready_wait = ready_wait
+        self._metrics = metrics
 
     def __call__(self, name: str, raw_source: str) -> Snapshot:
         check_name(name)
@@ -97,7 +99,11 @@ class CreateSnapshot:
                     )
             origin = self._volumes.get_volume(source)
             future = self._copies.start(
-                lambda: self._snapshots.create_snapshot(snapshot_id, origin)
+                lambda: measured(
+                    self._metrics,
+                    "snapshot",
+                    lambda: self._snapshots.create_snapshot(snapshot_id, origin),
+                )
             )
             try:
                 return future.result(timeout=self._ready_wait)
@@ -211,11 +217,13 @@ class PopulateVolume:
         volumes: StorageBackend,
         locks: Locks,
         copies: PendingCopies,
+        metrics: Metrics | None = None,
     ) -> None:
         self._snapshots = snapshots
         self._volumes = volumes
         self._locks = locks
         self._copies = copies
+        self._metrics = metrics
 
     def __call__(self, wanted: Volume, capacity: CapacityRange, source: ContentSource) -> Volume:
         if source.snapshot_id:
@@ -233,7 +241,12 @@ class PopulateVolume:
         with self._locks.hold(str(snapshot_id)):
             snapshot = self._snapshots.get_snapshot(snapshot_id)
             size = _size(wanted.size, capacity, snapshot.size, f"snapshot {snapshot_id}")
-            return self._snapshots.restore_snapshot(snapshot_id, attrs.evolve(wanted, size=size))
+            target = attrs.evolve(wanted, size=size)
+            return measured(
+                self._metrics,
+                "restore",
+                lambda: self._snapshots.restore_snapshot(snapshot_id, target),
+            )
 
     def _clone(self, wanted: Volume, capacity: CapacityRange, raw: str) -> Volume:
         source_id = parse_volume_reference(raw, field="volume_content_source.volume.volume_id")
@@ -244,7 +257,10 @@ class PopulateVolume:
         with self._locks.hold(str(source_id)):
             source = self._volumes.get_volume(source_id)
             size = _size(wanted.size, capacity, source.size, f"volume {source_id}")
-            return self._snapshots.clone_volume(source_id, attrs.evolve(wanted, size=size))
+            target = attrs.evolve(wanted, size=size)
+            return measured(
+                self._metrics, "clone", lambda: self._snapshots.clone_volume(source_id, target)
+            )
 
 
 def _size(requested: Size, capacity: CapacityRange, source: Size, what: str) -> Size:

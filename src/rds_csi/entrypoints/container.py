@@ -254,6 +254,7 @@ class Container(containers.DeclarativeContainer):
         volumes=backend,
         locks=controller_locks,
         copies=snapshot_copies,
+        metrics=metrics,
     )
     controller_use_cases = providers.Singleton(
         ControllerUseCases,
@@ -286,6 +287,7 @@ class Container(containers.DeclarativeContainer):
                 locks=controller_locks,
                 copies=snapshot_copies,
                 clock=providers.Object(time.time),
+                metrics=metrics,
             ),
             delete=providers.Factory(
                 DeleteSnapshot,

@@ -37,6 +37,7 @@ from rds_csi.domain import (
     VolumeParameters,
 )
 from rds_csi.domain.size import GIB
+from tests.doubles.metrics import RecordingMetrics
 
 
 RWO = [VolumeCapability.mount()]
@@ -234,3 +235,27 @@ class TestPopulate:
             ContentSource()
         with pytest.raises(InvalidArgument, match="volume_content_source"):
             ContentSource("a", "b")
+
+
+def test_copies_are_measured_by_kind_and_outcome() -> None:
+    metrics = RecordingMetrics()
+    rds = InMemoryRds(pool_size=Size(100 * GIB))
+    snaps = InMemorySnapshots(rds)
+    locks, copies = KeyedLocks(), PendingCopies()
+    cut = CreateSnapshot(snaps, rds, locks, copies, clock=lambda: 1.0, metrics=metrics)
+    populate = PopulateVolume(snaps, rds, locks, copies, metrics=metrics)
+    create = CreateVolume(rds, locks, VolumeParameters(), populate)
+    source = create("a", CapacityRange(required=GIB), RWO, PARAMS).volume.volume_id
+    snap = cut("s", str(source))
+    create("r", CapacityRange(), RWO, PARAMS, source=ContentSource(str(snap.snapshot_id)))
+    create("c", CapacityRange(), RWO, PARAMS, source=ContentSource(volume_id=str(source)))
+    with pytest.raises(SnapshotNotFound):
+        create(
+            "x",
+            CapacityRange(),
+            RWO,
+            PARAMS,
+            source=ContentSource(str(snap.snapshot_id)[:-1] + "0"),
+        )
+    assert metrics.copies == [("snapshot", "ok"), ("restore", "ok"), ("clone", "ok")]
+    copies.close()

@@ -43,6 +43,8 @@ _RPC_BUCKETS: Final = (
 )
 _CIRCUIT_STATES: Final = ("closed", "open", "half_open")
 _BACKEND_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# a reflink is instant; a full copy of a large image takes minutes
+_COPY_BUCKETS: Final = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 
 
 class PrometheusMetrics(Metrics):
@@ -57,6 +59,8 @@ class PrometheusMetrics(Metrics):
     * ``nvme_connect_total{outcome}``, ``mount_recovery_total{outcome}``.
     * ``backend_circuit_state{state}``: 1 for the breaker's current state (``closed``,
       ``open``, ``half_open``), 0 for the others.
+    * ``image_copy_duration_seconds{kind,outcome}``, ``image_copies_in_progress{kind}``:
+      snapshots, restores and clones (full image copies on the RDS).
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -111,6 +115,27 @@ class PrometheusMetrics(Metrics):
             ["state"],
             registry=registry,
         )
+
+        self._copies = Histogram(
+            "rds_csi_image_copy_duration_seconds",
+            "Time an image copy on the RDS took (snapshot, restore, clone), by outcome.",
+            ["kind", "outcome"],
+            buckets=_COPY_BUCKETS,
+            registry=registry,
+        )
+        self._copying = Gauge(
+            "rds_csi_image_copies_in_progress",
+            "Image copies on the RDS running now (snapshot, restore, clone).",
+            ["kind"],
+            registry=registry,
+        )
+
+    def copy_started(self, kind: str) -> None:
+        self._copying.labels(kind).inc()
+
+    def copy_finished(self, kind: str, seconds: float, outcome: str) -> None:
+        self._copying.labels(kind).dec()
+        self._copies.labels(kind, outcome).observe(seconds)
 
     def circuit_state(self, state: str) -> None:
         for known in _CIRCUIT_STATES:
