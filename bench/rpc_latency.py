@@ -59,7 +59,7 @@ def _start(
             "fake",
             # room for every volume the run makes (the emulator counts files at full size)
             "--emulator-pool-size",
-            "64T",
+            "64Ti",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -38,7 +38,7 @@ def _start(workdir: pathlib.Path) -> tuple[subprocess.Popen[bytes], str]:
     sock = workdir / "csi.sock"
     command = [sys.executable, "-m", "rds_csi", "all", "--endpoint", f"unix://{sock}"]
     command += ["--metrics-address", "", "--log-level", "warning", "--backend", "emulator"]
-    command += ["--initiator", "fake", "--emulator-pool-size", "64T"]
+    command += ["--initiator", "fake", "--emulator-pool-size", "64Ti"]
     proc = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy()
     )

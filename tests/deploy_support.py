@@ -29,7 +29,7 @@ MANIFESTS: Final = ROOT / "deploy" / "kubernetes"
 CHART: Final = ROOT / "deploy" / "helm" / "rds-csi"
 DOCS: Final = ROOT / "docs"
 # In the example folder, not in the kustomization: applying it would overwrite a real key.
-EXAMPLE_ONLY: Final = frozenset({"secret.example.yaml"})
+EXAMPLE_ONLY: Final = frozenset({"secret.example.yaml", "secret-rest.example.yaml"})
 NAMESPACE: Final = "rds-csi"
 DRIVER_CONTAINER: Final = "rds-csi"
 OLDEST_KUBERNETES: Final = (1, 26)
@@ -48,6 +48,8 @@ CONTROLLER_CAPABILITIES: Final = frozenset(
         "EXPAND_VOLUME",
         "GET_VOLUME",
         "SINGLE_NODE_MULTI_WRITER",
+        "PUBLISH_UNPUBLISH_VOLUME",
+        "LIST_VOLUMES_PUBLISHED_NODES",
         "CREATE_DELETE_SNAPSHOT",
         "LIST_SNAPSHOTS",
         "CLONE_VOLUME",
@@ -280,7 +282,7 @@ def code_blocks(text: str, language: str = "[a-z]*") -> Iterator[str]:
 # --- the driver's command line -------------------------------------------------------------------
 
 SERVE_COMMANDS: Final = ("controller", "node", "all")
-ALL_COMMANDS: Final = (*SERVE_COMMANDS, "call", "emulator", "version")
+ALL_COMMANDS: Final = (*SERVE_COMMANDS, "call", "doctor", "emulator", "version")
 _FLAG_RE = re.compile(r"(?<![\w-])--[a-z0-9][a-z0-9-]*")
 
 

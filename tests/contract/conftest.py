@@ -14,22 +14,44 @@ from __future__ import annotations
 import os
 import pathlib
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import attrs
 import pytest
 
 from rds_csi.adapters.fake_rds import InMemoryRds
 from rds_csi.adapters.resilience import BreakingBackend
+from rds_csi.adapters.routeros_rest import RestSettings, RouterOsRestBackend, read_password_file
 from rds_csi.adapters.routeros_ssh import RouterOsSshBackend, SshSettings
 from rds_csi.application.ports import StorageBackend
 from rds_csi.domain import DiskPath, Nqn, Size, Volume, VolumeId
 from rds_csi.domain.size import GIB, TIB
 from rds_csi.emulator import DIALECTS, Dialect, Emulator, EmulatorConfig
 from rds_csi.entrypoints.container import open_ssh_backend
+from rds_csi.entrypoints.rest_wiring import emulator_rest_settings, open_rest_backend
 
 
 REAL_RDS_VARS = ("RDS_ADDRESS", "RDS_USER", "RDS_SSH_KEY")
+REAL_RDS_REST_VARS = ("RDS_REST_URL", "RDS_USER", "RDS_REST_PASSWORD_FILE")
+
+
+def real_rds_rest_settings(env: Mapping[str, str]) -> RestSettings:
+    """
+    A real RDS over REST: ``RDS_REST_URL`` (https://host[:port]), ``RDS_USER``,
+    ``RDS_REST_PASSWORD_FILE``, and optionally ``RDS_CA_FILE``, ``RDS_INSECURE_SKIP_VERIFY=1``,
+    ``RDS_BASE_PATH``, ``RDS_POOL``.
+    """
+    ca = env.get("RDS_CA_FILE")
+    settings = RestSettings(
+        url=env["RDS_REST_URL"],
+        user=env["RDS_USER"],
+        password=read_password_file(pathlib.Path(env["RDS_REST_PASSWORD_FILE"])),
+        ca_file=pathlib.Path(ca) if ca else None,
+        insecure_skip_verify=env.get("RDS_INSECURE_SKIP_VERIFY") == "1",
+        pool=env.get("RDS_POOL") or None,
+    )
+    base_path = env.get("RDS_BASE_PATH")
+    return attrs.evolve(settings, base_path=base_path) if base_path else settings
 
 
 def real_rds_settings(env: Mapping[str, str]) -> SshSettings:
@@ -74,6 +96,9 @@ class BackendHarness:
         emulator: The emulator behind the backend, if any (fault injection, state).
         fake: The in-memory RDS, if that is the backend (its FaultPlan).
         waits: Backoff waits the backend asked for (tests never sleep them).
+        control_plane: ``ssh`` or ``rest`` for the RouterOS adapters, empty otherwise.
+        variant: Opens another backend on the same RDS with settings overridden
+            (``command_timeout``, ``retry_attempts``), for the emulator kinds.
     """
 
     backend: StorageBackend
@@ -83,6 +108,8 @@ class BackendHarness:
     emulator: Emulator | None = None
     fake: InMemoryRds | None = None
     waits: list[float] = attrs.field(factory=list)
+    control_plane: str = ""
+    variant: Callable[..., RouterOsSshBackend | RouterOsRestBackend] | None = None
 
     def volume(self, size: int = GIB) -> Volume:
         vid = VolumeId.from_name(f"contract-{uuid.uuid4()}")
@@ -92,6 +119,12 @@ class BackendHarness:
     @property
     def ssh(self) -> RouterOsSshBackend:
         assert isinstance(self.backend, RouterOsSshBackend)
+        return self.backend
+
+    @property
+    def routeros(self) -> RouterOsSshBackend | RouterOsRestBackend:
+        """The RouterOS adapter under test, over either control plane."""
+        assert isinstance(self.backend, RouterOsSshBackend | RouterOsRestBackend)
         return self.backend
 
 
@@ -104,7 +137,9 @@ BACKENDS = [
         pytest.param(f"emulator-ssh:{name}", id=f"emulator-ssh-{name}", marks=pytest.mark.emulator)
         for name in DIALECTS
     ),
+    pytest.param("emulator-rest", id="emulator-rest", marks=pytest.mark.emulator),
     pytest.param("real", id="real-rds", marks=pytest.mark.real_rds),
+    pytest.param("real-rest", id="real-rds-rest", marks=pytest.mark.real_rds),
 ]
 
 
@@ -112,9 +147,17 @@ POOL = Size(TIB)
 
 
 def start_emulator(
-    root: pathlib.Path, pool_size: Size = POOL, dialect: Dialect | None = None
+    root: pathlib.Path,
+    pool_size: Size = POOL,
+    dialect: Dialect | None = None,
+    *,
+    rest: bool = False,
 ) -> Emulator:
-    config = EmulatorConfig(data_dir=root / "rds", pool_size=pool_size)
+    config = EmulatorConfig(
+        data_dir=root / "rds",
+        pool_size=pool_size,
+        rest_listen=("127.0.0.1", 0) if rest else None,
+    )
     emulator = Emulator(attrs.evolve(config, dialect=dialect) if dialect else config)
     emulator.start()
     return emulator
@@ -139,6 +182,16 @@ def emulator_backend(
     return open_ssh_backend(settings, sleep=waits.append)
 
 
+def emulator_rest_backend(
+    settings: RestSettings, waits: list[float], **overrides: object
+) -> RouterOsRestBackend:
+    """The REST adapter on the emulator; ``command_timeout`` sets its read timeout."""
+    if "command_timeout" in overrides:
+        overrides["read_timeout"] = overrides.pop("command_timeout")
+    changed = attrs.evolve(settings, **overrides)  # type: ignore[arg-type]
+    return open_rest_backend(changed, sleep=waits.append)
+
+
 def _open_backend(kind: str, tmp_path: pathlib.Path) -> Iterator[BackendHarness]:
     if kind == "in-memory":
         fake = InMemoryRds(Size(TIB))
@@ -156,11 +209,49 @@ def _open_backend(kind: str, tmp_path: pathlib.Path) -> Iterator[BackendHarness]
         backend = emulator_backend(emulator, tmp_path, waits)
         try:
             yield BackendHarness(
-                backend, EMULATOR_BASE, exact_accounting=True, emulator=emulator, waits=waits
+                backend,
+                EMULATOR_BASE,
+                exact_accounting=True,
+                emulator=emulator,
+                waits=waits,
+                control_plane="ssh",
+                variant=lambda w, **o: emulator_backend(emulator, tmp_path / "variant", w, **o),
             )
         finally:
             backend.close()
             emulator.stop()
+        return
+    if kind == "emulator-rest":
+        emulator = start_emulator(tmp_path, rest=True)
+        waits = []
+        rest_settings = emulator_rest_settings(emulator, EMULATOR_BASE, read_timeout=10.0)
+        rest = emulator_rest_backend(rest_settings, waits)
+        try:
+            yield BackendHarness(
+                rest,
+                EMULATOR_BASE,
+                exact_accounting=True,
+                emulator=emulator,
+                waits=waits,
+                control_plane="rest",
+                variant=lambda w, **o: emulator_rest_backend(rest_settings, w, **o),
+            )
+        finally:
+            rest.close()
+            emulator.stop()
+        return
+    if kind == "real-rest":
+        missing = [v for v in REAL_RDS_REST_VARS if not os.environ.get(v)]
+        if missing:
+            pytest.skip(f"no real RDS REST API: set {', '.join(missing)} to run the suite on one")
+        rest_settings = real_rds_rest_settings(os.environ)
+        rest = open_rest_backend(rest_settings)
+        try:
+            yield BackendHarness(
+                rest, rest_settings.base_path, exact_accounting=False, control_plane="rest"
+            )
+        finally:
+            rest.close()
         return
     if kind == "real":
         missing = [v for v in REAL_RDS_VARS if not os.environ.get(v)]
@@ -169,7 +260,9 @@ def _open_backend(kind: str, tmp_path: pathlib.Path) -> Iterator[BackendHarness]
         settings = real_rds_settings(os.environ)
         backend = open_ssh_backend(settings)
         try:
-            yield BackendHarness(backend, settings.base_path, exact_accounting=False)
+            yield BackendHarness(
+                backend, settings.base_path, exact_accounting=False, control_plane="ssh"
+            )
         finally:
             backend.close()
         return

@@ -147,7 +147,7 @@ def test_the_chart_matches_the_advertised_capabilities() -> None:
 @pytest.mark.parametrize(
     ("change", "expected_problems"),
     [
-        ({"controller": CONTROLLER_CAPABILITIES | {"PUBLISH_UNPUBLISH_VOLUME"}}, 2),
+        ({"controller": CONTROLLER_CAPABILITIES - {"PUBLISH_UNPUBLISH_VOLUME"}}, 2),
         ({"plugin": PLUGIN_CAPABILITIES | {"VOLUME_ACCESSIBILITY_CONSTRAINTS"}}, 1),
         (
             {

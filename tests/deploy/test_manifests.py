@@ -163,7 +163,7 @@ def test_controller_runs_unprivileged_with_the_ssh_key_unreadable_to_others() ->
     mount = next(m for m in driver["volumeMounts"] if m["name"] == ssh["name"])
     assert f"--rds-ssh-key={mount['mountPath']}/ssh-privatekey" in driver["args"]
     assert f"--rds-known-hosts={mount['mountPath']}/known_hosts" in driver["args"]
-    secret = one(example_objects(), "Secret")
+    secret = one(example_objects(), "Secret", "-ssh")
     assert secret["type"] == "kubernetes.io/ssh-auth"
     assert set(secret["stringData"]) == {"ssh-privatekey", "known_hosts"}
 

@@ -161,6 +161,8 @@ def start_driver(
         argv += ["--backend", "fake"]
     if "--initiator" not in args:
         argv += ["--initiator", "fake"]
+    if "--kubernetes" not in args:
+        argv += ["--kubernetes", "fake"]  # hermetic even where KUBECONFIG is set
     # staging_dir() and target_path() are below the workdir: it is this driver's kubelet dir.
     if "--kubelet-dir" not in args:
         argv += ["--kubelet-dir", str(workdir.resolve())]

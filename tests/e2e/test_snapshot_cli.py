@@ -9,7 +9,7 @@ from tests.e2e.test_lifecycle import call
 
 
 def test_snapshot_verbs_and_restore_from_the_command_line(driver: DriverProcess) -> None:
-    made = call(driver, "--json", "create", unique_name(), "--size", "2G")
+    made = call(driver, "--json", "create", unique_name(), "--size", "2Gi")
     assert made.returncode == 0, made.stderr
     source = json.loads(made.stdout)["volume"]["volume_id"]
 
@@ -29,7 +29,7 @@ def test_snapshot_verbs_and_restore_from_the_command_line(driver: DriverProcess)
     assert row.split()[-1] == "yes"
 
     restored = call(
-        driver, "--json", "create", unique_name(), "--size", "1G",
+        driver, "--json", "create", unique_name(), "--size", "1Gi",
         "--from-snapshot", snapshot["snapshot_id"],
     )  # fmt: skip
     assert restored.returncode == 0, restored.stderr
@@ -38,13 +38,13 @@ def test_snapshot_verbs_and_restore_from_the_command_line(driver: DriverProcess)
     assert volume["content_source"]["snapshot"]["snapshot_id"] == snapshot["snapshot_id"]
 
     cloned = call(
-        driver, "--json", "create", unique_name(), "--size", "2G", "--from-volume", source
+        driver, "--json", "create", unique_name(), "--size", "2Gi", "--from-volume", source
     )
     assert cloned.returncode == 0, cloned.stderr
     assert json.loads(cloned.stdout)["volume"]["content_source"]["volume"]["volume_id"] == source
 
     both = call(
-        driver, "create", "x", "--size", "1G", "--from-volume", source, "--from-snapshot", "s"
+        driver, "create", "x", "--size", "1Gi", "--from-volume", source, "--from-snapshot", "s"
     )
     assert both.returncode == 2  # argparse: not allowed together
 

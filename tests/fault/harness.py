@@ -193,7 +193,9 @@ class DriverProcess(Process):
              "--rds-port", str(emulator.port), "--rds-ssh-key", str(emulator.key_file),
              "--rds-known-hosts", str(emulator.known_hosts),
              # Short enough that an RDS back from the dead is tried again within the batch.
-             "--breaker-reset-timeout", "1", "--health-interval", "1"],
+             "--breaker-reset-timeout", "1", "--health-interval", "1",
+             # No cluster here: the in-memory one (the node ID is its only node).
+             "--kubernetes", "fake"],
             workdir / "driver.log",
         )  # fmt: skip
 

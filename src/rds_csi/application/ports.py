@@ -9,7 +9,7 @@ translates its library's failures (paramiko, subprocess, HTTP) into these.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
@@ -20,6 +20,7 @@ from rds_csi.domain import CapacityReport, Nqn, NvmeTarget, Size, Volume, Volume
 
 
 __all__ = [
+    "AttachmentMetrics",
     "Clock",
     "Filesystem",
     "FilesystemStats",
@@ -162,6 +163,26 @@ class Metrics(Protocol):
 
     def copy_finished(self, kind: str, seconds: float, outcome: str) -> None:
         """That copy ended (``ok`` or ``error``) after ``seconds``."""
+        ...
+
+
+class AttachmentMetrics(Protocol):
+    """What the attachment use cases report (kept apart so node-only doubles need none of it)."""
+
+    def attachments(self, by_mode: Mapping[str, int]) -> None:
+        """The volumes attached now, by access mode name (every mode, zeros included)."""
+        ...
+
+    def migration(self, outcome: str, seconds: float) -> None:
+        """A live migration ended: ``succeeded``, ``timed_out`` or ``aborted``."""
+        ...
+
+    def attach_refused(self, reason: str) -> None:
+        """A ControllerPublish was fenced off: ``held`` (another node) or ``migration_timeout``."""
+        ...
+
+    def stale_attachments(self, count: int) -> None:
+        """Attachments the reconciler found stale at its last pass."""
         ...
 
 

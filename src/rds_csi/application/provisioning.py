@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
+from rds_csi.application.attachment import AttachmentState
 from rds_csi.application.ports import Locks, StorageBackend
 from rds_csi.application.structure import structure_parameters
 from rds_csi.domain import (
     CapacityRange,
     CapacityReport,
+    Conflict,
     DiskPath,
     InvalidArgument,
     InvalidPageToken,
@@ -168,11 +170,17 @@ class CreateVolume:
 
 
 class DeleteVolume:
-    """Remove a volume. Unknown, foreign or already-deleted volumes are success."""
+    """
+    Remove a volume. Unknown, foreign or already-deleted volumes are success; a volume still
+    attached to a node is Conflict (FAILED_PRECONDITION), and left untouched.
+    """
 
-    def __init__(self, backend: StorageBackend, locks: Locks) -> None:
+    def __init__(
+        self, backend: StorageBackend, locks: Locks, attachments: AttachmentState | None = None
+    ) -> None:
         self._backend = backend
         self._locks = locks
+        self._attachments = attachments
 
     def __call__(self, raw_volume_id: str) -> None:
         try:
@@ -180,6 +188,12 @@ class DeleteVolume:
         except VolumeNotFound:
             return
         with self._locks.hold(str(volume_id)):
+            nodes = self._attachments.nodes_of(volume_id) if self._attachments else ()
+            if nodes:
+                raise Conflict(
+                    f"volume {volume_id} is still attached to node "
+                    f"{', '.join(quoted(n) for n in nodes)}; it is deleted once unpublished"
+                )
             self._backend.delete_volume(volume_id)
 
 

@@ -173,12 +173,16 @@ def structure_context(context: Mapping[str, str]) -> VolumeContext:
     A ``volume_context`` written by us or by the Go driver: missing optional keys take the
     Go driver's defaults, keys we do not know (pod info, ...) are ignored.
     """
-    if not context.get(C_NQN):
-        raise InvalidArgument(CONTEXT + C_NQN, "is required")
     rds_address = context.get(C_RDS_ADDRESS, "")
     nvme_address = context.get(C_NVME_ADDRESS, "") or rds_address
+    missing = {C_NQN: "is required"} if not context.get(C_NQN) else {}
     if not nvme_address:
-        raise InvalidArgument(CONTEXT + C_NVME_ADDRESS, "is required (or rdsAddress)")
+        missing[C_NVME_ADDRESS] = f"is required (or {C_RDS_ADDRESS})"
+    if len(missing) > 1:  # every one at once: an operator fills them in one go
+        listed = "; ".join(f"{key} {problem}" for key, problem in missing.items())
+        raise InvalidArgument(CONTEXT.rstrip("."), f"missing keys: {listed}")
+    for key, problem in missing.items():
+        raise InvalidArgument(CONTEXT + key, problem)
     given = {key: value for key, value in context.items() if value != ""}
     defaults = {C_NVME_PORT: DEFAULT_NVME_PORT, C_VOLUME_PATH: ""}
     addresses = {C_RDS_ADDRESS: rds_address or nvme_address, C_NVME_ADDRESS: nvme_address}

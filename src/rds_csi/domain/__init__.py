@@ -1,5 +1,13 @@
 """The pure core: values, entities and errors. Standard library and attrs only."""
 
+from rds_csi.domain.attachment import (
+    Attachment,
+    AttachOutcome,
+    AttachRefused,
+    DetachOutcome,
+    MigrationTimedOut,
+    Usage,
+)
 from rds_csi.domain.capability import (
     AccessMode,
     AccessType,
@@ -29,7 +37,6 @@ from rds_csi.domain.errors import (
 )
 from rds_csi.domain.identity import DiskPath, Nqn, VolumeId, parse_volume_reference
 from rds_csi.domain.model import (
-    Attachment,
     CapacityReport,
     NvmeTarget,
     ReconnectPolicy,
@@ -47,6 +54,8 @@ __all__ = [
     "AccessMode",
     "AccessType",
     "AlreadyExists",
+    "AttachOutcome",
+    "AttachRefused",
     "Attachment",
     "BackendError",
     "BackendUnavailable",
@@ -56,11 +65,13 @@ __all__ = [
     "CapacityReport",
     "Conflict",
     "ContentSource",
+    "DetachOutcome",
     "DiskPath",
     "DomainError",
     "InvalidArgument",
     "InvalidPageToken",
     "MalformedOutput",
+    "MigrationTimedOut",
     "MountAccess",
     "MountOption",
     "NodePath",
@@ -75,6 +86,7 @@ __all__ = [
     "SnapshotId",
     "SnapshotNotFound",
     "UnsupportedCapability",
+    "Usage",
     "Volume",
     "VolumeCapability",
     "VolumeContext",

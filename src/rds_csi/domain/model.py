@@ -1,4 +1,4 @@
-"""The driver's entities: volumes on the RDS, their attachments, capacity, snapshots, targets."""
+"""The driver's entities: volumes on the RDS, capacity, snapshots, NVMe targets."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from rds_csi.domain.snapshots import Snapshot
 
 __all__ = [
     "DEFAULT_NVME_PORT",
-    "Attachment",
     "CapacityReport",
     "NvmeTarget",
     "ReconnectPolicy",
@@ -90,15 +89,6 @@ class CapacityReport:
     @property
     def used(self) -> Size:
         return Size(max(self.total.bytes - self.free.bytes, 0))
-
-
-@attrs.frozen
-class Attachment:
-    """A volume published to a node (ControllerPublish / VolumeAttachment)."""
-
-    volume_id: VolumeId
-    node_id: str
-    read_only: bool = False
 
 
 def _int_in(low: int, high: int, field: str) -> Callable[[object, object, int], None]:

@@ -1,4 +1,4 @@
-"""Byte sizes, RouterOS's unit spellings, and the allocation rules for a volume."""
+"""Byte sizes, Kubernetes quantities for people, and the allocation rules for a volume."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ MIB: Final = 1024**2
 GIB: Final = 1024**3
 TIB: Final = 1024**4
 PIB: Final = 1024**5
+EIB: Final = 1024**6
 
 # The RDS allocates file disks in whole MiB in our commands; rounding up to it keeps the size we
 # ask for exactly the size RouterOS reports back.
@@ -35,36 +36,52 @@ ALLOCATION_GRANULARITY: Final = MIB
 MIN_VOLUME_SIZE: Final = GIB
 MAX_VOLUME_SIZE: Final = 16 * TIB
 
-# RouterOS writes binary units both as `G` (input) and `GiB` (output); `GB` is decimal (btrfs).
-_UNITS: Final[dict[str, int]] = {
-    "": 1,
-    "b": 1,
-    "k": KIB,
-    "kib": KIB,
-    "m": MIB,
-    "mib": MIB,
-    "g": GIB,
-    "gib": GIB,
-    "t": TIB,
-    "tib": TIB,
-    "p": PIB,
-    "pib": PIB,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "tb": 1000**4,
-    "pb": 1000**5,
+# Kubernetes quantity suffixes (k8s.io/apimachinery resource.Quantity): binary SI with `i`,
+# decimal SI without; `m` is milli. RouterOS's own spellings (`10G` for GiB) live with the
+# RouterOS adapter and the emulator, never here: people type Kubernetes quantities.
+_BINARY: Final[dict[str, int]] = {
+    "Ki": KIB,
+    "Mi": MIB,
+    "Gi": GIB,
+    "Ti": TIB,
+    "Pi": PIB,
+    "Ei": EIB,
 }
-_SIZE_RE: Final = re.compile(r"(?P<num>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[A-Za-z]{0,3})")
-_EMIT_UNITS: Final = (("T", TIB), ("G", GIB), ("M", MIB), ("k", KIB))
-# RouterOS shows a 1T file disk as `file-size=1024.0GiB`: its display stops at GiB.
-_SHOW_UNITS: Final = (("GiB", GIB), ("MiB", MIB), ("KiB", KIB))
-# Far beyond any pool; stops "9" * 10_000 from becoming a huge integer.
-_MAX_DIGITS: Final = 24
+_DECIMAL: Final[dict[str, Decimal]] = {
+    "": Decimal(1),
+    "m": Decimal("0.001"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+}
+_QUANTITY_RE: Final = re.compile(
+    r"(?P<sign>[+-]?)(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+    r"(?P<suffix>[eE][+-]?[0-9]{1,3}|[KMGTPE]i|[mkMGTPE])?"
+)
+# Spellings people bring from elsewhere, with the Kubernetes one they mean.
+_FOREIGN: Final = re.compile(r"(?P<num>.*?)\s*(?P<unit>[kKmMgGtTpP])(?:i?[bB])?")
+# Kubernetes stores quantities as int64 bytes at most.
+_MAX_BYTES: Final = 2**63 - 1
+_SHOW: Final = (("Ei", EIB), ("Pi", PIB), ("Ti", TIB), ("Gi", GIB), ("Mi", MIB), ("Ki", KIB))
+# Below this many digits an exact spelling (`1536Mi`) reads better than a rounded one.
+_EXACT_DIGITS: Final = 4
 
 
 def _div_ceil(a: int, b: int) -> int:
     return -(-a // b)
+
+
+def _hint(text: str) -> str:
+    """What a size typed in another notation probably means as a quantity."""
+    match = _FOREIGN.fullmatch(text.strip())
+    if match is None:
+        return "examples: 1Gi, 512Mi, 10G, 4096"
+    num, unit = match["num"], match["unit"].upper()
+    unit = "k" if unit == "K" else unit
+    return f"write {num}{unit}i for binary ({unit}iB) or {num}{unit} for decimal units"
 
 
 @attrs.frozen(order=True)
@@ -81,34 +98,38 @@ class Size:
             raise InvalidArgument("size", f"must not be negative, got {value}")
 
     @classmethod
-    def parse(cls, text: str, *, field: str = "size") -> Size:
+    def from_quantity(cls, text: str, *, field: str = "size") -> Size:
         """
-        Read a size as RouterOS writes it or as an operator types it.
+        Read a Kubernetes quantity as Kubernetes means it: ``1Gi`` is 2^30 bytes, ``1G`` is
+        10^9, ``1.5Ti``, ``1e9`` and plain bytes (``4096``) too.
 
-        Accepts ``10G``, ``10GiB``, ``512M``, ``1.5TiB``, ``1024.0GiB``, ``4096`` and
-        ``16 003 143 565 312`` (RouterOS groups digits with spaces). Fractions must come out
-        to whole bytes.
+        Refuses what is not a whole number of bytes (``512m`` is 0.512 bytes: ``m`` is milli)
+        rather than rounding a likely typo, and names other notations' units (``10GiB``,
+        ``10gb``) with the quantity that says what was probably meant.
         """
         if not isinstance(text, str):
             raise InvalidArgument(field, f"expected text, got {type(text).__name__}")
-        compact = text.strip()
-        if re.fullmatch(r"[0-9]{1,3}( [0-9]{3})+", compact):
-            compact = compact.replace(" ", "")
-        match = _SIZE_RE.fullmatch(compact)
+        match = _QUANTITY_RE.fullmatch(text)
         if match is None:
-            raise InvalidArgument(field, f"{text!r} is not a size (examples: 10G, 512MiB, 4096)")
-        number, unit = match["num"], match["unit"].lower()
-        if len(number) > _MAX_DIGITS:
-            raise InvalidArgument(field, f"{text!r} is too large")
-        multiplier = _UNITS.get(unit)
-        if multiplier is None:
-            raise InvalidArgument(field, f"{text!r} has an unknown unit {match['unit']!r}")
+            raise InvalidArgument(field, f"{text!r} is not a Kubernetes quantity ({_hint(text)})")
+        if match["sign"] == "-" and match["num"].strip("0.") != "":
+            raise InvalidArgument(field, f"{text!r} must not be negative")
+        suffix = match["suffix"] or ""
         try:
-            exact = Decimal(number) * multiplier
+            number = Decimal(match["num"])
         except InvalidOperation as exc:  # pragma: no cover - the regex admits only digits
             raise InvalidArgument(field, f"{text!r} is not a number") from exc
+        if suffix in _BINARY:
+            exact = number * _BINARY[suffix]
+        elif suffix in _DECIMAL:
+            exact = number * _DECIMAL[suffix]
+        else:  # a decimal exponent, e.g. 1e9
+            exact = number.scaleb(int(suffix[1:]))
+        if exact > _MAX_BYTES:
+            raise InvalidArgument(field, f"{text!r} is too large")
         if exact != exact.to_integral_value():
-            raise InvalidArgument(field, f"{text!r} is not a whole number of bytes")
+            why = f" (m is milli; for mebibytes write {match['num']}Mi)" if suffix == "m" else ""
+            raise InvalidArgument(field, f"{text!r} is not a whole number of bytes{why}")
         return cls(int(exact))
 
     @classmethod
@@ -118,25 +139,25 @@ class Size:
             raise InvalidArgument(field, f"must not be negative, got {value}")
         return cls(value)
 
-    def to_routeros(self) -> str:
-        """The shortest exact RouterOS spelling for a command argument (``10G``, ``1536M``)."""
-        for suffix, unit in _EMIT_UNITS:
+    def quantity(self) -> str:
+        """The exact Kubernetes quantity, in the largest binary unit that divides it."""
+        for suffix, unit in _SHOW:
             if self.bytes and self.bytes % unit == 0:
                 return f"{self.bytes // unit}{suffix}"
-        return str(self.bytes)
-
-    def humanize(self) -> str:
-        """RouterOS's display form with one decimal (``1024.0GiB``), as ``print`` shows it."""
-        for suffix, unit in _SHOW_UNITS:
-            if self.bytes >= unit:
-                return f"{self.bytes / unit:.1f}{suffix}"
         return str(self.bytes)
 
     def round_up(self, granularity: int = ALLOCATION_GRANULARITY) -> Size:
         return Size(_div_ceil(self.bytes, granularity) * granularity)
 
     def __str__(self) -> str:
-        return self.humanize() if self.bytes >= KIB else f"{self.bytes}B"
+        """For people: exact when short (``10Gi``, ``1536Mi``), else one decimal (``93.2Gi``)."""
+        exact = self.quantity()
+        if len(exact.rstrip("KMGTPEi")) <= _EXACT_DIGITS:
+            return exact
+        for suffix, unit in _SHOW:
+            if self.bytes >= unit:
+                return f"{self.bytes / unit:.1f}{suffix}"
+        return exact  # pragma: no cover - fewer bytes than 1Ki are always short
 
 
 @attrs.frozen

@@ -15,6 +15,7 @@ from rds_csi.emulator.server import (
     EmulatorConfig,
     EmulatorStats,
     EmulatorUser,
+    RestClientFiles,
     public_key_line,
 )
 
@@ -33,5 +34,6 @@ __all__ = [
     "FaultKind",
     "JsonExportsDataPlane",
     "Latency",
+    "RestClientFiles",
     "public_key_line",
 ]

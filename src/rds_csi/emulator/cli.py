@@ -1,13 +1,16 @@
 """
 ``rds-csi emulator``: run an emulated RDS until interrupted.
 
-    rds-csi emulator --listen 127.0.0.1:2222 --data-dir /var/lib/rds-emu --pool-size 100G \\
-        --user admin --authorized-key ~/.ssh/id_ed25519.pub [--data-plane nvmet]
+    rds-csi emulator --listen 127.0.0.1:2222 --data-dir /var/lib/rds-emu --pool-size 100Gi \\
+        --user admin --authorized-key ~/.ssh/id_ed25519.pub [--data-plane nvmet] \\
+        [--rest-listen 127.0.0.1:8443 --password-file pw]
 
 The password may come from ``--password-file`` or ``RDS_EMULATOR_PASSWORD`` (``--password`` shows
 in ``ps``); an empty one is refused. An address that gives ``--login-failures`` wrong passwords
 within a minute is refused for ``--login-lockout`` seconds. On start it prints the address and the
-``known_hosts`` line of its host key.
+``known_hosts`` line of its host key; with ``--rest-listen`` also the REST API's URL and its
+certificate's fingerprint (the PEM is ``DIR/www-ssl.pem``, the CA file a REST client trusts).
+REST logins need the password.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from types import FrameType
 import attrs
 
 from rds_csi.domain import InvalidArgument, Size
+from rds_csi.domain.size import GIB
 from rds_csi.emulator.dialect import (
     DIALECTS,
     EMPTY_FINDS,
@@ -55,7 +59,7 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def _size(text: str) -> Size:
     try:
-        return Size.parse(text, field="--pool-size")
+        return Size.from_quantity(text, field="--pool-size")
     except InvalidArgument as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -82,13 +86,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--listen", type=parse_listen, default=("127.0.0.1", 2222), metavar="HOST:PORT"
     )
     parser.add_argument(
+        "--rest-listen",
+        type=parse_listen,
+        default=None,
+        metavar="HOST:PORT",
+        help="also serve the REST API over HTTPS here (self-signed certificate in DIR)",
+    )
+    parser.add_argument(
         "--data-dir",
         type=pathlib.Path,
         required=True,
         metavar="DIR",
         help="disk table, exports file, host key and the pool's sparse images",
     )
-    parser.add_argument("--pool-size", type=_size, default=Size.parse("100G"), metavar="SIZE")
+    parser.add_argument("--pool-size", type=_size, default=Size(100 * GIB), metavar="SIZE")
     parser.add_argument(
         "--pool-name",
         default="storage-pool",
@@ -238,6 +249,7 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
         data_plane=args.data_plane,
         data_address=args.data_address,
         login_limit=LoginLimit(failures=args.login_failures, lockout=args.login_lockout),
+        rest_listen=args.rest_listen,
     )
 
 
@@ -283,6 +295,11 @@ def run(args: argparse.Namespace) -> int:
     host, port = emulator.start()
     sys.stdout.write(f"RDS emulator listening on {host}:{port}\n")
     sys.stdout.write(f"known_hosts: {emulator.known_hosts_line()}\n")
+    if emulator.rest is not None:
+        sys.stdout.write(f"REST API on {emulator.rest.url}/rest\n")
+        sys.stdout.write(
+            f"REST certificate: {emulator.rest.fingerprint} ({emulator.rest.cert_file})\n"
+        )
     sys.stdout.flush()
     try:
         stop.wait()

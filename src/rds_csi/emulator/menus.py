@@ -36,6 +36,7 @@ from rds_csi.emulator.state import (
     file_values,
 )
 from rds_csi.emulator.syntax import Expr, Lit, MenuCmd
+from rds_csi.emulator.units import parse_routeros_size
 from rds_csi.emulator.values import BOOLS, ItemId, compare, show, truthy
 
 
@@ -394,7 +395,7 @@ class Menus:
                 kind = raw
             elif n.key == "file-size":
                 try:
-                    size = Size.parse(raw)
+                    size = parse_routeros_size(raw)
                 except InvalidArgument:
                     raise RosFailure("invalid value for argument file-size") from None
             elif n.key in DISK_ATTRS:

@@ -15,6 +15,7 @@ import attrs
 
 from rds_csi.domain import Size
 from rds_csi.emulator import assumptions
+from rds_csi.emulator.units import humanize
 
 
 __all__ = [
@@ -103,7 +104,7 @@ def render_value(value: PropValue) -> str:
         case Grouped(v):
             return f"{v:,}".replace(",", " ")
         case Humanized(v):
-            return Size(v).humanize() if v else "0"
+            return humanize(Size(v)) if v else "0"
         case Bare(v):
             return v
         case str():

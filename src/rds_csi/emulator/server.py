@@ -8,7 +8,7 @@ once. Logins by password or public key for the configured users; RouterOS login 
 
 Use it in-process::
 
-    with Emulator(EmulatorConfig(data_dir=tmp, pool_size=Size.parse("100G"),
+    with Emulator(EmulatorConfig(data_dir=tmp, pool_size=Size.from_quantity("100Gi"),
                                  users=(EmulatorUser("admin", password="x"),))) as emu:
         host, port = emu.address
         emu.faults.fail_next(1, match="/disk add")
@@ -20,6 +20,7 @@ import contextlib
 import logging
 import pathlib
 import random
+import secrets
 import socket
 import threading
 import time
@@ -39,6 +40,7 @@ from rds_csi.emulator.netdelay import delay_line
 from rds_csi.emulator.nvmet import DEFAULT_ROOT as NVMET_ROOT
 from rds_csi.emulator.nvmet_plane import open_data_plane
 from rds_csi.emulator.render import CRLF
+from rds_csi.emulator.rest_server import RestServer
 from rds_csi.emulator.session import POLL, Session
 from rds_csi.emulator.ssh_hooks import ServerTransport
 from rds_csi.emulator.state import PoolState
@@ -50,6 +52,7 @@ __all__ = [
     "EmulatorConfig",
     "EmulatorStats",
     "EmulatorUser",
+    "RestClientFiles",
     "load_or_create_host_key",
     "public_key_line",
 ]
@@ -97,6 +100,7 @@ class EmulatorConfig:
         login_limit: Failed logins per client address before it is locked out for a while.
         copy_throughput: Bytes per second of ``/file copy`` and ``copy-from`` (0: unlimited);
             ``state.copy_throughput`` changes it at run time.
+        rest_listen: Where the REST API (HTTPS) listens, beside SSH; None: not served.
     """
 
     data_dir: pathlib.Path
@@ -111,6 +115,7 @@ class EmulatorConfig:
     nvmet_root: pathlib.Path = NVMET_ROOT
     login_limit: LoginLimit = attrs.field(factory=LoginLimit)
     copy_throughput: int = 0
+    rest_listen: tuple[str, int] | None = None
 
 
 @attrs.define
@@ -142,6 +147,17 @@ class ClientFiles:
     known_hosts_file: pathlib.Path
     host: str
     port: int
+
+
+@attrs.frozen
+class RestClientFiles:
+    """What a REST client needs: the URL, a user, its password file, the CA (cert) file."""
+
+    url: str
+    user: str
+    password_file: pathlib.Path
+    ca_file: pathlib.Path
+    fingerprint: str
 
 
 def public_key_line(key: paramiko.PKey) -> str:
@@ -205,6 +221,7 @@ class Emulator:
         self._transports: list[paramiko.Transport] = []
         self._lock = threading.Lock()
         self.address: tuple[str, int] = config.listen
+        self.rest = RestServer(self, config.rest_listen) if config.rest_listen else None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -224,6 +241,8 @@ class Emulator:
         )
         self._accepter.start()
         log.info("RDS emulator listening on %s:%d", *self.address)
+        if self.rest is not None:
+            self.rest.start()
         return self.address
 
     def stop(self) -> None:
@@ -239,6 +258,8 @@ class Emulator:
             transports, self._transports = self._transports, []
         for transport in transports:
             transport.close()
+        if self.rest is not None:
+            self.rest.stop()
 
     def close(self) -> None:
         """``stop()``, and withdraw the exports from the data plane (the RDS is going away)."""
@@ -251,7 +272,8 @@ class Emulator:
             transports, self._transports = self._transports, []
         for transport in transports:
             transport.close()
-        return len(transports)
+        rest = self.rest.disconnect_all() if self.rest is not None else 0
+        return len(transports) + rest
 
     def retained_channels(self) -> int:
         """
@@ -310,6 +332,27 @@ class Emulator:
         known_hosts = directory / "known_hosts"
         known_hosts.write_text(self.known_hosts_line() + "\n")
         return ClientFiles(user, key_file, known_hosts, *self.address)
+
+    def provision_rest_client(
+        self, directory: pathlib.Path, user: str = "admin"
+    ) -> RestClientFiles:
+        """
+        Give ``user`` a fresh random password (kept for SSH too) and write what the REST
+        adapter needs: the password file (0600) and the certificate to trust. After ``start()``.
+        """
+        if self.rest is None:
+            raise ValueError("this emulator serves no REST API (EmulatorConfig.rest_listen)")
+        directory.mkdir(parents=True, exist_ok=True)
+        password = secrets.token_urlsafe(24)
+        with self._users_lock:
+            self._users.setdefault(user, EmulatorUser(user)).password = password
+        password_file = directory / "rest-password"
+        password_file.touch(mode=0o600)
+        password_file.chmod(0o600)
+        password_file.write_text(password + "\n")
+        ca_file = directory / "rest-ca.pem"
+        ca_file.write_bytes(self.rest.cert_file.read_bytes())
+        return RestClientFiles(self.rest.url, user, password_file, ca_file, self.rest.fingerprint)
 
     # --- serving ------------------------------------------------------------------------------
 

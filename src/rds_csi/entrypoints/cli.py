@@ -1,5 +1,6 @@
 """
-The ``rds-csi`` command: ``controller``, ``node``, ``all``, ``call``, ``emulator``, ``version``.
+The ``rds-csi`` command: ``controller``, ``node``, ``all``, ``call``, ``doctor``, ``emulator``,
+``version``.
 
 A subcommand is one ``Command`` in ``COMMANDS``: a name, a help line, a function adding its
 flags and a function running it (returning the exit code). Exit codes: 0 success, 1 a
@@ -18,7 +19,7 @@ import attrs
 
 from rds_csi import __version__
 from rds_csi.emulator import cli as emulator_cli
-from rds_csi.entrypoints import client
+from rds_csi.entrypoints import client, doctor
 from rds_csi.entrypoints.config import SettingsError, add_serve_arguments, resolve_settings
 from rds_csi.entrypoints.logs import configure_logging
 from rds_csi.entrypoints.serve import EXIT_CONFIG, Mode, serve
@@ -75,6 +76,12 @@ COMMANDS: list[Command] = [
         functools.partial(_serve, Mode.ALL),
     ),
     Command("call", "call the driver's RPCs (operators, demos)", client.configure, client.run),
+    Command(
+        "doctor",
+        "check what the driver needs, with the fix for what is wrong (controller or node)",
+        doctor.configure,
+        doctor.run,
+    ),
     Command(
         "emulator",
         "run the RouterOS (RDS) emulator: SSH on loopback, disks as sparse files",

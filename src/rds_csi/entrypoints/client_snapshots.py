@@ -1,48 +1,21 @@
 """
-``rds-csi call snapshot create|list|delete`` and ``create --from-snapshot|--from-volume``.
+``rds-csi call snapshot create|list|delete``: CreateSnapshot, ListSnapshots, DeleteSnapshot.
 
-Kept apart from ``client.py``, which registers these through two hooks: ``register`` adds the
-``snapshot`` verb, ``add_source_flags``/``content_source`` extend ``create``.
+``client.py`` adds ``snapshot_verbs()`` to its verbs; the create flags for a source live in
+``client_sources.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
-
-from google.protobuf.json_format import MessageToDict
-from google.protobuf.message import Message
+from collections.abc import Callable
 
 from rds_csi.domain import Size
+from rds_csi.entrypoints.client_verbs import Output, Stubs, Verb, as_json
 from rds_csi.entrypoints.csi._pb import csi_pb2
 
 
-if TYPE_CHECKING:
-    from rds_csi.entrypoints.client import Output, Stubs
-
-
-__all__ = ["add_source_flags", "content_source", "register"]
-
-_Src = csi_pb2.VolumeContentSource
-
-
-def add_source_flags(p: argparse.ArgumentParser) -> None:
-    """``create``'s optional source: at most one of the two."""
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--from-snapshot", metavar="SNAPSHOT_ID", help="restore this snapshot")
-    group.add_argument("--from-volume", metavar="VOLUME_ID", help="clone this volume")
-
-
-def content_source(args: argparse.Namespace) -> _Src | None:
-    if getattr(args, "from_snapshot", None):
-        return _Src(snapshot=_Src.SnapshotSource(snapshot_id=args.from_snapshot))
-    if getattr(args, "from_volume", None):
-        return _Src(volume=_Src.VolumeSource(volume_id=args.from_volume))
-    return None
-
-
-def _json(message: Message) -> dict[str, object]:
-    return MessageToDict(message, preserving_proto_field_name=True)
+__all__ = ["snapshot_verbs"]
 
 
 def _row(snap: csi_pb2.Snapshot) -> list[str]:
@@ -60,18 +33,14 @@ _HEADER = ["snapshot_id", "source_volume_id", "size", "created", "ready"]
 
 
 def _create(s: Stubs, a: argparse.Namespace) -> Output:
-    from rds_csi.entrypoints.client import Output  # noqa: PLC0415 - client imports this module
-
     resp = s.controller.CreateSnapshot(
         csi_pb2.CreateSnapshotRequest(name=a.name, source_volume_id=a.source_volume),
         timeout=s.timeout,
     )
-    return Output([_HEADER, _row(resp.snapshot)], _json(resp))
+    return Output([_HEADER, _row(resp.snapshot)], as_json(resp))
 
 
 def _list(s: Stubs, a: argparse.Namespace) -> Output:
-    from rds_csi.entrypoints.client import Output  # noqa: PLC0415
-
     rows = [_HEADER]
     entries: list[object] = []
     token = ""
@@ -87,20 +56,18 @@ def _list(s: Stubs, a: argparse.Namespace) -> Output:
         )
         for entry in resp.entries:
             rows.append(_row(entry.snapshot))
-            entries.append(_json(entry))
+            entries.append(as_json(entry))
         token = resp.next_token
         if not token:
             return Output(rows, {"entries": entries})
 
 
 def _delete(s: Stubs, a: argparse.Namespace) -> Output:
-    from rds_csi.entrypoints.client import Output  # noqa: PLC0415
-
     resp = s.controller.DeleteSnapshot(
         csi_pb2.DeleteSnapshotRequest(snapshot_id=a.snapshot_id), timeout=s.timeout
     )
     return Output(
-        [["result", "snapshot_id"], ["deleted", a.snapshot_id]], _json(resp) or {"ok": True}
+        [["result", "snapshot_id"], ["deleted", a.snapshot_id]], as_json(resp) or {"ok": True}
     )
 
 
@@ -109,11 +76,7 @@ def _dispatch(s: Stubs, a: argparse.Namespace) -> Output:
     return verbs[a.snapshot_verb](s, a)
 
 
-def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``snapshot create|list|delete`` to ``rds-csi call``."""
-    text = "CreateSnapshot, ListSnapshots, DeleteSnapshot"
-    parser = verbs.add_parser("snapshot", help=text, description=text)
-    parser.set_defaults(call_verb=_dispatch)
+def _snapshot_flags(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="snapshot_verb", metavar="ACTION", required=True)
     create = sub.add_parser("create", help="CreateSnapshot", description="CreateSnapshot")
     create.add_argument("--name", required=True, help="the CSI snapshot name")
@@ -123,3 +86,9 @@ def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     listing.add_argument("--source-volume", metavar="VOLUME_ID", help="only snapshots of it")
     delete = sub.add_parser("delete", help="DeleteSnapshot", description="DeleteSnapshot")
     delete.add_argument("snapshot_id", metavar="SNAPSHOT_ID")
+
+
+def snapshot_verbs() -> dict[str, tuple[str, Verb, Callable[[argparse.ArgumentParser], None]]]:
+    """``snapshot create|list|delete`` (options such as --json go before ``snapshot``)."""
+    text = "CreateSnapshot, ListSnapshots, DeleteSnapshot: snapshot create|list|delete"
+    return {"snapshot": (text, _dispatch, _snapshot_flags)}

@@ -9,8 +9,10 @@ Adding an adapter is one entry in a selector:
 
 * ``backend`` (kind decided once, by ``backend_kind``: ``auto`` is ``emulator`` for ``all``,
   ``ssh`` otherwise): ``ssh`` (a real RDS), ``emulator`` (the embedded RouterOS emulator,
-  reached through the same SSH adapter) and ``fake`` (in memory). Both SSH kinds are wired by
-  the ``RdsSsh`` sub-container (``rds_wiring.py``, with the embedded emulator).
+  reached through the same SSH adapter), ``rest`` and ``emulator-rest`` (the same two over
+  the REST API) and ``fake`` (in memory). Both SSH kinds are wired by the ``RdsSsh``
+  sub-container (``rds_wiring.py``, with the embedded emulator), both REST kinds by ``RdsRest``
+  (``rest_wiring.py``).
 * ``initiator``, ``mounter``, ``filesystem`` (kind decided by ``initiator_kind`` from the
   setting, the mode and ``backend_kind``): ``fake`` selects the whole in-memory node stack;
   ``nvme`` (nvme-cli) and ``loop`` (the emulator's images on loop devices) select the real
@@ -21,6 +23,7 @@ Tests override providers instead of monkeypatching: ``with container.backend.ove
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -37,7 +40,10 @@ from rds_csi.adapters.metrics import PrometheusMetrics
 from rds_csi.adapters.mount import LinuxFilesystem, LinuxMounter
 from rds_csi.adapters.nvme_cli import NvmeCliInitiator
 from rds_csi.adapters.resilience import BreakerSettings, BreakingBackend
+from rds_csi.application.attachment import AttachmentState, PublishVolume, UnpublishVolume
+from rds_csi.application.attachment_sync import AttachmentSync
 from rds_csi.application.copies import PendingCopies
+from rds_csi.application.events import EventRecorder
 from rds_csi.application.health import CheckHealth, HealthMonitor
 from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.node import (
@@ -64,6 +70,7 @@ from rds_csi.application.snapshots import (
     ListSnapshots,
     PopulateVolume,
 )
+from rds_csi.application.stale import StaleAttachments
 from rds_csi.application.topology import CreateVolumeInTopology
 from rds_csi.domain import InvalidArgument, VolumeParameters
 from rds_csi.emulator import Emulator
@@ -71,10 +78,12 @@ from rds_csi.emulator.dataplane import EXPORTS_FILE
 from rds_csi.entrypoints.csi._pb import csi_pb2_grpc
 from rds_csi.entrypoints.csi.admission import AdmissionLimits, admitted_server
 from rds_csi.entrypoints.csi.controller import ControllerService, ControllerUseCases
+from rds_csi.entrypoints.csi.deadlines import DeadlineInterceptor
 from rds_csi.entrypoints.csi.identity import IdentityService
 from rds_csi.entrypoints.csi.interceptors import RpcInterceptor
 from rds_csi.entrypoints.csi.node import NodeInfo, NodeService, NodeUseCases
 from rds_csi.entrypoints.csi.snapshots import SnapshotUseCases
+from rds_csi.entrypoints.kube_wiring import KubeWiring, node_events
 from rds_csi.entrypoints.rds_wiring import (
     RdsSsh,
     closing,
@@ -84,6 +93,12 @@ from rds_csi.entrypoints.rds_wiring import (
     open_ssh_backend,
     rds_ssh_settings,
 )
+from rds_csi.entrypoints.rest_wiring import (
+    RdsRest,
+    closing_rest,
+    emulator_rest_settings,
+    rds_rest_settings,
+)
 from rds_csi.entrypoints.settings import AUTO, Mode, Settings
 
 
@@ -91,6 +106,8 @@ __all__ = ["Container", "RdsSsh", "backend_kinds", "initiator_kinds", "open_ssh_
 
 
 MAX_WORKERS = 16
+EMULATOR_KINDS = frozenset({"emulator", "emulator-rest"})
+SNAPSHOT_KINDS = frozenset({"fake", "ssh", "emulator"})  # backends with a SnapshotBackend
 
 
 # --- what the providers call: decisions and requirements that span options ----------------
@@ -114,8 +131,8 @@ def resolve_initiator(initiator: str, backend_kind: str, mode: Mode) -> str:
     """
     if initiator != AUTO:
         return initiator
-    if mode is Mode.ALL and backend_kind in {"emulator", "fake"}:
-        return "loop" if backend_kind == "emulator" else "fake"
+    if mode is Mode.ALL and backend_kind in {*EMULATOR_KINDS, "fake"}:
+        return "loop" if backend_kind in EMULATOR_KINDS else "fake"
     return "nvme"
 
 
@@ -129,7 +146,7 @@ def loop_initiator(
     explicit: str, backend_kind: str, emulator: Callable[[], Emulator]
 ) -> LoopInitiator:
     """The loop initiator on the emulator's exports file: as given, or the embedded one's."""
-    if not explicit and backend_kind == "emulator":
+    if not explicit and backend_kind in EMULATOR_KINDS:
         explicit = str(emulator().config.data_dir / EXPORTS_FILE)
     if not explicit:
         raise InvalidArgument(
@@ -201,7 +218,10 @@ class Container(containers.DeclarativeContainer):
     # --- the RDS --------------------------------------------------------------------------
     backend_kind = providers.Callable(resolve_backend, settings.provided.backend, mode)
     emulator = providers.Resource(
-        open_emulator, settings, providers.Callable(emulator_data_address, settings)
+        open_emulator,
+        settings,
+        providers.Callable(emulator_data_address, settings),
+        rest=providers.Callable(lambda kind: kind == "emulator-rest", backend_kind),
     )
     snapshot_method = settings.provided.controller.snapshot_method
     rds_ssh = providers.Container(
@@ -213,10 +233,24 @@ class Container(containers.DeclarativeContainer):
     emulator_ssh = providers.Container(
         RdsSsh,
         settings=providers.Callable(
-            emulator_ssh_settings, emulator, settings.provided.controller.volume_path
+            emulator_ssh_settings,
+            emulator,
+            settings.provided.controller.volume_path,
+            settings.provided.rds.call_timeout,
         ),
         metrics=metrics,
         snapshot_method=snapshot_method,
+    )
+    # Singletons: the password is read (or, on the emulator, made) once, not per provider use.
+    rds_rest = providers.Container(
+        RdsRest, settings=providers.Singleton(rds_rest_settings, settings), metrics=metrics
+    )
+    emulator_rest = providers.Container(
+        RdsRest,
+        settings=providers.Singleton(
+            emulator_rest_settings, emulator, settings.provided.controller.volume_path
+        ),
+        metrics=metrics,
     )
     fake_backend = providers.Singleton(fake_rds, settings.provided.controller.fake_rds_latency)
     raw_backend = providers.Selector(
@@ -224,6 +258,8 @@ class Container(containers.DeclarativeContainer):
         fake=fake_backend,
         ssh=providers.Resource(closing, rds_ssh.backend),
         emulator=providers.Resource(closing, emulator_ssh.backend),
+        rest=providers.Resource(closing_rest, rds_rest.backend),
+        **{"emulator-rest": providers.Resource(closing_rest, emulator_rest.backend)},
     )
     # Every use case sees the RDS through the circuit breaker (fails fast while it is down).
     backend = providers.Singleton(
@@ -238,6 +274,10 @@ class Container(containers.DeclarativeContainer):
     )
 
     # Snapshots share the volumes' connection (and their retries), not the circuit breaker.
+    # The REST control plane has no snapshot adapter yet: it serves no snapshot RPCs.
+    snapshots_served = providers.Callable(
+        lambda kind: "yes" if kind in SNAPSHOT_KINDS else "no", backend_kind
+    )
     snapshot_backend = providers.Selector(
         backend_kind,
         fake=providers.Singleton(InMemorySnapshots, fake_backend),
@@ -246,15 +286,53 @@ class Container(containers.DeclarativeContainer):
     )
     snapshot_copies = providers.Resource(running_copies)
 
+    # --- the cluster ----------------------------------------------------------------------
+    clock = providers.Singleton(SystemClock)
+    cluster = providers.Container(KubeWiring, settings=settings, mode=mode)
+    kubernetes_kind = cluster.kind
+    kubernetes = cluster.kubernetes
+    events = providers.Singleton(EventRecorder, kubernetes, clock)
+    # Not ready until rebuilt from VolumeAttachments: no publish is answered from nothing.
+    attachments = providers.Singleton(AttachmentState, clock, ready=False)
+
     # --- controller -----------------------------------------------------------------------
     volume_defaults = providers.Singleton(volume_defaults, settings)
-    populate = providers.Factory(
-        PopulateVolume,
-        snapshots=snapshot_backend,
-        volumes=backend,
-        locks=controller_locks,
-        copies=snapshot_copies,
+    attachment_sync = providers.Singleton(
+        AttachmentSync,
+        kubernetes,
+        attachments,
+        default_timeout=volume_defaults.provided.migration_timeout,
+        resync_seconds=settings.provided.controller.attachment_resync,
         metrics=metrics,
+        # An in-memory cluster with no file has no attacher writing VolumeAttachments.
+        enabled=providers.Callable(
+            lambda kind, state_file: kind != "fake" or bool(state_file),
+            kubernetes_kind,
+            settings.provided.controller.kubernetes_state_file,
+        ),
+    )
+    stale_attachments = providers.Singleton(
+        StaleAttachments,
+        kubernetes,
+        attachments,
+        clock,
+        grace=settings.provided.controller.stale_node_grace,
+        interval=settings.provided.controller.stale_attachment_interval,
+        events=events,
+        metrics=metrics,
+        identity=providers.Callable(socket.gethostname),  # the pod's name in a cluster
+    )
+    populate = providers.Selector(
+        snapshots_served,
+        yes=providers.Factory(
+            PopulateVolume,
+            snapshots=snapshot_backend,
+            volumes=backend,
+            locks=controller_locks,
+            copies=snapshot_copies,
+            metrics=metrics,
+        ),
+        no=providers.Object(None),
     )
     controller_use_cases = providers.Singleton(
         ControllerUseCases,
@@ -269,7 +347,9 @@ class Container(containers.DeclarativeContainer):
             ),
             topology=topology,
         ),
-        delete=providers.Factory(DeleteVolume, backend=backend, locks=controller_locks),
+        delete=providers.Factory(
+            DeleteVolume, backend=backend, locks=controller_locks, attachments=attachments
+        ),
         validate=providers.Factory(
             ValidateVolumeCapabilities, backend=backend, defaults=volume_defaults
         ),
@@ -278,27 +358,53 @@ class Container(containers.DeclarativeContainer):
         expand=providers.Factory(ExpandVolume, backend=backend, locks=controller_locks),
         get=providers.Factory(GetVolume, backend=backend),
         topology=topology,
-        snapshots=providers.Factory(
-            SnapshotUseCases,
-            create=providers.Factory(
-                CreateSnapshot,
-                snapshots=snapshot_backend,
-                volumes=backend,
-                locks=controller_locks,
-                copies=snapshot_copies,
-                clock=providers.Object(time.time),
-                metrics=metrics,
+        snapshots=providers.Selector(
+            snapshots_served,
+            yes=providers.Factory(
+                SnapshotUseCases,
+                create=providers.Factory(
+                    CreateSnapshot,
+                    snapshots=snapshot_backend,
+                    volumes=backend,
+                    locks=controller_locks,
+                    copies=snapshot_copies,
+                    clock=providers.Object(time.time),
+                    metrics=metrics,
+                ),
+                delete=providers.Factory(
+                    DeleteSnapshot,
+                    snapshots=snapshot_backend,
+                    locks=controller_locks,
+                    copies=snapshot_copies,
+                ),
+                list=providers.Factory(
+                    ListSnapshots, snapshots=snapshot_backend, copies=snapshot_copies
+                ),
             ),
-            delete=providers.Factory(
-                DeleteSnapshot,
-                snapshots=snapshot_backend,
-                locks=controller_locks,
-                copies=snapshot_copies,
-            ),
-            list=providers.Factory(
-                ListSnapshots, snapshots=snapshot_backend, copies=snapshot_copies
-            ),
+            no=providers.Object(None),
         ),
+        publish=providers.Factory(
+            PublishVolume,
+            backend=backend,
+            state=attachments,
+            locks=controller_locks,
+            clock=clock,
+            defaults=volume_defaults,
+            kubernetes=kubernetes,
+            events=events,
+            metrics=metrics,
+            own_node=settings.provided.node.node_id,
+        ),
+        unpublish=providers.Factory(
+            UnpublishVolume,
+            state=attachments,
+            locks=controller_locks,
+            clock=clock,
+            kubernetes=kubernetes,
+            events=events,
+            metrics=metrics,
+        ),
+        attachments=attachments,
     )
 
     # --- node -----------------------------------------------------------------------------
@@ -411,7 +517,7 @@ class Container(containers.DeclarativeContainer):
             ),
         ),
         interval=settings.provided.controller.health_interval,
-        clock=providers.Singleton(SystemClock),
+        clock=clock,
     )
     identity_service = providers.Singleton(
         IdentityService,
@@ -438,6 +544,12 @@ class Container(containers.DeclarativeContainer):
             all=node_use_cases,
             controller=providers.Object(None),
         ),
+        events=providers.Selector(
+            mode_name,
+            node=providers.Singleton(node_events, kubernetes.provider, clock),
+            all=events,
+            controller=providers.Object(None),
+        ),
     )
     rpc_interceptor = providers.Singleton(RpcInterceptor, metrics=metrics)
     grpc_server = providers.Factory(
@@ -445,7 +557,8 @@ class Container(containers.DeclarativeContainer):
         identity=identity_service,
         controller=controller_service,
         node=node_service,
-        interceptors=providers.List(rpc_interceptor),
+        # the deadline scope inside the log line: the line times the whole call
+        interceptors=providers.List(rpc_interceptor, providers.Singleton(DeadlineInterceptor)),
         identity_workers=settings.provided.identity_workers,
     )
 

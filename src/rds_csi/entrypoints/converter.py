@@ -11,6 +11,7 @@ from typing import Any, Final
 
 import cattrs
 
+from rds_csi.adapters.routeros_rest.settings import check_rest_url
 from rds_csi.application.topology import Topology
 from rds_csi.domain import DomainError, Size
 from rds_csi.domain.identity import check_base_path
@@ -32,6 +33,7 @@ from rds_csi.entrypoints.settings import (
     NqnPrefix,
     Port,
     Positive,
+    RestUrl,
     Seconds,
 )
 
@@ -128,7 +130,7 @@ def _endpoint(value: object, _type: object) -> Endpoint:
 
 
 def _size(value: object, _type: object) -> Size:
-    return value if isinstance(value, Size) else Size.parse(_text(value), field="pool size")
+    return value if isinstance(value, Size) else Size.from_quantity(_text(value), field="pool size")
 
 
 def _checked_text(check: Callable[[str], object], *, empty_ok: bool = False) -> Any:
@@ -182,6 +184,7 @@ def _make_converter() -> cattrs.Converter:
         DriverName: _checked_text(check_driver_name),
         NodeId: _checked_text(_node_id),
         HostPort: _checked_text(_host_port, empty_ok=True),
+        RestUrl: _checked_text(check_rest_url, empty_ok=True),
         **{kind: _one_of(listing) for kind, listing in CHOICES.items()},
     }
     for kind, hook in hooks.items():

@@ -19,7 +19,8 @@ from dependency_injector import containers, providers
 
 from rds_csi.adapters.routeros_ssh import RetryPolicy, RouterOsSshBackend, SshSettings
 from rds_csi.adapters.routeros_ssh.commands import FILE_COPY
-from rds_csi.adapters.routeros_ssh.connection import SshConnection, SshEndpoint, load_private_key
+from rds_csi.adapters.routeros_ssh.connection import SshConnection, SshEndpoint
+from rds_csi.adapters.routeros_ssh.keys import load_private_key
 from rds_csi.adapters.routeros_ssh.settings import host_key_policy, login_user
 from rds_csi.adapters.routeros_ssh.snapshots import RouterOsSnapshots
 from rds_csi.application.ports import Metrics
@@ -50,6 +51,8 @@ def rds_ssh_settings(settings: Settings) -> SshSettings:
         )
     if rds.insecure_ignore_host_key:
         log.warning("RDS host key verification is OFF (--rds-insecure-ignore-host-key)")
+    else:
+        _check_known_hosts(rds.known_hosts)
     return SshSettings(
         address=rds.address,
         port=rds.port,
@@ -58,10 +61,27 @@ def rds_ssh_settings(settings: Settings) -> SshSettings:
         known_hosts_file=pathlib.Path(rds.known_hosts) if rds.known_hosts else None,
         insecure_ignore_host_key=rds.insecure_ignore_host_key,
         base_path=settings.controller.volume_path,
+        call_timeout=rds.call_timeout,
     )
 
 
-def emulator_ssh_settings(emulator: Emulator, base_path: str) -> SshSettings:
+def _check_known_hosts(given: str) -> None:
+    """A missing known_hosts file, named as the operator gave it and with the option to set."""
+    path = pathlib.Path(given) if given else pathlib.Path.home() / ".ssh" / "known_hosts"
+    try:
+        path.open("rb").close()
+    except OSError as exc:
+        shown = given or "~/.ssh/known_hosts (the default: --rds-known-hosts is not set)"
+        raise InvalidArgument(
+            "--rds-known-hosts",
+            f"{shown}: {exc.strerror or exc}; give the known_hosts file holding the RDS host "
+            "key (docs/routeros.md), or --rds-insecure-ignore-host-key for a first trial",
+        ) from None
+
+
+def emulator_ssh_settings(
+    emulator: Emulator, base_path: str, call_timeout: float = 12.0
+) -> SshSettings:
     """``--backend emulator``: the SSH adapter logged in to it, the real code path."""
     client = emulator.provision_client(emulator.config.data_dir / "client")
     return SshSettings.for_emulator(
@@ -71,6 +91,7 @@ def emulator_ssh_settings(emulator: Emulator, base_path: str) -> SshSettings:
         key_file=client.key_file,
         known_hosts_file=client.known_hosts_file,
         base_path=base_path,
+        call_timeout=call_timeout,
     )
 
 
@@ -84,12 +105,14 @@ def emulator_data_address(settings: Settings) -> str:
     )
 
 
-def open_emulator(settings: Settings, data_address: str) -> Iterator[Emulator]:
+def open_emulator(
+    settings: Settings, data_address: str, *, rest: bool = False
+) -> Iterator[Emulator]:
     """
-    The RouterOS emulator on loopback (a free port). Without a data directory its disks live
-    in a temporary one that goes away with the process. Data plane ``nvmet`` (or ``auto`` on
-    a kernel with nvmet) also serves its exports over NVMe/TCP on ``data_address``; they are
-    withdrawn when the emulator stops.
+    The RouterOS emulator on loopback (a free port; with ``rest`` its REST API on another).
+    Without a data directory its disks live in a temporary one that goes away with the
+    process. Data plane ``nvmet`` (or ``auto`` on a kernel with nvmet) also serves its
+    exports over NVMe/TCP on ``data_address``; they are withdrawn when the emulator stops.
     """
     options = settings.emulator
     temporary = not options.data_dir
@@ -102,6 +125,7 @@ def open_emulator(settings: Settings, data_address: str) -> Iterator[Emulator]:
                 pool_size=options.pool_size,
                 data_plane=options.data_plane,
                 data_address=data_address,
+                rest_listen=("127.0.0.1", 0) if rest else None,
                 copy_throughput=options.copy_throughput,
             )
         )
@@ -168,6 +192,7 @@ class RdsSsh(containers.DeclarativeContainer):
         base_path=settings.provided.base_path,
         pool=settings.provided.effective_pool,
         metrics=metrics,
+        call_timeout=settings.provided.call_timeout,
         retry=providers.Factory(
             RetryPolicy,
             attempts=settings.provided.retry_attempts,

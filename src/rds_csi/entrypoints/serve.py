@@ -87,6 +87,7 @@ def _check_configuration(container: Container, mode: Mode) -> None:
     if mode is not Mode.NODE:
         container.volume_defaults()
         container.controller_use_cases()
+        container.attachment_sync()
     if mode is not Mode.CONTROLLER:
         container.node_use_cases()
 
@@ -121,10 +122,21 @@ def _start(container: Container, settings: Settings, endpoint: Endpoint, mode: M
     return _Running(server, endpoint, metrics)
 
 
+def _start_attachment_sync(container: Container, mode: Mode) -> None:
+    """Rebuild attachments from the cluster before serving (publishes wait for it)."""
+    if mode is not Mode.NODE:
+        container.attachment_sync().start()
+        if container.settings().controller.stale_attachment_interval > 0:
+            container.stale_attachments().start()
+
+
 def _stop(running: _Running, container: Container, grace: float) -> None:
     _log.info("shutting down", extra={"fields": {"grace_seconds": grace}})
     running.server.stop(grace).wait()
     container.health_monitor().stop()
+    if container.mode() is not Mode.NODE:
+        container.attachment_sync().stop()
+        container.stale_attachments().stop()
     if running.endpoint.unix_path is not None:
         with contextlib.suppress(FileNotFoundError):
             running.endpoint.unix_path.unlink()
@@ -163,6 +175,7 @@ def serve(
         if kind == "fake":
             _log.warning("%s is the in-memory fake: nothing reaches a real RDS or node", role)
     try:
+        _start_attachment_sync(container, mode)
         running = _start(container, settings, endpoint, mode)
     except (RuntimeError, DomainError, EndpointError) as exc:
         _log.error("cannot start: %s", exc)

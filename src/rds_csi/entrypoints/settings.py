@@ -22,6 +22,7 @@ from rds_csi.domain import Size
 from rds_csi.domain.identity import DEFAULT_BASE_PATH, DEFAULT_NQN_PREFIX
 from rds_csi.domain.model import DEFAULT_NVME_PORT
 from rds_csi.domain.parameters import DEFAULT_SSH_PORT
+from rds_csi.domain.size import GIB
 from rds_csi.entrypoints.csi.identity import DEFAULT_DRIVER_NAME
 from rds_csi.entrypoints.endpoint import Endpoint, parse_endpoint
 from rds_csi.entrypoints.logs import LOG_FORMATS, LOG_LEVELS
@@ -38,11 +39,13 @@ __all__ = [
     "Mode",
     "NodeSettings",
     "RdsSettings",
+    "RestUrl",
     "Settings",
 ]
 
 ENV_PREFIX: Final = "RDS_CSI_"
-DEFAULT_ENDPOINT: Final = "unix:///csi/csi.sock"
+# The README's trial path, writable without root; the manifests pass their own --endpoint.
+DEFAULT_ENDPOINT: Final = "unix:///tmp/rds-csi/csi.sock"
 AUTO: Final = "auto"
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
@@ -69,12 +72,15 @@ NqnPrefix = NewType("NqnPrefix", str)
 DriverName = NewType("DriverName", str)
 NodeId = NewType("NodeId", str)
 HostPort = NewType("HostPort", str)  # host:port; empty: off
+RestUrl = NewType("RestUrl", str)  # https://host[:port]; empty: https://<rds address>
 LogLevel = NewType("LogLevel", str)
 LogFormat = NewType("LogFormat", str)
 DataPlane = NewType("DataPlane", str)
 BackendKind = NewType("BackendKind", str)
 InitiatorKind = NewType("InitiatorKind", str)
 SnapshotMethod = NewType("SnapshotMethod", str)
+KubernetesKind = NewType("KubernetesKind", str)
+KUBERNETES_KINDS: Final = (AUTO, "api", "fake")
 
 
 def _backends() -> Sequence[str]:
@@ -96,6 +102,7 @@ CHOICES: Final[Mapping[object, Callable[[], Sequence[str]]]] = {
     BackendKind: _backends,
     InitiatorKind: _initiators,
     SnapshotMethod: lambda: ("file-copy", "copy-from"),
+    KubernetesKind: lambda: KUBERNETES_KINDS,
 }
 
 
@@ -126,14 +133,14 @@ class MetricsSettings:
 
 @attrs.frozen
 class RdsSettings:
-    """How the controller reaches a real RDS over SSH (``--backend ssh``)."""
+    """How the controller reaches a real RDS: over SSH (``--backend ssh``) or REST (``rest``)."""
 
     address: Host = attrs.field(
         default=Host("127.0.0.1"),
         metadata=_help("RDS control-plane address (SSH; default rdsAddress)"),
     )
     port: Port = attrs.field(default=Port(DEFAULT_SSH_PORT), metadata=_help("RDS SSH port"))
-    user: str = attrs.field(default="admin", metadata=_help("RDS SSH user"))
+    user: str = attrs.field(default="admin", metadata=_help("RDS user (SSH and REST)"))
     ssh_key: AbsolutePath = attrs.field(
         default=AbsolutePath(""), metadata=_help("path of the SSH private key for the RDS")
     )
@@ -143,6 +150,35 @@ class RdsSettings:
     )
     insecure_ignore_host_key: bool = attrs.field(
         default=False, metadata=_help("skip host key verification (testing only)")
+    )
+    call_timeout: Interval = attrs.field(
+        default=Interval(12.0),
+        metadata=_help(
+            "seconds one RDS operation may take, retries included, when the caller's gRPC "
+            "deadline is later or absent (also with backend emulator); docs/deadlines.md"
+        ),
+    )
+    rest_url: RestUrl = attrs.field(
+        default=RestUrl(""),
+        metadata=_help(
+            "backend rest: https://host[:port] of the RDS web server (www-ssl); "
+            "empty: https://<rds_address>"
+        ),
+    )
+    rest_password_file: AbsolutePath = attrs.field(
+        default=AbsolutePath(""),
+        metadata=_help("backend rest: path of the file holding the RDS user's password"),
+    )
+    ca_file: AbsolutePath = attrs.field(
+        default=AbsolutePath(""),
+        metadata=_help(
+            "backend rest: PEM file of the CA (or self-signed certificate) the RDS web server "
+            "presents; empty: the system trust store"
+        ),
+    )
+    insecure_skip_verify: bool = attrs.field(
+        default=False,
+        metadata=_help("backend rest: do not verify the RDS certificate (testing only)"),
     )
 
 
@@ -157,7 +193,7 @@ class EmulatorSettings:
         ),
     )
     pool_size: Size = attrs.field(
-        factory=lambda: Size.parse("100G"),
+        factory=lambda: Size(100 * GIB),
         metadata=_help("backend emulator: the size of its storage pool"),
     )
     data_plane: DataPlane = attrs.field(
@@ -207,6 +243,51 @@ class ControllerSettings:
         metadata=_help(
             "seconds every call to the in-memory RDS sleeps (backend fake; demos and tests)"
         ),
+    )
+    kubernetes: KubernetesKind = attrs.field(
+        default=KubernetesKind(AUTO),
+        metadata=_help(
+            "the cluster the controller reads VolumeAttachments from and tells Events: api "
+            "(the Kubernetes API), fake (in memory: the node ID is the one node); auto: fake "
+            "for `all` outside a cluster without KUBECONFIG, api otherwise"
+        ),
+    )
+    kubeconfig: AbsolutePath = attrs.field(
+        default=AbsolutePath(""),
+        metadata=_help(
+            "kubeconfig file for kubernetes api; empty: $KUBECONFIG, else the in-cluster "
+            "service account"
+        ),
+    )
+    namespace: str = attrs.field(
+        default="",
+        metadata=_help(
+            "the controller's namespace (Events about cluster-scoped objects go there); "
+            "empty: default",
+            "POD_NAMESPACE",
+        ),
+    )
+    kubernetes_state_file: AbsolutePath = attrs.field(
+        default=AbsolutePath(""),
+        metadata=_help(
+            "kubernetes fake: keep the in-memory cluster in this JSON file (tests play the "
+            "attacher through it)"
+        ),
+    )
+    attachment_resync: Seconds = attrs.field(
+        default=Seconds(300.0),
+        metadata=_help("seconds between full rebuilds of attachments from VolumeAttachments"),
+    )
+    stale_attachment_interval: Seconds = attrs.field(
+        default=Seconds(60.0),
+        metadata=_help(
+            "seconds between checks for attachments on deleted or long NotReady nodes "
+            "(reported, never detached); 0 disables"
+        ),
+    )
+    stale_node_grace: Seconds = attrs.field(
+        default=Seconds(300.0),
+        metadata=_help("seconds a node may be NotReady before its attachments are reported stale"),
     )
     breaker_failures: Positive = attrs.field(
         default=Positive(5),
@@ -298,15 +379,16 @@ class Settings:
     backend: BackendKind = attrs.field(
         default=BackendKind(AUTO),
         metadata=_help(
-            "the storage backend: ssh (a real RDS), emulator (embedded), fake (in memory); "
-            "auto: emulator for `all`, ssh otherwise"
+            "the storage backend: ssh or rest (a real RDS over SSH or HTTPS), emulator or "
+            "emulator-rest (embedded, over SSH or HTTPS), fake (in memory); auto: emulator for "
+            "`all`, ssh otherwise"
         ),
     )
     initiator: InitiatorKind = attrs.field(
         default=InitiatorKind(AUTO),
         metadata=_help(
             "the node's initiator: nvme (nvme-cli), loop (the emulator's images as loop "
-            "devices), fake (in memory); auto: loop for `all` on the emulator, fake on backend "
+            "devices), fake (in memory); auto: loop for `all` on an emulator, fake on backend "
             "fake, nvme otherwise"
         ),
     )

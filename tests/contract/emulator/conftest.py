@@ -30,7 +30,7 @@ def client_key() -> paramiko.PKey:
 def emulator(tmp_path: pathlib.Path, client_key: paramiko.PKey) -> Iterator[Emulator]:
     config = EmulatorConfig(
         data_dir=tmp_path / "rds",
-        pool_size=Size.parse("100G"),
+        pool_size=Size.from_quantity("100Gi"),
         users=(EmulatorUser("admin", PASSWORD, [public_key_line(client_key)]),),
     )
     with Emulator(config) as emu:
@@ -89,7 +89,7 @@ def console(tmp_path: pathlib.Path) -> Console:
     state = PoolState(
         data,
         pool_name="storage-pool",
-        pool_size=Size.parse("100G"),
+        pool_size=Size.from_quantity("100Gi"),
         data_plane=JsonExportsDataPlane(data / "nvme-exports.json"),
     )
     return Console(state)

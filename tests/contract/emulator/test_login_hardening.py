@@ -49,7 +49,7 @@ def _emulator(
     return Emulator(
         EmulatorConfig(
             data_dir=tmp_path / "rds",
-            pool_size=Size.parse("10G"),
+            pool_size=Size.from_quantity("10Gi", field="pool size"),
             users=(EmulatorUser("admin", PASSWORD, keys),),
             login_limit=limit,
         )

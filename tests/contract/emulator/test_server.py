@@ -140,7 +140,9 @@ class TestState:
         run(connect(), add_line("3G"))
         known = emulator.known_hosts_line()
         emulator.stop()
-        config = EmulatorConfig(data_dir=emulator.config.data_dir, pool_size=Size.parse("100G"))
+        config = EmulatorConfig(
+            data_dir=emulator.config.data_dir, pool_size=Size.from_quantity("100Gi")
+        )
         with Emulator(config) as again:
             (disk,) = again.state.disks()
             assert disk.slot == VID
@@ -223,7 +225,7 @@ class TestExports:
             def close(self) -> None:
                 closed.append(True)
 
-        config = EmulatorConfig(data_dir=tmp_path, pool_size=Size.parse("10G"))
+        config = EmulatorConfig(data_dir=tmp_path, pool_size=Size.from_quantity("10Gi"))
         emulator = Emulator(config, data_plane=Recording())
         emulator.console.run(add_line("1G"))
         emulator.console.run(f'/disk set [find slot="{VID}"] file-size=2G')
@@ -245,7 +247,7 @@ def test_the_command_line_starts_and_stops_an_emulator(tmp_path: pathlib.Path) -
     secret.write_text(PASSWORD + "\n")
     with subprocess.Popen(
         [sys.executable, "-m", "rds_csi.emulator", "--listen", "127.0.0.1:0",
-         "--data-dir", str(tmp_path / "data"), "--pool-size", "5G",
+         "--data-dir", str(tmp_path / "data"), "--pool-size", "5Gi",
          "--password-file", str(secret), "--log-level", "WARNING"],
         stdout=subprocess.PIPE,
         text=True,

@@ -42,23 +42,38 @@ def _expand_below_current(d: DriverProcess) -> None:
     )
 
 
+def pr(**kw: object) -> csi_pb2.ControllerPublishVolumeRequest:
+    """A ControllerPublishVolume request to the driver's own node (the fake cluster's one)."""
+    base: dict[str, object] = {
+        "volume_id": UNKNOWN_ID,
+        "node_id": "e2e-node",
+        "volume_capability": MOUNT,
+    }
+    return csi_pb2.ControllerPublishVolumeRequest(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def _publish_incompatible(d: DriverProcess) -> None:
+    volume = d.create()
+    d.controller.ControllerPublishVolume(pr(volume_id=volume.volume_id))
+    d.controller.ControllerPublishVolume(pr(volume_id=volume.volume_id, readonly=True))
+
+
+def _publish_unknown_node(d: DriverProcess) -> None:
+    volume = d.create()
+    d.controller.ControllerPublishVolume(pr(volume_id=volume.volume_id, node_id="no-such-node"))
+
+
+def _delete_attached(d: DriverProcess) -> None:
+    volume = d.create()
+    d.controller.ControllerPublishVolume(pr(volume_id=volume.volume_id))
+    d.controller.DeleteVolume(csi_pb2.DeleteVolumeRequest(volume_id=volume.volume_id))
+
+
 ERROR_ROWS = [
     # §1 generic: not implemented -> 12 (and never advertised: see the capability tests)
     *(
         Row(f"{m}: not implemented -> 12", c, C.UNIMPLEMENTED)
         for m, c in [
-            (
-                "ControllerPublishVolume",
-                lambda d: d.controller.ControllerPublishVolume(
-                    csi_pb2.ControllerPublishVolumeRequest()
-                ),
-            ),
-            (
-                "ControllerUnpublishVolume",
-                lambda d: d.controller.ControllerUnpublishVolume(
-                    csi_pb2.ControllerUnpublishVolumeRequest()
-                ),
-            ),
             (
                 "ControllerModifyVolume",
                 lambda d: d.controller.ControllerModifyVolume(
@@ -155,6 +170,44 @@ ERROR_ROWS = [
         lambda d: d.controller.CreateVolume(cr(capacity_range=rng(12 * TIB))),
         C.RESOURCE_EXHAUSTED,
     ),
+    # §4 ControllerPublishVolume / ControllerUnpublishVolume (the other-node rows, 9 with the
+    # holder named, are in test_attachments.py: they need a second node in the cluster)
+    Row(
+        "ControllerPublishVolume: volume_id missing -> 3",
+        lambda d: d.controller.ControllerPublishVolume(pr(volume_id="")),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "ControllerPublishVolume: node_id missing -> 3",
+        lambda d: d.controller.ControllerPublishVolume(pr(node_id="")),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "ControllerPublishVolume: volume_capability missing -> 3",
+        lambda d: d.controller.ControllerPublishVolume(
+            csi_pb2.ControllerPublishVolumeRequest(volume_id=UNKNOWN_ID, node_id="e2e-node")
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row(
+        "ControllerPublishVolume: volume unknown -> 5",
+        lambda d: d.controller.ControllerPublishVolume(pr()),
+        C.NOT_FOUND,
+    ),
+    Row("ControllerPublishVolume: node unknown -> 5", _publish_unknown_node, C.NOT_FOUND),
+    Row(
+        "ControllerPublishVolume: published to this node but incompatible -> 6",
+        _publish_incompatible,
+        C.ALREADY_EXISTS,
+    ),
+    Row(
+        "ControllerUnpublishVolume: volume_id missing -> 3",
+        lambda d: d.controller.ControllerUnpublishVolume(
+            csi_pb2.ControllerUnpublishVolumeRequest(node_id="e2e-node")
+        ),
+        C.INVALID_ARGUMENT,
+    ),
+    Row("DeleteVolume: in use (attached) -> 9", _delete_attached, C.FAILED_PRECONDITION),
     # §4 DeleteVolume
     Row(
         "DeleteVolume: volume_id missing -> 3",
@@ -290,7 +343,55 @@ def test_controller_get_capabilities_lists_exactly_what_we_serve(driver: DriverP
         _Rpc.CREATE_DELETE_SNAPSHOT,
         _Rpc.LIST_SNAPSHOTS,
         _Rpc.CLONE_VOLUME,
-    }  # no PUBLISH_UNPUBLISH_VOLUME, no LIST_VOLUMES_PUBLISHED_NODES
+        _Rpc.PUBLISH_UNPUBLISH_VOLUME,
+        _Rpc.LIST_VOLUMES_PUBLISHED_NODES,
+    }  # no PUBLISH_READONLY (not honoured)
+
+
+def test_controller_publish_is_idempotent_and_lists_the_node(driver: DriverProcess) -> None:
+    volume = driver.create()
+    first = driver.controller.ControllerPublishVolume(pr(volume_id=volume.volume_id))
+    again = driver.controller.ControllerPublishVolume(pr(volume_id=volume.volume_id))
+    assert again.publish_context == first.publish_context
+    assert first.publish_context["nqn"] == volume.volume_context["nqn"]
+    got = driver.controller.ControllerGetVolume(
+        csi_pb2.ControllerGetVolumeRequest(volume_id=volume.volume_id)
+    )
+    assert list(got.status.published_node_ids) == ["e2e-node"]
+    listed = driver.controller.ListVolumes(csi_pb2.ListVolumesRequest())
+    entry = next(e for e in listed.entries if e.volume.volume_id == volume.volume_id)
+    assert list(entry.status.published_node_ids) == ["e2e-node"]
+
+
+def test_controller_unpublish_not_attached_or_unknown_is_ok(driver: DriverProcess) -> None:
+    volume = driver.create()
+    unpublish = driver.controller.ControllerUnpublishVolume
+    unpublish(csi_pb2.ControllerUnpublishVolumeRequest(volume_id=volume.volume_id))
+    unpublish(csi_pb2.ControllerUnpublishVolumeRequest(volume_id=UNKNOWN_ID, node_id="x"))
+    driver.controller.ControllerPublishVolume(pr(volume_id=volume.volume_id))
+    request = csi_pb2.ControllerUnpublishVolumeRequest(
+        volume_id=volume.volume_id, node_id="e2e-node"
+    )
+    unpublish(request)
+    unpublish(request)
+    driver.controller.DeleteVolume(csi_pb2.DeleteVolumeRequest(volume_id=volume.volume_id))
+
+
+def test_node_stage_works_from_publish_context_alone(driver: DriverProcess) -> None:
+    volume = driver.create()
+    published = driver.controller.ControllerPublishVolume(pr(volume_id=volume.volume_id))
+    staging = driver.staging_dir(volume.volume_id)
+    driver.node.NodeStageVolume(
+        csi_pb2.NodeStageVolumeRequest(
+            volume_id=volume.volume_id,
+            staging_target_path=staging,
+            volume_capability=MOUNT,
+            publish_context=published.publish_context,
+        )
+    )
+    driver.node.NodeUnstageVolume(
+        csi_pb2.NodeUnstageVolumeRequest(volume_id=volume.volume_id, staging_target_path=staging)
+    )
 
 
 def test_create_volume_returns_capacity_at_least_required(driver: DriverProcess) -> None:

@@ -112,6 +112,13 @@ class TestVolumeContext:
             structure_context(mapping)
         assert err.value.field == field
 
+    def test_every_missing_key_is_named_at_once(self) -> None:
+        with pytest.raises(InvalidArgument) as err:
+            structure_context({"ctrlLossTmo": "-1"})
+        assert str(err.value) == (
+            "volume_context: missing keys: nqn is required; nvmeAddress is required (or rdsAddress)"
+        )
+
     @given(st.dictionaries(st.sampled_from(CONTEXT_KEYS), st.text(max_size=30)))
     def test_no_context_crashes(self, mapping: dict[str, str]) -> None:
         with contextlib.suppress(InvalidArgument):

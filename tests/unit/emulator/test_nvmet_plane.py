@@ -53,7 +53,7 @@ class Rig:
         self.emulator = self.start()
 
     def start(self) -> Emulator:
-        config = EmulatorConfig(data_dir=self.tmp / "rds", pool_size=Size.parse("100G"))
+        config = EmulatorConfig(data_dir=self.tmp / "rds", pool_size=Size.from_quantity("100Gi"))
         plane = open_data_plane(
             "nvmet", config.data_dir, ADDRESS, nvmet_root=self.fake.root, ops=self.fake
         )

@@ -67,7 +67,13 @@ def start() -> Iterator[Start]:
         mode: str = "all", backend: StorageBackend | None = None, **config: object
     ) -> Driver:
         settings = settings_from(
-            {"node_id": "node-1", "backend": "fake", "initiator": "fake", **config}
+            {
+                "node_id": "node-1",
+                "backend": "fake",
+                "initiator": "fake",
+                "kubernetes": "fake",
+                **config,
+            }
         )
         container = Container(settings=settings, mode=Mode(mode))
         if backend is not None:

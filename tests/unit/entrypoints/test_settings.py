@@ -33,7 +33,7 @@ def config_file(tmp_path: pathlib.Path) -> pathlib.Path:
 
 def test_defaults_without_any_source() -> None:
     s = settings([])
-    assert str(s.endpoint) == "unix:///csi/csi.sock"
+    assert str(s.endpoint) == "unix:///tmp/rds-csi/csi.sock"
     assert s.driver_name == "rds.csi.srvlab.io"
     assert s.metrics.address == "auto"
     assert (s.rds.port, s.rds.user) == (22, "admin")
@@ -87,12 +87,16 @@ def test_option_names_are_unchanged() -> None:
         "shutdown_grace", "backend", "emulator_data_dir", "emulator_pool_size",
         "emulator_data_plane", "emulator_data_address", "emulator_copy_throughput",
         "snapshot_method", "rds_address", "rds_port", "rds_user",
-        "rds_ssh_key", "rds_known_hosts", "rds_insecure_ignore_host_key", "volume_path",
-        "nqn_prefix", "nvme_address", "nvme_port", "fake_rds_latency", "node_id",
+        "rds_ssh_key", "rds_known_hosts", "rds_insecure_ignore_host_key", "rds_call_timeout",
+        "volume_path",
+        "nqn_prefix", "nvme_address", "nvme_port", "fake_rds_latency", "kubernetes", "kubeconfig",
+        "namespace", "kubernetes_state_file", "attachment_resync", "stale_attachment_interval",
+        "stale_node_grace", "node_id",
         "max_volumes_per_node", "initiator", "nvme_binary", "sysfs_root", "kubelet_dir",
             "loop_exports_file",
         "topology",
         "identity_workers", "breaker_failures", "breaker_reset_timeout", "health_interval",
+        "rds_rest_url", "rds_rest_password_file", "rds_ca_file", "rds_insecure_skip_verify",
     }  # fmt: skip
 
 

@@ -28,6 +28,18 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- default (printf "%s-ssh" (include "rds-csi.fullname" .)) .Values.rds.sshSecret.name -}}
 {{- end -}}
 
+{{- define "rds-csi.restSecretName" -}}
+{{- default (printf "%s-rest" (include "rds-csi.fullname" .)) .Values.rds.rest.secret.name -}}
+{{- end -}}
+
+{{/* The control plane, checked: ssh or rest. */}}
+{{- define "rds-csi.controlPlane" -}}
+{{- if not (has .Values.rds.controlPlane (list "ssh" "rest")) -}}
+{{- fail (printf "rds.controlPlane must be ssh or rest, not %q" .Values.rds.controlPlane) -}}
+{{- end -}}
+{{- .Values.rds.controlPlane -}}
+{{- end -}}
+
 {{/* Where kubelet finds this driver's socket on the host. */}}
 {{- define "rds-csi.pluginDir" -}}
 {{- printf "%s/plugins/%s" (trimSuffix "/" .Values.kubeletDir) .Values.driverName -}}

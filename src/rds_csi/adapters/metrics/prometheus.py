@@ -10,14 +10,14 @@ from __future__ import annotations
 import socket
 import socketserver
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import attrs
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
-from rds_csi.application.ports import Metrics
+from rds_csi.application.ports import AttachmentMetrics, Metrics
 from rds_csi.domain import BackendUnavailable
 
 
@@ -41,13 +41,14 @@ _RPC_BUCKETS: Final = (
     10,
     30,
 )
+_MIGRATION_BUCKETS: Final = (1, 5, 10, 15, 30, 60, 120, 300, 600, 1800)
 _CIRCUIT_STATES: Final = ("closed", "open", "half_open")
 _BACKEND_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 # a reflink is instant; a full copy of a large image takes minutes
 _COPY_BUCKETS: Final = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 
 
-class PrometheusMetrics(Metrics):
+class PrometheusMetrics(Metrics, AttachmentMetrics):
     """
     Series (all prefixed ``rds_csi_``):
 
@@ -59,6 +60,9 @@ class PrometheusMetrics(Metrics):
     * ``nvme_connect_total{outcome}``, ``mount_recovery_total{outcome}``.
     * ``backend_circuit_state{state}``: 1 for the breaker's current state (``closed``,
       ``open``, ``half_open``), 0 for the others.
+    * ``attachments{access_mode}``, ``migrations_total{outcome}``,
+      ``migration_duration_seconds{outcome}``, ``attach_refused_total{reason}``,
+      ``stale_attachments``: the controller's attachments (``docs/attachments.md``).
     * ``image_copy_duration_seconds{kind,outcome}``, ``image_copies_in_progress{kind}``:
       snapshots, restores and clones (full image copies on the RDS).
     """
@@ -116,6 +120,36 @@ class PrometheusMetrics(Metrics):
             registry=registry,
         )
 
+        self._attachments = Gauge(
+            "rds_csi_attachments",
+            "Volumes attached to at least one node, by the access mode they were published with.",
+            ["access_mode"],
+            registry=registry,
+        )
+        self._migrations = Counter(
+            "rds_csi_migrations",
+            "Live migrations (two nodes attached) that ended, by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+        self._migration_seconds = Histogram(
+            "rds_csi_migration_duration_seconds",
+            "How long a live migration kept two nodes attached, by outcome.",
+            ["outcome"],
+            buckets=_MIGRATION_BUCKETS,
+            registry=registry,
+        )
+        self._refused = Counter(
+            "rds_csi_attach_refused",
+            "ControllerPublishVolume calls fenced off, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self._stale = Gauge(
+            "rds_csi_stale_attachments",
+            "Attachments the reconciler found stale at its last pass.",
+            registry=registry,
+        )
         self._copies = Histogram(
             "rds_csi_image_copy_duration_seconds",
             "Time an image copy on the RDS took (snapshot, restore, clone), by outcome.",
@@ -129,6 +163,20 @@ class PrometheusMetrics(Metrics):
             ["kind"],
             registry=registry,
         )
+
+    def attachments(self, by_mode: Mapping[str, int]) -> None:
+        for mode, count in by_mode.items():
+            self._attachments.labels(mode).set(count)
+
+    def migration(self, outcome: str, seconds: float) -> None:
+        self._migrations.labels(outcome).inc()
+        self._migration_seconds.labels(outcome).observe(seconds)
+
+    def attach_refused(self, reason: str) -> None:
+        self._refused.labels(reason).inc()
+
+    def stale_attachments(self, count: int) -> None:
+        self._stale.set(count)
 
     def copy_started(self, kind: str) -> None:
         self._copying.labels(kind).inc()

@@ -22,6 +22,7 @@ import attrs
 from rds_csi.domain import DiskPath, InvalidArgument, Size, SnapshotId, Volume, VolumeId
 from rds_csi.domain.identity import check_base_path
 from rds_csi.domain.model import check_port
+from rds_csi.domain.size import GIB, KIB, MIB, TIB
 
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "print_disk",
     "print_snapshot",
     "resize_disk",
+    "routeros_size",
     "snapshot_file",
     "split_snapshot_reply",
 ]
@@ -100,7 +102,19 @@ class RosValue:
     def size(cls, value: object) -> RosValue:
         if not isinstance(value, Size) or value.bytes <= 0:
             raise InvalidArgument("size", f"{value!r} is not a positive size")
-        return cls(_Token(value.to_routeros()))
+        return cls(_Token(routeros_size(value)))
+
+
+# RouterOS reads `10G` as GiB; multiples of 1024 only, so the size is exact.
+_ROUTEROS_UNITS: Final = (("T", TIB), ("G", GIB), ("M", MIB), ("k", KIB))
+
+
+def routeros_size(size: Size) -> str:
+    """The shortest exact RouterOS spelling of a size for a command (``10G``, ``1536M``)."""
+    for suffix, unit in _ROUTEROS_UNITS:
+        if size.bytes and size.bytes % unit == 0:
+            return f"{size.bytes // unit}{suffix}"
+    return str(size.bytes)
 
 
 def _prop(name: str) -> str:

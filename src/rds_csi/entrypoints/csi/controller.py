@@ -2,9 +2,11 @@
 The CSI Controller service: each method maps the request, calls one use case, maps back.
 
 Advertised: CREATE_DELETE_VOLUME, LIST_VOLUMES, GET_CAPACITY, EXPAND_VOLUME, GET_VOLUME,
-SINGLE_NODE_MULTI_WRITER; with snapshot use cases also CREATE_DELETE_SNAPSHOT, LIST_SNAPSHOTS
-and CLONE_VOLUME (``snapshots.py``). Publish/unpublish and modify are UNIMPLEMENTED and not
-advertised until their own issues land. Errors are raised, never set on the context: the
+SINGLE_NODE_MULTI_WRITER, and with the attachment use cases PUBLISH_UNPUBLISH_VOLUME and
+LIST_VOLUMES_PUBLISHED_NODES (PUBLISH_READONLY is not: nothing on the RDS can make one node's
+attachment read-only), with the snapshot use cases CREATE_DELETE_SNAPSHOT, LIST_SNAPSHOTS and
+CLONE_VOLUME (``snapshots.py``). Modify is UNIMPLEMENTED and not advertised until its own
+issue lands. Errors are raised, never set on the context: the
 interceptor maps them (``status.py``).
 """
 
@@ -15,6 +17,7 @@ from typing import Final
 import attrs
 import grpc
 
+from rds_csi.application.attachment import AttachmentState, PublishVolume, UnpublishVolume
 from rds_csi.application.provisioning import (
     DeleteVolume,
     ExpandVolume,
@@ -24,7 +27,7 @@ from rds_csi.application.provisioning import (
     ValidateVolumeCapabilities,
 )
 from rds_csi.application.topology import CreateVolumeInTopology, Topology
-from rds_csi.domain import InvalidArgument
+from rds_csi.domain import InvalidArgument, VolumeId
 from rds_csi.entrypoints.csi import mappers, snapshots
 from rds_csi.entrypoints.csi._pb import csi_pb2, csi_pb2_grpc
 from rds_csi.entrypoints.csi.status import Unimplemented
@@ -40,7 +43,10 @@ CONTROLLER_CAPABILITIES: Final = (
     _Rpc.EXPAND_VOLUME,
     _Rpc.GET_VOLUME,
     _Rpc.SINGLE_NODE_MULTI_WRITER,
+    _Rpc.PUBLISH_UNPUBLISH_VOLUME,
+    _Rpc.LIST_VOLUMES_PUBLISHED_NODES,
 )
+_PUBLISHING: Final = frozenset({_Rpc.PUBLISH_UNPUBLISH_VOLUME, _Rpc.LIST_VOLUMES_PUBLISHED_NODES})
 
 
 @attrs.frozen
@@ -55,6 +61,9 @@ class ControllerUseCases:
     expand: ExpandVolume
     get: GetVolume
     topology: Topology = attrs.field(factory=Topology)
+    publish: PublishVolume | None = None
+    unpublish: UnpublishVolume | None = None
+    attachments: AttachmentState | None = None
     snapshots: snapshots.SnapshotUseCases | None = None
 
 
@@ -71,7 +80,11 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
 
     def __init__(self, use_cases: ControllerUseCases | None) -> None:
         self._use_cases = use_cases
-        caps = CONTROLLER_CAPABILITIES if use_cases is not None else ()
+        caps: tuple[csi_pb2.ControllerServiceCapability.RPC.Type.ValueType, ...] = (
+            CONTROLLER_CAPABILITIES if use_cases is not None else ()
+        )
+        if use_cases is not None and use_cases.publish is None:
+            caps = tuple(c for c in caps if c not in _PUBLISHING)
         if use_cases is not None and use_cases.snapshots is not None:
             caps = (*caps, *snapshots.SNAPSHOT_CAPABILITIES)
         self._capabilities = [csi_pb2.ControllerServiceCapability(rpc=_Rpc(type=c)) for c in caps]
@@ -144,7 +157,12 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
         page = uc.list(request.max_entries, request.starting_token)
         return csi_pb2.ListVolumesResponse(
             entries=[
-                csi_pb2.ListVolumesResponse.Entry(volume=mappers.volume(v, topo=uc.topology))
+                csi_pb2.ListVolumesResponse.Entry(
+                    volume=mappers.volume(v, topo=uc.topology),
+                    status=csi_pb2.ListVolumesResponse.VolumeStatus(
+                        published_node_ids=self._published(v.volume_id)
+                    ),
+                )
                 for v in page.volumes
             ],
             next_token=page.next_token,
@@ -186,8 +204,14 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
         vol = uc.get(request.volume_id)
         return csi_pb2.ControllerGetVolumeResponse(
             volume=mappers.volume(vol, topo=uc.topology),
-            status=csi_pb2.ControllerGetVolumeResponse.VolumeStatus(),
+            status=csi_pb2.ControllerGetVolumeResponse.VolumeStatus(
+                published_node_ids=self._published(vol.volume_id)
+            ),
         )
+
+    def _published(self, volume_id: VolumeId) -> list[str]:
+        state = self._uc.attachments
+        return list(state.nodes_of(volume_id)) if state is not None else []
 
     def _snapshot_uc(self, method: str) -> snapshots.SnapshotUseCases:
         found = self._uc.snapshots
@@ -195,17 +219,31 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
             raise _not_supported(method)
         return found
 
-    # --- not advertised ------------------------------------------------------------------
-
     def ControllerPublishVolume(
         self, request: csi_pb2.ControllerPublishVolumeRequest, context: grpc.ServicerContext
     ) -> csi_pb2.ControllerPublishVolumeResponse:
-        raise _not_supported("ControllerPublishVolume")
+        publish = self._uc.publish
+        if publish is None:
+            raise _not_supported("ControllerPublishVolume")
+        published = publish(
+            request.volume_id,
+            request.node_id,
+            mappers.optional_capability(
+                request.volume_capability, present=request.HasField("volume_capability")
+            ),
+            dict(request.volume_context),
+            read_only=request.readonly,
+        )
+        return csi_pb2.ControllerPublishVolumeResponse(publish_context=published.publish_context)
 
     def ControllerUnpublishVolume(
         self, request: csi_pb2.ControllerUnpublishVolumeRequest, context: grpc.ServicerContext
     ) -> csi_pb2.ControllerUnpublishVolumeResponse:
-        raise _not_supported("ControllerUnpublishVolume")
+        unpublish = self._uc.unpublish
+        if unpublish is None:
+            raise _not_supported("ControllerUnpublishVolume")
+        unpublish(request.volume_id, request.node_id)
+        return csi_pb2.ControllerUnpublishVolumeResponse()
 
     def CreateSnapshot(
         self, request: csi_pb2.CreateSnapshotRequest, context: grpc.ServicerContext
@@ -226,6 +264,8 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
         self, request: csi_pb2.GetSnapshotRequest, context: grpc.ServicerContext
     ) -> csi_pb2.GetSnapshotResponse:
         return snapshots.get_snapshot(self._snapshot_uc("GetSnapshot"), request)
+
+    # --- not advertised ------------------------------------------------------------------
 
     def ControllerModifyVolume(
         self, request: csi_pb2.ControllerModifyVolumeRequest, context: grpc.ServicerContext

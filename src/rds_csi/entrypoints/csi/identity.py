@@ -15,13 +15,16 @@ from rds_csi.domain import InvalidArgument
 from rds_csi.entrypoints.csi._pb import csi_pb2, csi_pb2_grpc
 
 
-__all__ = ["DEFAULT_DRIVER_NAME", "IdentityService", "check_driver_name"]
+__all__ = ["DEFAULT_DRIVER_NAME", "NOT_READY_REASON_KEY", "IdentityService", "check_driver_name"]
 
 DEFAULT_DRIVER_NAME: Final = "rds.csi.srvlab.io"  # the Go driver's: existing PVs name it
 # CSI: at most 63 characters, DNS-like; csi-sanity wants a letter at both ends.
 _DRIVER_NAME_RE: Final = re.compile(r"(?=.{1,63}$)[A-Za-z]([A-Za-z0-9.-]*[A-Za-z])?")
 
 _log = logging.getLogger(__name__)
+
+# Why Probe answered ready=false (UTF-8 bytes: a "-bin" key); `rds-csi call probe` prints it.
+NOT_READY_REASON_KEY: Final = "rds-csi-not-ready-reason-bin"
 
 _Service = csi_pb2.PluginCapability.Service
 _Expansion = csi_pb2.PluginCapability.VolumeExpansion
@@ -83,4 +86,7 @@ class IdentityService(csi_pb2_grpc.IdentityServicer):
         health = self._health()
         if not health.ready:
             _log.warning("probe: not ready: %s", health.reason)
+            # Probe has no field for a reason; trailing metadata carries it to `call probe`.
+            reason = health.reason or "not ready"
+            context.set_trailing_metadata(((NOT_READY_REASON_KEY, reason.encode()),))
         return csi_pb2.ProbeResponse(ready=wrappers_pb2.BoolValue(value=health.ready))

@@ -14,6 +14,8 @@ from typing import Final
 import attrs
 import grpc
 
+from rds_csi.application.events import MOUNT_FAILED, EventRecorder
+from rds_csi.application.kubernetes import ObjectRef
 from rds_csi.application.node import (
     NodeExpandVolume,
     NodeGetVolumeStats,
@@ -23,6 +25,7 @@ from rds_csi.application.node import (
     NodeUnstageVolume,
 )
 from rds_csi.application.topology import Topology
+from rds_csi.domain import Aborted, DomainError
 from rds_csi.entrypoints.csi import mappers
 from rds_csi.entrypoints.csi._pb import csi_pb2, csi_pb2_grpc
 from rds_csi.entrypoints.csi.status import Unimplemented
@@ -62,6 +65,11 @@ class NodeUseCases:
     info: NodeInfo
 
 
+_POD_NAME: Final = "csi.storage.k8s.io/pod.name"
+_POD_NAMESPACE: Final = "csi.storage.k8s.io/pod.namespace"
+_POD_UID: Final = "csi.storage.k8s.io/pod.uid"
+
+
 class NodeService(csi_pb2_grpc.NodeServicer):
     """
     Args:
@@ -69,8 +77,9 @@ class NodeService(csi_pb2_grpc.NodeServicer):
             controller``).
     """
 
-    def __init__(self, use_cases: NodeUseCases | None) -> None:
+    def __init__(self, use_cases: NodeUseCases | None, events: EventRecorder | None = None) -> None:
         self._use_cases = use_cases
+        self._events = events
         self._capabilities = [
             csi_pb2.NodeServiceCapability(rpc=_Rpc(type=c)) for c in NODE_CAPABILITIES
         ]
@@ -108,7 +117,9 @@ class NodeService(csi_pb2_grpc.NodeServicer):
             mappers.required_capability(
                 request.volume_capability, present=request.HasField("volume_capability")
             ),
-            dict(request.volume_context),
+            # publish_context (ControllerPublish's answer) has the volume context's keys with
+            # the RDS's word on the NQN and port; a Go driver PV without it still stages.
+            {**request.volume_context, **request.publish_context},
         )
         return csi_pb2.NodeStageVolumeResponse()
 
@@ -121,16 +132,34 @@ class NodeService(csi_pb2_grpc.NodeServicer):
     def NodePublishVolume(
         self, request: csi_pb2.NodePublishVolumeRequest, context: grpc.ServicerContext
     ) -> csi_pb2.NodePublishVolumeResponse:
-        self._uc.publish(
-            request.volume_id,
-            request.staging_target_path,
-            request.target_path,
-            mappers.required_capability(
-                request.volume_capability, present=request.HasField("volume_capability")
-            ),
-            read_only=request.readonly,
-        )
+        try:
+            self._uc.publish(
+                request.volume_id,
+                request.staging_target_path,
+                request.target_path,
+                mappers.required_capability(
+                    request.volume_capability, present=request.HasField("volume_capability")
+                ),
+                read_only=request.readonly,
+            )
+        except Aborted:
+            raise  # another call holds the volume: not a failure to tell anyone about
+        except DomainError as exc:
+            self._tell_pod(request, exc)
+            raise
         return csi_pb2.NodePublishVolumeResponse()
+
+    def _tell_pod(self, request: csi_pb2.NodePublishVolumeRequest, exc: DomainError) -> None:
+        """A MountFailed Event on the pod, named by podInfoOnMount's volume_context keys."""
+        ctx = request.volume_context
+        name, namespace = ctx.get(_POD_NAME, ""), ctx.get(_POD_NAMESPACE, "")
+        if self._events is None or not name or not namespace:
+            return
+        self._events.record(
+            ObjectRef("Pod", name, namespace, ctx.get(_POD_UID, "")),
+            MOUNT_FAILED,
+            f"volume {request.volume_id} could not be mounted for this pod: {exc}",
+        )
 
     def NodeUnpublishVolume(
         self, request: csi_pb2.NodeUnpublishVolumeRequest, context: grpc.ServicerContext
