@@ -9,6 +9,7 @@ from rds_csi.domain import SnapshotId, VolumeId
 from rds_csi.entrypoints.csi._pb import csi_pb2
 from tests.e2e.checklist.support import (
     GIB,
+    TIB,
     UNKNOWN_ID,
     C,
     DriverProcess,
@@ -52,6 +53,15 @@ def _restore_smaller_than_snapshot(d: DriverProcess) -> None:
     )
 
 
+def _snapshot_without_room(d: DriverProcess) -> None:
+    # the in-memory pool is 10 TiB: no room for a second copy of a 6 TiB volume
+    big = d.create(size=6 * TIB).volume_id
+    try:
+        snap(d, big)
+    finally:
+        d.controller.DeleteVolume(csi_pb2.DeleteVolumeRequest(volume_id=big))
+
+
 ERROR_ROWS = [
     Row(
         "CreateSnapshot: source_volume_id missing -> 3",
@@ -71,6 +81,7 @@ ERROR_ROWS = [
         lambda d: snap(d, UNKNOWN_ID),
         C.NOT_FOUND,
     ),
+    Row("CreateSnapshot: out of space -> 8", _snapshot_without_room, C.RESOURCE_EXHAUSTED),
     Row(
         "DeleteSnapshot: snapshot_id missing -> 3",
         lambda d: d.controller.DeleteSnapshot(csi_pb2.DeleteSnapshotRequest()),
