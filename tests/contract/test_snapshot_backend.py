@@ -22,8 +22,10 @@ from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.ports import SnapshotBackend, StorageBackend
 from rds_csi.application.snapshots import CreateSnapshot
 from rds_csi.domain import (
+    BackendError,
     CapacityExhausted,
     DiskPath,
+    MalformedOutput,
     Nqn,
     Size,
     Snapshot,
@@ -265,3 +267,44 @@ def test_a_slow_copy_is_not_ready_until_it_ends(tmp_path: pathlib.Path) -> None:
         copies.close()
         backend.close()
         emulator.stop()
+
+
+@pytest.mark.emulator
+class TestFaults:
+    """What a garbled answer, a refusal midway and a dropped connection leave on the RDS."""
+
+    def test_a_garbled_answer_to_a_repeat_keeps_the_snapshot(self, h: SnapHarness) -> None:
+        if h.emulator is None:
+            pytest.skip("needs the emulator's fault injection")
+        source = h.made_volume()
+        h.write(source.volume_id.value, 0, b"at the snapshot")
+        snapshot_id = sid(source)
+        h.snapshots.create_snapshot(snapshot_id, source)
+        h.write(source.volume_id.value, 0, b"written later!!")
+        h.emulator.faults.garble_next(1, match="snap-")
+        with pytest.raises(MalformedOutput):
+            h.snapshots.create_snapshot(snapshot_id, source)
+        h.snapshots.create_snapshot(snapshot_id, source)  # the retry finds it, copies nothing
+        assert h.read(snapshot_id.value, 0, 15) == b"at the snapshot"
+
+    def test_a_refusal_midway_leaves_no_image(self, h: SnapHarness) -> None:
+        if h.emulator is None:
+            pytest.skip("needs the emulator's fault injection")
+        source = h.made_volume()
+        snapshot_id = sid(source)
+        h.emulator.faults.fail_next(1, "failure: disk error", match="snap-")
+        with pytest.raises(BackendError):
+            h.snapshots.create_snapshot(snapshot_id, source)
+        assert not [e for e in h.emulator.state.files() if snapshot_id.value in e.name]
+        assert h.snapshots.create_snapshot(snapshot_id, source).ready
+
+    def test_a_drop_after_the_copy_is_finished_by_the_retry(self, h: SnapHarness) -> None:
+        if h.emulator is None:
+            pytest.skip("needs the emulator's fault injection")
+        source = h.made_volume()
+        h.write(source.volume_id.value, 0, b"data")
+        snapshot_id = sid(source)
+        h.emulator.faults.drop_next(1, after_execute=True, match="snap-")
+        made = h.snapshots.create_snapshot(snapshot_id, source)  # the adapter retries the line
+        assert made.ready
+        assert h.read(snapshot_id.value, 0, 4) == b"data"

@@ -10,9 +10,10 @@ the data, and whether instantly, is unverified on hardware (emulator assumptions
 Round trips on a warm connection: create 1 (one line that copies, adds and prints), get 1,
 list 1, delete 1, restore 2 (print the snapshot, then copy-add-print), clone 2 (print the
 source, then copy-add-print); a print of snapshots is one line holding a /disk and a /file
-print (the image's time stamp is the creation time). A failed create or restore runs one
-guarded removal so nothing half-made stays; a retry also removes an image left without its
-disk before copying again.
+print (the image's time stamp is the creation time). A create or restore RouterOS refused
+midway runs one guarded removal so nothing half-made stays; after a dropped connection or a
+garbled answer nothing is removed (the line may have found a complete copy), and the retry
+removes an image left without its disk before copying again.
 """
 
 from __future__ import annotations
@@ -147,7 +148,10 @@ class RouterOsSnapshots(SnapshotBackend):
         )
 
     def _cleanup(self, operation: str, what: str) -> None:
-        """After a failure: one guarded removal, so nothing half-made stays (best effort)."""
+        """
+        After RouterOS refused the line midway: one guarded removal, so nothing half-made
+        stays (best effort). The guard in the line means it made everything it touched.
+        """
         try:
             if operation == "snapshot":
                 self.delete_snapshot(SnapshotId(what))
@@ -169,9 +173,9 @@ class RouterOsSnapshots(SnapshotBackend):
             if _NO_SUCH_ITEM.search(exc.text):  # the source went away meanwhile
                 raise VolumeNotFound(str(source.volume_id), "it disappeared") from None
             raise self._volumes.refusal(exc.text, action) from None
-        except DomainError:
-            self._cleanup("snapshot", snapshot_id.value)
-            raise
+        # Any other failure (a dropped connection, a garbled answer) is not cleaned here: the
+        # line may have been a repeat that found a complete snapshot, and a copy cut short
+        # left no disk, so the next attempt removes its image before copying again.
         if made is None:
             raise BackendError(f"snapshot {snapshot_id} was not listed after its creation")
         return made[0]
@@ -214,9 +218,7 @@ class RouterOsSnapshots(SnapshotBackend):
         except RouterOsError as exc:
             self._cleanup("volume", volume.volume_id.value)
             raise self._volumes.refusal(exc.text, f"make {volume.volume_id} from {what}") from None
-        except DomainError:
-            self._cleanup("volume", volume.volume_id.value)
-            raise
+        # as in create_snapshot: only a refused line is known to have made nothing complete
         if made is None:
             raise BackendError(f"disk {volume.volume_id} was not listed after its creation")
         if made.path.value.lstrip("/") == volume.path.value.lstrip("/"):
