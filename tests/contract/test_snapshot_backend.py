@@ -5,6 +5,7 @@ copy methods); on the emulator the data itself is checked byte for byte.
 
 from __future__ import annotations
 
+import os
 import pathlib
 import time
 import uuid
@@ -37,8 +38,15 @@ from rds_csi.domain import (
 )
 from rds_csi.domain.size import GIB, MIB, TIB
 from rds_csi.emulator import DIALECTS, Emulator
+from rds_csi.entrypoints.container import open_ssh_backend
 
-from .conftest import EMULATOR_BASE, emulator_backend, start_emulator
+from .conftest import (
+    EMULATOR_BASE,
+    REAL_RDS_VARS,
+    emulator_backend,
+    real_rds_settings,
+    start_emulator,
+)
 
 
 @attrs.define
@@ -46,12 +54,22 @@ class SnapHarness:
     volumes: StorageBackend
     snapshots: SnapshotBackend
     emulator: Emulator | None = None
+    base_path: str = EMULATOR_BASE
     made: list[VolumeId] = attrs.field(factory=list)
 
     def volume(self, size: int = GIB) -> Volume:
         vid = VolumeId.from_name(f"contract-{uuid.uuid4()}")
         self.made.append(vid)
-        return Volume(vid, Size(size), DiskPath(EMULATOR_BASE, vid), Nqn.for_volume(vid))
+        return Volume(vid, Size(size), DiskPath(self.base_path, vid), Nqn.for_volume(vid))
+
+    def cleanup(self) -> None:
+        """Every snapshot of a volume this test made, and the volumes (failed tests too)."""
+        mine = {v.value for v in self.made}
+        for snap in self.snapshots.list_snapshots():
+            if snap.source_volume_id.value in mine:
+                self.snapshots.delete_snapshot(snap.snapshot_id)
+        for vid in self.made:
+            self.volumes.delete_volume(vid)
 
     def made_volume(self, size: int = GIB) -> Volume:
         return self.volumes.create_volume(self.volume(size))
@@ -82,6 +100,9 @@ KINDS = [
         for dialect in DIALECTS
         for method in SNAPSHOT_METHODS
     ),
+    # a real RDS, with the method RDS_SNAPSHOT_METHOD names (default file-copy); the data
+    # checks need the emulator's images and skip here
+    pytest.param("real", id="real-rds", marks=pytest.mark.real_rds),
 ]
 
 
@@ -91,6 +112,22 @@ def h(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[SnapHa
     if kind == "in-memory":
         fake = InMemoryRds(Size(TIB))
         yield SnapHarness(fake, InMemorySnapshots(fake))
+        return
+    if kind == "real":
+        missing = [v for v in REAL_RDS_VARS if not os.environ.get(v)]
+        if missing:
+            pytest.skip(f"no real RDS: set {', '.join(missing)} to run the suite against one")
+        settings = real_rds_settings(os.environ)
+        real = open_ssh_backend(settings)
+        method = os.environ.get("RDS_SNAPSHOT_METHOD", "file-copy")
+        harness = SnapHarness(
+            real, RouterOsSnapshots(real, method=method), base_path=settings.base_path
+        )
+        try:
+            yield harness
+        finally:
+            harness.cleanup()
+            real.close()
         return
     dialect, _, method = kind.partition(":")
     emulator = start_emulator(tmp_path, dialect=DIALECTS[dialect])
@@ -136,6 +173,8 @@ class TestCreate:
             h.snapshots.create_snapshot(sid(ghost), ghost)
 
     def test_no_room_is_capacity_exhausted_and_leaves_nothing(self, h: SnapHarness) -> None:
+        if h.base_path != EMULATOR_BASE:
+            pytest.skip("fills the pool: only on the 1 TiB pools of the fake and the emulator")
         source = h.made_volume(600 * GIB)  # the pool is 1 TiB: no room for a second copy
         snapshot_id = sid(source)
         with pytest.raises(CapacityExhausted):
