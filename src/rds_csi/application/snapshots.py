@@ -13,6 +13,7 @@ import base64
 import binascii
 import concurrent.futures
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Final
 
 import attrs
@@ -57,7 +58,8 @@ class CreateSnapshot:
     """
     Cut a snapshot for a CSI name, or find the one cut for it before.
 
-    Round trips: a list (to find the name on another source), the source, then the copy. A copy that
+    Round trips: a list (to find the name on another source), the source, then the copy.
+    The source volume is locked from the start of the copy to its end. A copy that
     outlasts ``ready_wait`` seconds goes on in the background and the snapshot is reported
     not ready; the CO's next call reports it ready, or the copy's error.
     """
@@ -97,14 +99,25 @@ class CreateSnapshot:
                         f"snapshot name {name!r} is already used for a snapshot of "
                         f"{existing.source_volume_id}, not of {source}"
                     )
-            origin = self._volumes.get_volume(source)
-            future = self._copies.start(
-                lambda: measured(
-                    self._metrics,
-                    "snapshot",
-                    lambda: self._snapshots.create_snapshot(snapshot_id, origin),
-                )
-            )
+            # The source is held until the copy ends, in the background too: deleting, growing
+            # or cloning it meanwhile is ABORTED (retried), never raced with the copy.
+            source_held = ExitStack()
+            source_held.enter_context(self._locks.hold(str(source)))
+            try:
+                origin = self._volumes.get_volume(source)
+            except BaseException:
+                source_held.close()
+                raise
+
+            def copy() -> Snapshot:
+                with source_held:
+                    return measured(
+                        self._metrics,
+                        "snapshot",
+                        lambda: self._snapshots.create_snapshot(snapshot_id, origin),
+                    )
+
+            future = self._copies.start(copy)
             try:
                 return future.result(timeout=self._ready_wait)
             except concurrent.futures.TimeoutError:

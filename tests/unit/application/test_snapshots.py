@@ -10,7 +10,7 @@ import pytest
 from rds_csi.adapters.fake_rds import InMemoryRds, InMemorySnapshots
 from rds_csi.application.copies import PendingCopies
 from rds_csi.application.locks import KeyedLocks
-from rds_csi.application.provisioning import CreateVolume
+from rds_csi.application.provisioning import CreateVolume, DeleteVolume
 from rds_csi.application.snapshots import (
     CreateSnapshot,
     DeleteSnapshot,
@@ -129,6 +129,8 @@ class TestCreateSnapshot:
             )
         with pytest.raises(OperationInProgress):
             w.delete(str(first.snapshot_id))
+        with pytest.raises(OperationInProgress):  # the source is held while it is copied
+            DeleteVolume(w.rds, w.locks)(str(source))
         gate.set()
         for _ in range(200):
             if not w.copies.is_running(first.snapshot_id):
@@ -137,6 +139,7 @@ class TestCreateSnapshot:
         again = w.snapshot("s", str(source))
         assert again.ready
         assert again.created_at == first.created_at
+        DeleteVolume(w.rds, w.locks)(str(source))  # released with the copy
         w.copies.close()
 
 
