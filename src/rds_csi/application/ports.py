@@ -21,6 +21,7 @@ from rds_csi.domain import CapacityReport, Nqn, NvmeTarget, Size, Volume, Volume
 
 __all__ = [
     "AttachmentMetrics",
+    "CapacityMetrics",
     "Clock",
     "Filesystem",
     "FilesystemStats",
@@ -164,6 +165,28 @@ class Metrics(Protocol):
     def copy_finished(self, kind: str, seconds: float, outcome: str) -> None:
         """That copy ended (``ok`` or ``error``) after ``seconds``."""
         ...
+
+
+class CapacityMetrics(Protocol):
+    """
+    The pool as the controller last saw it (``application/capacity.py`` refreshes it), per
+    RDS: ``rds`` is the control-plane address the controller talks to.
+    """
+
+    def pool_capacity(self, rds: str, report: CapacityReport) -> None:
+        """The pool's size and free space (used is their difference)."""
+        ...
+
+    def volume_count(self, rds: str, count: int) -> None:
+        """How many of our volumes the RDS holds."""
+        ...
+
+    def snapshot_count(self, rds: str, count: int) -> None:
+        """How many of our snapshots the RDS holds (only where snapshots exist)."""
+        ...
+
+    def backend_up(self, rds: str, *, up: bool) -> None:
+        """Whether the last refresh reached the RDS."""
 
 
 class AttachmentMetrics(Protocol):

@@ -42,6 +42,7 @@ from rds_csi.adapters.nvme_cli import NvmeCliInitiator
 from rds_csi.adapters.resilience import BreakerSettings, BreakingBackend
 from rds_csi.application.attachment import AttachmentState, PublishVolume, UnpublishVolume
 from rds_csi.application.attachment_sync import AttachmentSync
+from rds_csi.application.capacity import CapacityRefresher
 from rds_csi.application.copies import PendingCopies
 from rds_csi.application.events import EventRecorder
 from rds_csi.application.health import CheckHealth, HealthMonitor
@@ -70,6 +71,7 @@ from rds_csi.application.snapshots import (
     ListSnapshots,
     PopulateVolume,
 )
+from rds_csi.application.snapshots_port import SnapshotBackend
 from rds_csi.application.stale import StaleAttachments
 from rds_csi.application.topology import CreateVolumeInTopology
 from rds_csi.domain import InvalidArgument, VolumeParameters
@@ -160,6 +162,11 @@ def nvme_initiator(binary: str, sysfs_root: str) -> NvmeCliInitiator:
     if not binary:
         raise InvalidArgument("nvme_binary", "is required with --initiator nvme")
     return NvmeCliInitiator(binary=binary, sysfs_root=sysfs_root, clock=SystemClock())
+
+
+def snapshot_counter(snapshots: SnapshotBackend) -> Callable[[], int]:
+    """For the capacity metrics: how many snapshots of ours the RDS holds (one list)."""
+    return lambda: len(snapshots.list_snapshots())
 
 
 def running_copies() -> Iterator[PendingCopies]:
@@ -550,6 +557,25 @@ class Container(containers.DeclarativeContainer):
             all=events,
             controller=providers.Object(None),
         ),
+    )
+    # The pool's capacity metrics, refreshed in the background by the controller only.
+    controller_capacity_refresher = providers.Singleton(
+        CapacityRefresher,
+        backend=backend,
+        metrics=metrics,
+        rds=settings.provided.rds.address,
+        interval=settings.provided.controller.capacity_interval,
+        count_snapshots=providers.Selector(
+            snapshots_served,
+            yes=providers.Callable(snapshot_counter, snapshot_backend),
+            no=providers.Object(None),
+        ),
+    )
+    capacity_refresher = providers.Selector(
+        mode_name,
+        controller=controller_capacity_refresher,
+        all=controller_capacity_refresher,
+        node=providers.Object(None),
     )
     rpc_interceptor = providers.Singleton(RpcInterceptor, metrics=metrics)
     grpc_server = providers.Factory(

@@ -62,7 +62,15 @@ def rds_ssh_settings(settings: Settings) -> SshSettings:
         insecure_ignore_host_key=rds.insecure_ignore_host_key,
         base_path=settings.controller.volume_path,
         call_timeout=rds.call_timeout,
+        max_channels=rds.max_channels,
+        known_bases=other_volume_paths(settings),
     )
+
+
+def other_volume_paths(settings: Settings) -> tuple[str, ...]:
+    """``--other-volume-paths`` as a tuple of base paths (checked by the converter)."""
+    text = settings.controller.other_volume_paths
+    return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
 def _check_known_hosts(given: str) -> None:
@@ -193,6 +201,7 @@ class RdsSsh(containers.DeclarativeContainer):
         pool=settings.provided.effective_pool,
         metrics=metrics,
         call_timeout=settings.provided.call_timeout,
+        known_bases=settings.provided.known_bases,
         retry=providers.Factory(
             RetryPolicy,
             attempts=settings.provided.retry_attempts,

@@ -88,6 +88,7 @@ def test_option_names_are_unchanged() -> None:
         "emulator_data_plane", "emulator_data_address", "emulator_copy_throughput",
         "snapshot_method", "rds_address", "rds_port", "rds_user",
         "rds_ssh_key", "rds_known_hosts", "rds_insecure_ignore_host_key", "rds_call_timeout",
+        "rds_max_channels", "other_volume_paths",
         "volume_path",
         "nqn_prefix", "nvme_address", "nvme_port", "fake_rds_latency", "kubernetes", "kubeconfig",
         "namespace", "kubernetes_state_file", "attachment_resync", "stale_attachment_interval",
@@ -96,6 +97,7 @@ def test_option_names_are_unchanged() -> None:
             "loop_exports_file",
         "topology",
         "identity_workers", "breaker_failures", "breaker_reset_timeout", "health_interval",
+        "capacity_interval",
         "rds_rest_url", "rds_rest_password_file", "rds_ca_file", "rds_insecure_skip_verify",
     }  # fmt: skip
 
