@@ -24,8 +24,7 @@ Tests override providers instead of monkeypatching: ``with container.backend.ove
 from __future__ import annotations
 
 import socket
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import grpc
 from dependency_injector import containers, providers
@@ -34,7 +33,7 @@ from prometheus_client import CollectorRegistry
 from rds_csi import __version__
 from rds_csi.adapters.clock import SystemClock
 from rds_csi.adapters.fake_node import DeviceTable, FakeFilesystem, FakeMounter, FakeNvmeInitiator
-from rds_csi.adapters.fake_rds import InMemoryRds, InMemorySnapshots
+from rds_csi.adapters.fake_rds import InMemoryRds
 from rds_csi.adapters.loop import LoopInitiator
 from rds_csi.adapters.metrics import PrometheusMetrics
 from rds_csi.adapters.mount import LinuxFilesystem, LinuxMounter
@@ -43,7 +42,6 @@ from rds_csi.adapters.resilience import BreakerSettings, BreakingBackend
 from rds_csi.application.attachment import AttachmentState, PublishVolume, UnpublishVolume
 from rds_csi.application.attachment_sync import AttachmentSync
 from rds_csi.application.capacity import CapacityRefresher
-from rds_csi.application.copies import PendingCopies
 from rds_csi.application.events import EventRecorder
 from rds_csi.application.health import CheckHealth, HealthMonitor
 from rds_csi.application.locks import KeyedLocks
@@ -65,13 +63,6 @@ from rds_csi.application.provisioning import (
     ListVolumes,
     ValidateVolumeCapabilities,
 )
-from rds_csi.application.snapshots import (
-    CreateSnapshot,
-    DeleteSnapshot,
-    ListSnapshots,
-    PopulateVolume,
-)
-from rds_csi.application.snapshots_port import SnapshotBackend
 from rds_csi.application.stale import StaleAttachments
 from rds_csi.application.topology import CreateVolumeInTopology
 from rds_csi.domain import InvalidArgument, VolumeParameters
@@ -84,7 +75,6 @@ from rds_csi.entrypoints.csi.deadlines import DeadlineInterceptor
 from rds_csi.entrypoints.csi.identity import IdentityService
 from rds_csi.entrypoints.csi.interceptors import RpcInterceptor
 from rds_csi.entrypoints.csi.node import NodeInfo, NodeService, NodeUseCases
-from rds_csi.entrypoints.csi.snapshots import SnapshotUseCases
 from rds_csi.entrypoints.kube_wiring import KubeWiring, node_events
 from rds_csi.entrypoints.rds_wiring import (
     RdsSsh,
@@ -102,6 +92,7 @@ from rds_csi.entrypoints.rest_wiring import (
     rds_rest_settings,
 )
 from rds_csi.entrypoints.settings import AUTO, Mode, Settings
+from rds_csi.entrypoints.snapshot_wiring import SnapshotWiring, running_copies
 
 
 __all__ = ["Container", "RdsSsh", "backend_kinds", "initiator_kinds", "open_ssh_backend"]
@@ -109,7 +100,6 @@ __all__ = ["Container", "RdsSsh", "backend_kinds", "initiator_kinds", "open_ssh_
 
 MAX_WORKERS = 16
 EMULATOR_KINDS = frozenset({"emulator", "emulator-rest"})
-SNAPSHOT_KINDS = frozenset({"fake", "ssh", "emulator"})  # backends with a SnapshotBackend
 
 
 # --- what the providers call: decisions and requirements that span options ----------------
@@ -162,20 +152,6 @@ def nvme_initiator(binary: str, sysfs_root: str) -> NvmeCliInitiator:
     if not binary:
         raise InvalidArgument("nvme_binary", "is required with --initiator nvme")
     return NvmeCliInitiator(binary=binary, sysfs_root=sysfs_root, clock=SystemClock())
-
-
-def snapshot_counter(snapshots: SnapshotBackend) -> Callable[[], int]:
-    """For the capacity metrics: how many snapshots of ours the RDS holds (one list)."""
-    return lambda: len(snapshots.list_snapshots())
-
-
-def running_copies() -> Iterator[PendingCopies]:
-    """The background snapshot copies; stopped (unfinished ones abandoned) at shutdown."""
-    copies = PendingCopies()
-    try:
-        yield copies
-    finally:
-        copies.close()
 
 
 def volume_defaults(settings: Settings) -> VolumeParameters:
@@ -282,16 +258,18 @@ class Container(containers.DeclarativeContainer):
 
     # Snapshots share the volumes' connection (and their retries), not the circuit breaker.
     # The REST control plane has no snapshot adapter yet: it serves no snapshot RPCs.
-    snapshots_served = providers.Callable(
-        lambda kind: "yes" if kind in SNAPSHOT_KINDS else "no", backend_kind
-    )
-    snapshot_backend = providers.Selector(
-        backend_kind,
-        fake=providers.Singleton(InMemorySnapshots, fake_backend),
+    snapshot_copies = providers.Resource(running_copies)
+    snapshots = providers.Container(
+        SnapshotWiring,
+        backend_kind=backend_kind,
+        fake_rds=fake_backend,
         ssh=rds_ssh.snapshots,
         emulator=emulator_ssh.snapshots,
+        volumes=backend,
+        locks=controller_locks,
+        metrics=metrics,
+        copies=snapshot_copies,
     )
-    snapshot_copies = providers.Resource(running_copies)
 
     # --- the cluster ----------------------------------------------------------------------
     clock = providers.Singleton(SystemClock)
@@ -329,18 +307,6 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
         identity=providers.Callable(socket.gethostname),  # the pod's name in a cluster
     )
-    populate = providers.Selector(
-        snapshots_served,
-        yes=providers.Factory(
-            PopulateVolume,
-            snapshots=snapshot_backend,
-            volumes=backend,
-            locks=controller_locks,
-            copies=snapshot_copies,
-            metrics=metrics,
-        ),
-        no=providers.Object(None),
-    )
     controller_use_cases = providers.Singleton(
         ControllerUseCases,
         create=providers.Factory(
@@ -350,7 +316,7 @@ class Container(containers.DeclarativeContainer):
                 backend=backend,
                 locks=controller_locks,
                 defaults=volume_defaults,
-                populate=populate,
+                populate=snapshots.populate,
             ),
             topology=topology,
         ),
@@ -365,31 +331,7 @@ class Container(containers.DeclarativeContainer):
         expand=providers.Factory(ExpandVolume, backend=backend, locks=controller_locks),
         get=providers.Factory(GetVolume, backend=backend),
         topology=topology,
-        snapshots=providers.Selector(
-            snapshots_served,
-            yes=providers.Factory(
-                SnapshotUseCases,
-                create=providers.Factory(
-                    CreateSnapshot,
-                    snapshots=snapshot_backend,
-                    volumes=backend,
-                    locks=controller_locks,
-                    copies=snapshot_copies,
-                    clock=providers.Object(time.time),
-                    metrics=metrics,
-                ),
-                delete=providers.Factory(
-                    DeleteSnapshot,
-                    snapshots=snapshot_backend,
-                    locks=controller_locks,
-                    copies=snapshot_copies,
-                ),
-                list=providers.Factory(
-                    ListSnapshots, snapshots=snapshot_backend, copies=snapshot_copies
-                ),
-            ),
-            no=providers.Object(None),
-        ),
+        snapshots=snapshots.use_cases,
         publish=providers.Factory(
             PublishVolume,
             backend=backend,
@@ -565,11 +507,7 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
         rds=settings.provided.rds.address,
         interval=settings.provided.controller.capacity_interval,
-        count_snapshots=providers.Selector(
-            snapshots_served,
-            yes=providers.Callable(snapshot_counter, snapshot_backend),
-            no=providers.Object(None),
-        ),
+        count_snapshots=snapshots.counter,
     )
     capacity_refresher = providers.Selector(
         mode_name,

@@ -49,7 +49,7 @@ def test_without_a_snapshot_backend_nothing_is_advertised_or_served(start: Start
         {"node_id": "node-1", "backend": "fake", "initiator": "fake", "kubernetes": "fake"}
     )
     container = Container(settings=settings, mode=Mode("all"))
-    container.snapshots_served.override(providers.Object("no"))
+    container.snapshots.served.override(providers.Object("no"))
     server = container.grpc_server()
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
