@@ -451,6 +451,7 @@ class Container(containers.DeclarativeContainer):
             mounter=mounter,
             filesystem=filesystem,
             locks=node_locks,
+            kubelet_dir=kubelet_dir,
         ),
         info=node_info,
     )
