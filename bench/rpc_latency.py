@@ -69,6 +69,8 @@ def _start(
             # room for every volume the run makes (the emulator counts files at full size)
             "--emulator-pool-size",
             "64Ti",
+            "--kubelet-dir",  # the staging and target dirs are below it
+            str(workdir.resolve()),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -39,6 +39,7 @@ def _start(workdir: pathlib.Path) -> tuple[subprocess.Popen[bytes], str]:
     command = [sys.executable, "-m", "rds_csi", "all", "--endpoint", f"unix://{sock}"]
     command += ["--metrics-address", "", "--log-level", "warning", "--backend", "emulator"]
     command += ["--initiator", "fake", "--emulator-pool-size", "64Ti"]
+    command += ["--kubelet-dir", str(workdir.resolve())]  # the staging dirs are below it
     proc = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy()
     )

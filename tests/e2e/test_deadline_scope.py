@@ -72,7 +72,8 @@ def test_the_callers_deadline_reaches_the_backend_a_little_early(
     _create(stub, "with-deadline", timeout=4.0)
     (left,) = rds.left
     assert left is not None
-    assert 4.0 - MARGIN - 1.0 < left <= 4.0 - MARGIN
+    # gRPC's own clock reading may give back a few ms of the margin; half of it must remain
+    assert 4.0 - MARGIN - 1.0 < left <= 4.0 - MARGIN / 2
 
 
 def test_a_call_without_a_deadline_leaves_the_adapters_cap(

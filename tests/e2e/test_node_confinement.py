@@ -109,6 +109,20 @@ def test_unpublish_and_unstage_outside_the_kubelet_dir_are_invalid(
     assert pathlib.Path(path).is_dir()
 
 
+@pytest.mark.parametrize("kind", ["etc", "symlink", "proc-root"])
+def test_expand_outside_the_kubelet_dir_is_invalid(driver: DriverProcess, kind: str) -> None:
+    # NodeExpandVolume grows whatever filesystem is mounted at volume_path: / included
+    volume = driver.create()
+    call = lambda: driver.node.NodeExpandVolume(  # noqa: E731
+        csi_pb2.NodeExpandVolumeRequest(
+            volume_id=volume.volume_id,
+            volume_path=_outside(driver, kind),
+            capacity_range=csi_pb2.CapacityRange(required_bytes=2 << 30),
+        )
+    )
+    assert _code(call) == C.INVALID_ARGUMENT
+
+
 def test_unpublish_with_a_random_id_deletes_no_file_or_dir_it_did_not_make(
     driver: DriverProcess,
 ) -> None:

@@ -24,7 +24,40 @@ if TYPE_CHECKING:
 
 SECTOR_SIZE = 512  # as state.SECTOR_SIZE (imported there from here would cycle)
 
-__all__ = ["file_disk_props", "file_props", "file_values"]
+__all__ = ["file_disk_props", "file_props", "file_values", "pool_props"]
+
+
+def pool_props(name: str, size: int, free: int) -> list[tuple[str, PropValue]]:
+    """The pool's row, in the capture's order (A8, A20)."""
+    use = round(100 * (size - free) / size) if size else 0
+    return [
+        ("type", Bare("raid")),
+        ("slot", name),
+        ("slot-default", ""),
+        ("parent", ""),
+        ("fs", Bare("btrfs")),
+        ("fs-label", name),
+        ("model", ""),
+        ("size", grouped(size)),
+        ("free", grouped(free)),
+        ("use", Bare(f"{use}%")),
+        ("mount-point", name),
+        ("mount-filesystem", True),
+        ("mount-read-only", False),
+        ("compress", False),
+        ("sector-size", SECTOR_SIZE),
+        ("raid-type", Bare("1")),
+        ("raid-device-count", 2),
+        ("raid-master", Bare("none")),
+        ("state", "clean"),
+        ("nvme-tcp-export", False),
+        ("iscsi-export", False),
+        ("nfs-sharing", False),
+        ("smb-sharing", False),
+        ("media-sharing", False),
+        ("media-interface", Bare("none")),
+        ("swap", False),
+    ]
 
 
 def file_disk_props(disk: Disk, size: int) -> list[tuple[str, PropValue]]:

@@ -32,9 +32,16 @@ import attrs
 
 from rds_csi.domain import Size
 from rds_csi.emulator import assumptions
+from rds_csi.emulator.copying import copy_image
 from rds_csi.emulator.dataplane import DataPlane, ExportedDisk
-from rds_csi.emulator.render import Bare, PropValue, grouped
-from rds_csi.emulator.rows import file_disk_props, file_props, file_values, plain_value
+from rds_csi.emulator.render import PropValue
+from rds_csi.emulator.rows import (
+    file_disk_props,
+    file_props,
+    file_values,
+    plain_value,
+    pool_props,
+)
 from rds_csi.emulator.table import DiskTableFile
 
 
@@ -140,9 +147,13 @@ class PoolState:
         pool_name: str,
         pool_size: Size,
         data_plane: DataPlane,
+        copy_throughput: int = 0,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self._data_dir_str = str(self.data_dir)
+        # bytes per second of /file copy and copy-from (0: as fast as the host, reflink if it
+        # can); change it at any time to test slow copies
+        self.copy_throughput = copy_throughput
         self.pool_name = check_pool_name(pool_name)
         self.pool_size = pool_size
         self.data_plane = data_plane
@@ -273,7 +284,30 @@ class PoolState:
         if disk.slot == self.pool_name:
             raise RosFailure("failure: already have such entry")
 
-    def add(self, values: dict[str, object], file_size: Size | None) -> Disk:
+    def copy_file(self, source: pathlib.Path, dest: pathlib.Path) -> None:
+        """A real data copy into a new file (A32, A33); a failure leaves no file."""
+        if dest.exists():
+            raise RosFailure(assumptions.FILE_EXISTS)
+        if not source.is_file():
+            raise RosFailure("no such item")
+        size = source.stat().st_size
+        self._reserve(size)
+        try:
+            copy_image(source, dest, throughput=self.copy_throughput)
+        except OSError as exc:
+            raise RosFailure(f"failure: {exc.strerror or 'copy failed'}") from exc
+        self._used += size  # the pool's count, kept by every change (see the docstring)
+
+    def add(
+        self, values: dict[str, object], file_size: Size | None, copy_from: Disk | None = None
+    ) -> Disk:
+        if copy_from is not None:  # A33: the other item's settings, then the given ones
+            inherited = {
+                name: getattr(copy_from, attr)
+                for name, attr in DISK_ATTRS.items()
+                if name not in {"slot", "file-path"}
+            }
+            values = {**inherited, **values}
         file_path = values.get("file-path")
         if not isinstance(file_path, str) or not file_path:
             raise RosFailure("missing value(s) of argument(s) file-path")  # A22
@@ -285,6 +319,21 @@ class PoolState:
         if not disk.slot:
             disk.slot = f"file{disk.id}"
         self._check_unique(disk)
+        copied = False
+        if copy_from is not None and not image.exists():  # A33: the data too
+            self.copy_file(self.disk_image(copy_from), image)
+            copied = True
+        try:
+            return self._add_on(disk, image, file_size)
+        except BaseException:
+            if copied:
+                with contextlib.suppress(FileNotFoundError):
+                    size = image.stat().st_size
+                    image.unlink()
+                    self._used -= size
+            raise
+
+    def _add_on(self, disk: Disk, image: pathlib.Path, file_size: Size | None) -> Disk:
         existing = image.stat().st_size if image.exists() else None
         if existing is None and file_size is None:
             raise RosFailure("missing value(s) of argument(s) file-size")
@@ -373,36 +422,7 @@ class PoolState:
     def disk_props(self, disk: Disk | None) -> list[tuple[str, PropValue]]:
         """The properties in the order ``print detail`` shows them (capture; A8, A20)."""
         if disk is None:
-            size, free = self.pool_size.bytes, self.free()
-            use = round(100 * (size - free) / size) if size else 0
-            return [
-                ("type", Bare("raid")),
-                ("slot", self.pool_name),
-                ("slot-default", ""),
-                ("parent", ""),
-                ("fs", Bare("btrfs")),
-                ("fs-label", self.pool_name),
-                ("model", ""),
-                ("size", grouped(size)),
-                ("free", grouped(free)),
-                ("use", Bare(f"{use}%")),
-                ("mount-point", self.pool_name),
-                ("mount-filesystem", True),
-                ("mount-read-only", False),
-                ("compress", False),
-                ("sector-size", SECTOR_SIZE),
-                ("raid-type", Bare("1")),
-                ("raid-device-count", 2),
-                ("raid-master", Bare("none")),
-                ("state", "clean"),
-                ("nvme-tcp-export", False),
-                ("iscsi-export", False),
-                ("nfs-sharing", False),
-                ("smb-sharing", False),
-                ("media-sharing", False),
-                ("media-interface", Bare("none")),
-                ("swap", False),
-            ]
+            return pool_props(self.pool_name, self.pool_size.bytes, self.free())
         return file_disk_props(disk, self.disk_size(disk))
 
     def disk_values(self, disk: Disk | None) -> dict[str, object]:

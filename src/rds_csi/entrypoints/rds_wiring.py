@@ -29,6 +29,7 @@ from rds_csi.entrypoints.settings import Settings
 if TYPE_CHECKING:
     from rds_csi.adapters.routeros_ssh import RetryPolicy, RouterOsSshBackend, SshSettings
     from rds_csi.adapters.routeros_ssh.connection import SshConnection
+    from rds_csi.adapters.routeros_ssh.snapshots import RouterOsSnapshots
     from rds_csi.emulator import Emulator
 
 # Lazy imports below: each function imports what it builds (see the module's docstring).
@@ -146,6 +147,7 @@ def open_emulator(
                 data_plane=options.data_plane,
                 data_address=data_address,
                 rest_listen=("127.0.0.1", 0) if rest else None,
+                copy_throughput=options.copy_throughput,
             )
         )
     except ValueError as exc:
@@ -213,6 +215,12 @@ def _backend(
     )
 
 
+def _snapshots(backend: RouterOsSshBackend, method: str) -> RouterOsSnapshots:
+    from rds_csi.adapters.routeros_ssh.snapshots import RouterOsSnapshots
+
+    return RouterOsSnapshots(backend, method=method)
+
+
 class RdsSsh(containers.DeclarativeContainer):
     """
     The RouterOS SSH backend from one ``SshSettings``: key and known_hosts checked when the
@@ -228,6 +236,9 @@ class RdsSsh(containers.DeclarativeContainer):
     sleep: providers.Dependency[Callable[[float], None]] = providers.Dependency(
         default=providers.Object(time.sleep)
     )
+    snapshot_method: providers.Dependency[str] = providers.Dependency(
+        default=providers.Object("file-copy")  # commands.FILE_COPY (naming it imports paramiko)
+    )
 
     connection = providers.Singleton(_connection, settings)
     backend = providers.Singleton(
@@ -237,6 +248,7 @@ class RdsSsh(containers.DeclarativeContainer):
         metrics,
         providers.Factory(_retry, settings, sleep),
     )
+    snapshots = providers.Singleton(_snapshots, backend, snapshot_method)
 
 
 def open_ssh_backend(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rds_csi.application.node.confinement import KubeletDir
 from rds_csi.application.node.devices import connections_of, on_device, stale_reason
 from rds_csi.application.ports import Filesystem, Locks, Mounter, NvmeInitiator
 from rds_csi.domain import (
@@ -29,7 +30,7 @@ class NodeExpandVolume:
     is success.
 
     Raises:
-        InvalidArgument: a bad ID, path or capability.
+        InvalidArgument: a bad ID, path or capability, or a path not below the kubelet dir.
         VolumeNotFound: nothing is mounted at ``volume_path``, or no connection on this node.
         Conflict: the mount at ``volume_path`` is stale (NodeStageVolume recovers it).
         OutOfRange: the device is still smaller than ``capacity.required``, or larger than
@@ -38,8 +39,15 @@ class NodeExpandVolume:
     """
 
     def __init__(
-        self, initiator: NvmeInitiator, mounter: Mounter, filesystem: Filesystem, locks: Locks
+        self,
+        initiator: NvmeInitiator,
+        mounter: Mounter,
+        filesystem: Filesystem,
+        locks: Locks,
+        *,
+        kubelet_dir: KubeletDir,
     ) -> None:
+        self._kubelet_dir = kubelet_dir
         self._initiator = initiator
         self._mounter = mounter
         self._filesystem = filesystem
@@ -53,9 +61,11 @@ class NodeExpandVolume:
         capability: VolumeCapability | None = None,
     ) -> Size:
         vid = parse_volume_reference(volume_id)
-        path = NodePath.parse(volume_path, field="volume_path").value
+        given = NodePath.parse(volume_path, field="volume_path")
         if capability is not None:
             check_capabilities([capability], field="volume_capability")
+        # it grows whatever is mounted there: only kubelet's paths, like every other node call
+        path = self._kubelet_dir.confine(self._mounter, given, field="volume_path")
         with self._locks.hold(str(vid)):
             info = self._mounter.mount_at(path)
             if info is None:

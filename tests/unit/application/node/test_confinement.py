@@ -13,7 +13,8 @@ import pytest
 
 from rds_csi.application.node import KubeletDir
 from rds_csi.application.ports import MountInfo
-from rds_csi.domain import Conflict, InvalidArgument, VolumeId, VolumeNotFound
+from rds_csi.domain import CapacityRange, Conflict, InvalidArgument, VolumeId, VolumeNotFound
+from rds_csi.domain.size import GIB
 from tests.unit.application.node.world import BLOCK, MOUNT, Node
 
 
@@ -89,6 +90,12 @@ class TestKubeletDir:
             node.unstage(_random_id(), outside)
         assert node.mounter.mount_at(outside) is not None
         assert pathlib.Path(outside).is_dir()
+
+    @pytest.mark.parametrize("outside", ["/etc", "/proc"])
+    def test_expand_refuses_a_volume_path_outside(self, node: Node, outside: str) -> None:
+        node.mounter.mount_foreign(MountInfo("proc", outside, "proc", ("rw",), "/", "0:22"))
+        with pytest.raises(InvalidArgument, match="volume_path"):
+            node.expand(_random_id(), outside, CapacityRange(required=GIB))
 
     def test_the_setting_is_checked(self) -> None:
         with pytest.raises(InvalidArgument, match="kubelet_dir"):

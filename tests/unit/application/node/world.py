@@ -93,7 +93,9 @@ class Node:
 
     @property
     def expand(self) -> NodeExpandVolume:
-        return NodeExpandVolume(self.initiator, self.mounter, self.fs, self.locks)
+        return NodeExpandVolume(
+            self.initiator, self.mounter, self.fs, self.locks, kubelet_dir=self.kubelet_dir
+        )
 
     def create(self, name: str, size: int = GIB) -> tuple[str, dict[str, str]]:
         made = CreateVolume(self.rds, self.locks, VolumeParameters(rds_address="10.0.0.1"))(
