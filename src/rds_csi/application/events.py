@@ -26,6 +26,7 @@ __all__ = [
     "MIGRATION_STARTED",
     "MIGRATION_TIMED_OUT",
     "MOUNT_FAILED",
+    "ORPHAN_FOUND",
     "STALE_ATTACHMENT",
     "EventRecorder",
 ]
@@ -39,6 +40,7 @@ MIGRATION_TIMED_OUT: Final = "MigrationTimedOut"
 MIGRATION_ABORTED: Final = "MigrationAborted"
 STALE_ATTACHMENT: Final = "StaleAttachment"
 MOUNT_FAILED: Final = "MountFailed"
+ORPHAN_FOUND: Final = "OrphanFound"
 
 # reason -> Warning?; docs/events.md has one row per entry (a test holds them together).
 EVENT_REASONS: Final[Mapping[str, bool]] = {
@@ -49,6 +51,7 @@ EVENT_REASONS: Final[Mapping[str, bool]] = {
     MIGRATION_ABORTED: True,
     STALE_ATTACHMENT: True,
     MOUNT_FAILED: True,
+    ORPHAN_FOUND: True,
 }
 DEFAULT_INTERVAL: Final = 60.0
 _MESSAGE_MAX: Final = 1024  # the API server refuses longer Event messages

@@ -74,6 +74,7 @@ from rds_csi.entrypoints.csi.identity import IdentityService
 from rds_csi.entrypoints.csi.interceptors import RpcInterceptor
 from rds_csi.entrypoints.csi.node import NodeInfo, NodeService, NodeUseCases
 from rds_csi.entrypoints.kube_wiring import KubeWiring, node_events
+from rds_csi.entrypoints.orphan_wiring import OrphanWiring
 from rds_csi.entrypoints.rds_wiring import (
     RdsSsh,
     closing,
@@ -421,6 +422,21 @@ class Container(containers.DeclarativeContainer):
             locks=node_locks,
         ),
         info=node_info,
+    )
+
+    orphans = providers.Container(
+        OrphanWiring,
+        settings=settings,
+        mode=mode,
+        backend=backend,
+        kubernetes=kubernetes,
+        initiator=initiator,
+        mounter=mounter,
+        filesystem=filesystem,
+        clock=clock,
+        events=events,
+        metrics=metrics,
+        kubernetes_kind=kubernetes_kind,
     )
 
     # --- the CSI services, by mode --------------------------------------------------------

@@ -89,7 +89,7 @@ def test_option_names_are_unchanged() -> None:
         "rds_ssh_key", "rds_known_hosts", "rds_insecure_ignore_host_key", "volume_path",
         "nqn_prefix", "nvme_address", "nvme_port", "fake_rds_latency", "kubernetes", "kubeconfig",
         "namespace", "kubernetes_state_file", "attachment_resync", "stale_attachment_interval",
-        "stale_node_grace", "node_id",
+        "stale_node_grace", "orphan_interval", "orphan_grace", "orphan_delete", "node_id",
         "max_volumes_per_node", "initiator", "nvme_binary", "sysfs_root", "kubelet_dir",
             "loop_exports_file",
         "topology",

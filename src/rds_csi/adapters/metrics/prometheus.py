@@ -61,6 +61,7 @@ class PrometheusMetrics(Metrics, AttachmentMetrics):
     * ``attachments{access_mode}``, ``migrations_total{outcome}``,
       ``migration_duration_seconds{outcome}``, ``attach_refused_total{reason}``,
       ``stale_attachments``: the controller's attachments (``docs/attachments.md``).
+    * ``orphans{kind}``: the orphan reconciler's last pass (``docs/orphans.md``).
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -146,6 +147,15 @@ class PrometheusMetrics(Metrics, AttachmentMetrics):
             "Attachments the reconciler found stale at its last pass.",
             registry=registry,
         )
+        self._orphans = Gauge(
+            "rds_csi_orphans",
+            "Orphan disks (no PersistentVolume) and sessions found at the last pass, by kind.",
+            ["kind"],
+            registry=registry,
+        )
+
+    def orphans(self, kind: str, count: int) -> None:
+        self._orphans.labels(kind).set(count)
 
     def attachments(self, by_mode: Mapping[str, int]) -> None:
         for mode, count in by_mode.items():
