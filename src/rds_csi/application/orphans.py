@@ -26,6 +26,7 @@ import attrs
 
 from rds_csi.application.events import ORPHAN_FOUND, EventRecorder
 from rds_csi.application.kubernetes import Kubernetes, ObjectRef
+from rds_csi.application.leases import Lease
 from rds_csi.application.node.devices import mounts_on
 from rds_csi.application.ports import Clock, Filesystem, Mounter, NvmeInitiator, StorageBackend
 from rds_csi.domain import DomainError, Nqn, VolumeId
@@ -272,9 +273,9 @@ class OrphanReconciler:
         self._delete = delete
         self._events = events
         self._metrics = metrics
-        self._kubernetes = kubernetes
-        self._identity = identity
         self._stop = threading.Event()
+        seconds = int(interval * 2 + LEASE_SLACK)
+        self._lease = Lease(kubernetes, LEASE_NAME, identity, seconds)
 
     def check(self) -> list[Orphan]:
         """One pass: the orphans past the grace, reported (and removed when enabled)."""
@@ -306,10 +307,8 @@ class OrphanReconciler:
             self._events.record(about, ORPHAN_FOUND, message)
 
     def leading(self) -> bool:
-        if not self._identity or self._kubernetes is None:
-            return True
-        seconds = int(self._interval * 2 + LEASE_SLACK)
-        return self._kubernetes.acquire_lease(LEASE_NAME, self._identity, seconds)
+        """Whether this replica holds the ``rds-csi-orphans`` Lease (taking or renewing it)."""
+        return self._lease.held()
 
     def start(self) -> None:
         self._stop.clear()

@@ -23,7 +23,6 @@ Tests override providers instead of monkeypatching: ``with container.backend.ove
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Sequence
 
 import grpc
@@ -73,7 +72,7 @@ from rds_csi.entrypoints.csi.controller import ControllerService, ControllerUseC
 from rds_csi.entrypoints.csi.identity import IdentityService
 from rds_csi.entrypoints.csi.interceptors import RpcInterceptor
 from rds_csi.entrypoints.csi.node import NodeInfo, NodeService, NodeUseCases
-from rds_csi.entrypoints.kube_wiring import KubeWiring, node_events
+from rds_csi.entrypoints.kube_wiring import KubeWiring, node_events, replica_identity
 from rds_csi.entrypoints.orphan_wiring import OrphanWiring
 from rds_csi.entrypoints.rds_wiring import (
     RdsSsh,
@@ -279,7 +278,7 @@ class Container(containers.DeclarativeContainer):
         interval=settings.provided.controller.stale_attachment_interval,
         events=events,
         metrics=metrics,
-        identity=providers.Callable(socket.gethostname),  # the pod's name in a cluster
+        identity=providers.Callable(replica_identity),
     )
     controller_use_cases = providers.Singleton(
         ControllerUseCases,

@@ -8,8 +8,6 @@ mount table and kubelet's records. The reconciler runs on the controller's side 
 
 from __future__ import annotations
 
-import socket
-
 from dependency_injector import containers, providers
 
 from rds_csi.adapters.mount import KubeletRecords
@@ -23,6 +21,7 @@ from rds_csi.application.orphans import (
     Sightings,
 )
 from rds_csi.application.ports import Clock, Filesystem, Mounter, NvmeInitiator, StorageBackend
+from rds_csi.entrypoints.kube_wiring import replica_identity
 from rds_csi.entrypoints.settings import Mode, Settings
 
 
@@ -87,5 +86,5 @@ class OrphanWiring(containers.DeclarativeContainer):
         events=events,
         metrics=metrics,
         kubernetes=kubernetes,
-        identity=providers.Callable(socket.gethostname),  # the pod's name in a cluster
+        identity=providers.Callable(replica_identity),
     )
