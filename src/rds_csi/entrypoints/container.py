@@ -132,7 +132,7 @@ def fake_rds(latency: float) -> InMemoryRds:
 
 
 def loop_initiator(
-    explicit: str, backend_kind: str, emulator: Callable[[], Emulator]
+    explicit: str, backend_kind: str, emulator: Callable[[], Emulator], records_dir: str = ""
 ) -> LoopInitiator:
     """The loop initiator on the emulator's exports file: as given, or the embedded one's."""
     if not explicit and backend_kind in EMULATOR_KINDS:
@@ -142,7 +142,7 @@ def loop_initiator(
             "loop_exports_file",
             "is required with --initiator loop (the emulator's <data-dir>/nvme-exports.json)",
         )
-    return LoopInitiator(explicit)
+    return LoopInitiator(explicit, records_dir=records_dir or None, own_records=bool(records_dir))
 
 
 def nvme_initiator(binary: str, sysfs_root: str) -> NvmeCliInitiator:
@@ -350,6 +350,7 @@ class Container(containers.DeclarativeContainer):
             settings.provided.node.loop_exports_file,
             backend_kind,
             emulator.provider,
+            settings.provided.node.loop_records_dir,
         ),
     )
     linux_mounter = providers.Singleton(LinuxMounter)

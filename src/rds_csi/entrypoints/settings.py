@@ -338,6 +338,14 @@ class NodeSettings:
             "embedded emulator: its own)"
         ),
     )
+    loop_records_dir: AbsolutePath = attrs.field(
+        default=AbsolutePath(""),
+        metadata=_help(
+            "initiator loop: this node's own record of the loop devices it attached; it then "
+            "uses and detaches only those (several node processes on one host, each its own "
+            "device on a shared image); empty: shared, beside the exports file"
+        ),
+    )
 
 
 @attrs.frozen

@@ -91,7 +91,7 @@ def test_option_names_are_unchanged() -> None:
         "namespace", "kubernetes_state_file", "attachment_resync", "stale_attachment_interval",
         "stale_node_grace", "orphan_interval", "orphan_grace", "orphan_delete", "node_id",
         "max_volumes_per_node", "initiator", "nvme_binary", "sysfs_root", "kubelet_dir",
-            "loop_exports_file",
+            "loop_exports_file", "loop_records_dir",
         "topology",
         "identity_workers", "breaker_failures", "breaker_reset_timeout", "health_interval",
         "rds_rest_url", "rds_rest_password_file", "rds_ca_file", "rds_insecure_skip_verify",
