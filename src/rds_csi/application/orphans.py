@@ -128,6 +128,8 @@ class FindOrphans:
         initiator, mounter, filesystem, kubelet: The node's side (sessions); None on a
             controller.
         nqn_prefix: Only sessions under ``<nqn_prefix>:`` are ever candidates.
+        volume_path: Only disks in this directory on the RDS are ever candidates (another
+            cluster's disks on a shared RDS live elsewhere); empty: any of ours.
     """
 
     def __init__(
@@ -140,8 +142,10 @@ class FindOrphans:
         mounter: Mounter | None = None,
         filesystem: Filesystem | None = None,
         kubelet: KubeletVolumes | None = None,
+        volume_path: str = "",
     ) -> None:
         self._prefix = check_nqn_prefix(nqn_prefix) + ":"
+        self._base = volume_path.strip("/")
         self._backend = backend
         self._kubernetes = kubernetes
         self._initiator = initiator
@@ -169,6 +173,7 @@ class FindOrphans:
             Orphan(DISK, str(v.volume_id), str(v.path))
             for v in self._backend.list_volumes()
             if str(v.volume_id) not in owned
+            and (not self._base or v.path.base.strip("/") == self._base)
         )
 
     def sessions(self) -> list[Orphan]:

@@ -59,6 +59,7 @@ class OrphanWiring(containers.DeclarativeContainer):
     find = providers.Singleton(
         FindOrphans,
         nqn_prefix=settings.provided.controller.nqn_prefix,
+        volume_path=settings.provided.controller.volume_path,
         backend=controller_backend,
         kubernetes=providers.Selector(mode_name, controller=kubernetes, all=kubernetes, node=none),
         initiator=node_initiator,

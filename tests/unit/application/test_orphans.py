@@ -215,3 +215,24 @@ def test_a_session_mounted_or_known_to_kubelet_is_not_an_orphan(node: Node) -> N
     assert node.initiator.device_for(Nqn.for_volume(lost)) is None
     assert node.initiator.device_for(Nqn.for_volume(mounted)) == device
     assert node.initiator.device_for(Nqn.for_volume(staged_block)) is not None
+
+
+def test_disks_outside_the_volume_path_are_never_candidates(controller: Controller) -> None:
+    # Another cluster on the same RDS keeps its disks in a directory of its own.
+    ours = _disk(controller.rds, "ours")
+    theirs = VolumeId.from_name("theirs")
+    controller.rds.create_volume(
+        Volume(
+            theirs,
+            Size(1 << 30),
+            DiskPath.parse(f"/storage-pool/other-cluster/{theirs}.img"),
+            Nqn.for_volume(theirs),
+        )
+    )
+    find = FindOrphans(
+        nqn_prefix=DEFAULT_NQN_PREFIX,
+        backend=controller.rds,
+        kubernetes=controller.k8s,
+        volume_path="/storage-pool/metal-csi",
+    )
+    assert [o.name for o in find.disks()] == [str(ours)]
