@@ -20,6 +20,7 @@ from rds_csi.domain import CapacityReport, Nqn, NvmeTarget, Size, Snapshot, Volu
 
 __all__ = [
     "AttachmentMetrics",
+    "CapacityMetrics",
     "Clock",
     "Filesystem",
     "FilesystemStats",
@@ -176,6 +177,28 @@ class Metrics(Protocol):
     def circuit_state(self, state: str) -> None:
         """The backend's circuit breaker is now ``closed``, ``open`` or ``half_open``."""
         ...
+
+
+class CapacityMetrics(Protocol):
+    """
+    The pool as the controller last saw it (``application/capacity.py`` refreshes it), per
+    RDS: ``rds`` is the control-plane address the controller talks to.
+    """
+
+    def pool_capacity(self, rds: str, report: CapacityReport) -> None:
+        """The pool's size and free space (used is their difference)."""
+        ...
+
+    def volume_count(self, rds: str, count: int) -> None:
+        """How many of our volumes the RDS holds."""
+        ...
+
+    def snapshot_count(self, rds: str, count: int) -> None:
+        """How many of our snapshots the RDS holds (only where snapshots exist)."""
+        ...
+
+    def backend_up(self, rds: str, *, up: bool) -> None:
+        """Whether the last refresh reached the RDS."""
 
 
 class AttachmentMetrics(Protocol):

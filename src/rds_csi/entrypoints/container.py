@@ -40,6 +40,7 @@ from rds_csi.adapters.nvme_cli import NvmeCliInitiator
 from rds_csi.adapters.resilience import BreakerSettings, BreakingBackend
 from rds_csi.application.attachment import AttachmentState, PublishVolume, UnpublishVolume
 from rds_csi.application.attachment_sync import AttachmentSync
+from rds_csi.application.capacity import CapacityRefresher
 from rds_csi.application.events import EventRecorder
 from rds_csi.application.health import CheckHealth, HealthMonitor
 from rds_csi.application.locks import KeyedLocks
@@ -69,6 +70,7 @@ from rds_csi.emulator.dataplane import EXPORTS_FILE
 from rds_csi.entrypoints.csi._pb import csi_pb2_grpc
 from rds_csi.entrypoints.csi.admission import AdmissionLimits, admitted_server
 from rds_csi.entrypoints.csi.controller import ControllerService, ControllerUseCases
+from rds_csi.entrypoints.csi.deadlines import DeadlineInterceptor
 from rds_csi.entrypoints.csi.identity import IdentityService
 from rds_csi.entrypoints.csi.interceptors import RpcInterceptor
 from rds_csi.entrypoints.csi.node import NodeInfo, NodeService, NodeUseCases
@@ -209,7 +211,10 @@ class Container(containers.DeclarativeContainer):
     emulator_ssh = providers.Container(
         RdsSsh,
         settings=providers.Callable(
-            emulator_ssh_settings, emulator, settings.provided.controller.volume_path
+            emulator_ssh_settings,
+            emulator,
+            settings.provided.controller.volume_path,
+            settings.provided.rds.call_timeout,
         ),
         metrics=metrics,
     )
@@ -484,13 +489,28 @@ class Container(containers.DeclarativeContainer):
             controller=providers.Object(None),
         ),
     )
+    # The pool's capacity metrics, refreshed in the background by the controller only.
+    controller_capacity_refresher = providers.Singleton(
+        CapacityRefresher,
+        backend=backend,
+        metrics=metrics,
+        rds=settings.provided.rds.address,
+        interval=settings.provided.controller.capacity_interval,
+    )
+    capacity_refresher = providers.Selector(
+        mode_name,
+        controller=controller_capacity_refresher,
+        all=controller_capacity_refresher,
+        node=providers.Object(None),
+    )
     rpc_interceptor = providers.Singleton(RpcInterceptor, metrics=metrics)
     grpc_server = providers.Factory(
         build_server,
         identity=identity_service,
         controller=controller_service,
         node=node_service,
-        interceptors=providers.List(rpc_interceptor),
+        # the deadline scope inside the log line: the line times the whole call
+        interceptors=providers.List(rpc_interceptor, providers.Singleton(DeadlineInterceptor)),
         identity_workers=settings.provided.identity_workers,
     )
 

@@ -24,6 +24,7 @@ from rds_csi.entrypoints.settings import (
     CHOICES,
     AbsolutePath,
     BasePath,
+    BasePaths,
     Count,
     DriverName,
     Host,
@@ -164,6 +165,11 @@ def _host_port(text: str) -> None:
         parse_host_port(text, field="")
 
 
+def _base_paths(text: str) -> None:
+    for item in text.split(","):
+        check_base_path(item.strip(), field="")
+
+
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
     conv.register_structure_hook(str, lambda value, _type: _text(value))
@@ -180,6 +186,7 @@ def _make_converter() -> cattrs.Converter:
         Size: _size,
         Host: _checked_text(lambda text: check_host(text, field=""), empty_ok=True),
         BasePath: _checked_text(lambda text: check_base_path(text, field="")),
+        BasePaths: _checked_text(_base_paths, empty_ok=True),
         NqnPrefix: _checked_text(_check_nqn_prefix),
         DriverName: _checked_text(check_driver_name),
         NodeId: _checked_text(_node_id),

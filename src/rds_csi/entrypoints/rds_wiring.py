@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator
 from dependency_injector import containers, providers
 
 from rds_csi.adapters.routeros_ssh import RetryPolicy, RouterOsSshBackend, SshSettings
-from rds_csi.adapters.routeros_ssh.connection import SshConnection, SshEndpoint, load_private_key
+from rds_csi.adapters.routeros_ssh.connection import SshConnection, SshEndpoint
+from rds_csi.adapters.routeros_ssh.keys import load_private_key
 from rds_csi.adapters.routeros_ssh.settings import host_key_policy, login_user
 from rds_csi.application.ports import Metrics
 from rds_csi.domain import InvalidArgument
@@ -58,7 +59,16 @@ def rds_ssh_settings(settings: Settings) -> SshSettings:
         known_hosts_file=pathlib.Path(rds.known_hosts) if rds.known_hosts else None,
         insecure_ignore_host_key=rds.insecure_ignore_host_key,
         base_path=settings.controller.volume_path,
+        call_timeout=rds.call_timeout,
+        max_channels=rds.max_channels,
+        known_bases=other_volume_paths(settings),
     )
+
+
+def other_volume_paths(settings: Settings) -> tuple[str, ...]:
+    """``--other-volume-paths`` as a tuple of base paths (checked by the converter)."""
+    text = settings.controller.other_volume_paths
+    return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
 def _check_known_hosts(given: str) -> None:
@@ -75,7 +85,9 @@ def _check_known_hosts(given: str) -> None:
         ) from None
 
 
-def emulator_ssh_settings(emulator: Emulator, base_path: str) -> SshSettings:
+def emulator_ssh_settings(
+    emulator: Emulator, base_path: str, call_timeout: float = 12.0
+) -> SshSettings:
     """``--backend emulator``: the SSH adapter logged in to it, the real code path."""
     client = emulator.provision_client(emulator.config.data_dir / "client")
     return SshSettings.for_emulator(
@@ -85,6 +97,7 @@ def emulator_ssh_settings(emulator: Emulator, base_path: str) -> SshSettings:
         key_file=client.key_file,
         known_hosts_file=client.known_hosts_file,
         base_path=base_path,
+        call_timeout=call_timeout,
     )
 
 
@@ -181,6 +194,8 @@ class RdsSsh(containers.DeclarativeContainer):
         base_path=settings.provided.base_path,
         pool=settings.provided.effective_pool,
         metrics=metrics,
+        call_timeout=settings.provided.call_timeout,
+        known_bases=settings.provided.known_bases,
         retry=providers.Factory(
             RetryPolicy,
             attempts=settings.provided.retry_attempts,

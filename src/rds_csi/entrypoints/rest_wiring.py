@@ -13,6 +13,7 @@ import pathlib
 import time
 from collections.abc import Callable, Iterator
 
+import attrs
 from dependency_injector import containers, providers
 
 from rds_csi.adapters.routeros_rest import (
@@ -62,17 +63,19 @@ def rds_rest_settings(settings: Settings) -> RestSettings:
     )
 
 
-def emulator_rest_settings(emulator: Emulator, base_path: str, **overrides: object) -> RestSettings:
+def emulator_rest_settings(
+    emulator: Emulator, base_path: str, *, read_timeout: float | None = None
+) -> RestSettings:
     """``--backend emulator-rest``: the REST adapter logged in to it, the real code path."""
     files = emulator.provision_rest_client(emulator.config.data_dir / "rest-client")
-    return RestSettings(
+    settings = RestSettings(
         url=files.url,
         user=files.user,
         password=read_password_file(files.password_file),
         ca_file=files.ca_file,
         base_path=base_path,
-        **overrides,  # type: ignore[arg-type]
     )
+    return settings if read_timeout is None else attrs.evolve(settings, read_timeout=read_timeout)
 
 
 def closing_rest(backend: RouterOsRestBackend) -> Iterator[RouterOsRestBackend]:

@@ -119,6 +119,9 @@ def _start(container: Container, settings: Settings, endpoint: Endpoint, mode: M
     if endpoint.unix_path is None:
         endpoint = attrs.evolve(endpoint, port=bound)
     container.health_monitor().start()
+    refresher = container.capacity_refresher()
+    if refresher is not None:
+        refresher.start()
     return _Running(server, endpoint, metrics)
 
 
@@ -136,6 +139,9 @@ def _stop(running: _Running, container: Container, grace: float) -> None:
     _log.info("shutting down", extra={"fields": {"grace_seconds": grace}})
     running.server.stop(grace).wait()
     container.health_monitor().stop()
+    refresher = container.capacity_refresher()
+    if refresher is not None:
+        refresher.stop()
     if container.mode() is not Mode.NODE:
         container.attachment_sync().stop()
         container.stale_attachments().stop()

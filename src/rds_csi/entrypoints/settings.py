@@ -68,6 +68,7 @@ Interval = NewType("Interval", float)  # seconds, more than 0
 Host = NewType("Host", str)  # an IP or DNS name; empty: unset
 AbsolutePath = NewType("AbsolutePath", str)  # empty: unset
 BasePath = NewType("BasePath", str)
+BasePaths = NewType("BasePaths", str)  # comma-separated base paths; empty: none
 NqnPrefix = NewType("NqnPrefix", str)
 DriverName = NewType("DriverName", str)
 NodeId = NewType("NodeId", str)
@@ -149,6 +150,20 @@ class RdsSettings:
     insecure_ignore_host_key: bool = attrs.field(
         default=False, metadata=_help("skip host key verification (testing only)")
     )
+    max_channels: Positive = attrs.field(
+        default=Positive(8),
+        metadata=_help(
+            "SSH commands in flight at once on the one connection to the RDS; keep it well "
+            "below what the RDS serves (one report saw ~19 hang): docs/testing-real-rds.md"
+        ),
+    )
+    call_timeout: Interval = attrs.field(
+        default=Interval(12.0),
+        metadata=_help(
+            "seconds one RDS operation may take, retries included, when the caller's gRPC "
+            "deadline is later or absent (also with backend emulator); docs/deadlines.md"
+        ),
+    )
     rest_url: RestUrl = attrs.field(
         default=RestUrl(""),
         metadata=_help(
@@ -210,6 +225,13 @@ class ControllerSettings:
 
     volume_path: BasePath = attrs.field(
         default=BasePath(DEFAULT_BASE_PATH), metadata=_help("default base directory of disk files")
+    )
+    other_volume_paths: BasePaths = attrs.field(
+        default=BasePaths(""),
+        metadata=_help(
+            "comma-separated volumePaths of other StorageClasses: a delete whose disk entry is "
+            "already gone looks for the image under each, the default and every one seen"
+        ),
     )
     nqn_prefix: NqnPrefix = attrs.field(
         default=NqnPrefix(DEFAULT_NQN_PREFIX),
@@ -304,6 +326,13 @@ class ControllerSettings:
     health_interval: Interval = attrs.field(
         default=Interval(10.0),
         metadata=_help("seconds between the background RDS health checks Probe answers from"),
+    )
+    capacity_interval: Interval = attrs.field(
+        default=Interval(60.0),
+        metadata=_help(
+            "seconds between the background refreshes of the pool capacity metrics (scrapes "
+            "never ask the RDS)"
+        ),
     )
 
 

@@ -86,7 +86,9 @@ def test_option_names_are_unchanged() -> None:
         "endpoint", "driver_name", "log_level", "log_format", "metrics_address",
         "shutdown_grace", "backend", "emulator_data_dir", "emulator_pool_size",
         "emulator_data_plane", "emulator_data_address", "rds_address", "rds_port", "rds_user",
-        "rds_ssh_key", "rds_known_hosts", "rds_insecure_ignore_host_key", "volume_path",
+        "rds_ssh_key", "rds_known_hosts", "rds_insecure_ignore_host_key", "rds_call_timeout",
+        "rds_max_channels", "other_volume_paths",
+        "volume_path",
         "nqn_prefix", "nvme_address", "nvme_port", "fake_rds_latency", "kubernetes", "kubeconfig",
         "namespace", "kubernetes_state_file", "attachment_resync", "stale_attachment_interval",
         "stale_node_grace", "orphan_interval", "orphan_grace", "orphan_delete", "node_id",
@@ -94,6 +96,7 @@ def test_option_names_are_unchanged() -> None:
             "loop_exports_file", "loop_records_dir",
         "topology",
         "identity_workers", "breaker_failures", "breaker_reset_timeout", "health_interval",
+        "capacity_interval",
         "rds_rest_url", "rds_rest_password_file", "rds_ca_file", "rds_insecure_skip_verify",
     }  # fmt: skip
 

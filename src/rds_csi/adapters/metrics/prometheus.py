@@ -17,8 +17,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import attrs
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
-from rds_csi.application.ports import AttachmentMetrics, Metrics
-from rds_csi.domain import BackendUnavailable
+from rds_csi.application.ports import AttachmentMetrics, CapacityMetrics, Metrics
+from rds_csi.domain import BackendUnavailable, CapacityReport
 
 
 __all__ = ["METRICS_PATH", "MetricsServer", "PrometheusMetrics", "serve_metrics"]
@@ -46,7 +46,7 @@ _CIRCUIT_STATES: Final = ("closed", "open", "half_open")
 _BACKEND_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
-class PrometheusMetrics(Metrics, AttachmentMetrics):
+class PrometheusMetrics(Metrics, AttachmentMetrics, CapacityMetrics):
     """
     Series (all prefixed ``rds_csi_``):
 
@@ -62,6 +62,9 @@ class PrometheusMetrics(Metrics, AttachmentMetrics):
       ``migration_duration_seconds{outcome}``, ``attach_refused_total{reason}``,
       ``stale_attachments``: the controller's attachments (``docs/attachments.md``).
     * ``orphans{kind}``: the orphan reconciler's last pass (``docs/orphans.md``).
+    * ``pool_size_bytes{rds}``, ``pool_free_bytes{rds}``, ``pool_used_bytes{rds}``,
+      ``volumes{rds}``, ``snapshots{rds}``, ``backend_up{rds}``: the controller's last
+      capacity refresh (``application/capacity.py``).
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -147,6 +150,42 @@ class PrometheusMetrics(Metrics, AttachmentMetrics):
             "Attachments the reconciler found stale at its last pass.",
             registry=registry,
         )
+        self._pool_size = Gauge(
+            "rds_csi_pool_size_bytes",
+            "The RDS storage pool's size, at the last capacity refresh.",
+            ["rds"],
+            registry=registry,
+        )
+        self._pool_free = Gauge(
+            "rds_csi_pool_free_bytes",
+            "Free space in the RDS storage pool, at the last capacity refresh.",
+            ["rds"],
+            registry=registry,
+        )
+        self._pool_used = Gauge(
+            "rds_csi_pool_used_bytes",
+            "Used space in the RDS storage pool (size - free), at the last capacity refresh.",
+            ["rds"],
+            registry=registry,
+        )
+        self._volumes = Gauge(
+            "rds_csi_volumes",
+            "Volumes of this driver on the RDS, at the last capacity refresh.",
+            ["rds"],
+            registry=registry,
+        )
+        self._snapshots = Gauge(
+            "rds_csi_snapshots",
+            "Snapshots of this driver on the RDS, at the last capacity refresh.",
+            ["rds"],
+            registry=registry,
+        )
+        self._up = Gauge(
+            "rds_csi_backend_up",
+            "1 if the last capacity refresh reached the RDS, 0 if it did not.",
+            ["rds"],
+            registry=registry,
+        )
         self._orphans = Gauge(
             "rds_csi_orphans",
             "Orphan disks (no PersistentVolume) and sessions found at the last pass, by kind.",
@@ -170,6 +209,20 @@ class PrometheusMetrics(Metrics, AttachmentMetrics):
 
     def stale_attachments(self, count: int) -> None:
         self._stale.set(count)
+
+    def pool_capacity(self, rds: str, report: CapacityReport) -> None:
+        self._pool_size.labels(rds).set(report.total.bytes)
+        self._pool_free.labels(rds).set(report.free.bytes)
+        self._pool_used.labels(rds).set(report.used.bytes)
+
+    def volume_count(self, rds: str, count: int) -> None:
+        self._volumes.labels(rds).set(count)
+
+    def snapshot_count(self, rds: str, count: int) -> None:
+        self._snapshots.labels(rds).set(count)
+
+    def backend_up(self, rds: str, *, up: bool) -> None:
+        self._up.labels(rds).set(1 if up else 0)
 
     def circuit_state(self, state: str) -> None:
         for known in _CIRCUIT_STATES:

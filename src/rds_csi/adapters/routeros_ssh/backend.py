@@ -12,7 +12,10 @@ display fields never veto a record.
 
 Retries: transport failures that are safe to repeat (refused or dropped connections, timeouts)
 are retried with exponential backoff, 1, 2, 4, 8 s ... capped at 16 s, 5 attempts (tenacity;
-the sleep is injectable). Every command line we send is idempotent, so a retry after a drop
+the sleep is injectable), within the operation's deadline: the gRPC call's
+(``application.deadline``) or ``call_timeout`` from the operation's start, whichever is sooner.
+No retry starts that could not finish in time; the last failure is the answer
+(``docs/deadlines.md``). Every command line we send is idempotent, so a retry after a drop
 finds what the first attempt made instead of making it twice. RouterOS errors and malformed
 output are not retried. Health checks are tried once.
 
@@ -27,7 +30,8 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Final, Protocol, TypeVar
+from contextlib import AbstractContextManager
+from typing import Concatenate, Final, ParamSpec, Protocol, TypeVar
 
 import attrs
 import tenacity
@@ -36,6 +40,7 @@ from rds_csi.adapters.routeros_ssh import commands
 from rds_csi.adapters.routeros_ssh.connection import CommandOutput, Counters, SshUnavailable
 from rds_csi.adapters.routeros_ssh.parse import Record, RouterOsError, parse_detail, split_reply
 from rds_csi.adapters.routeros_ssh.volumes import capacity_from_records, volume_from_record
+from rds_csi.application.deadline import current_deadline, deadline_scope
 from rds_csi.application.ports import Metrics, StorageBackend
 from rds_csi.domain import (
     BackendError,
@@ -50,12 +55,14 @@ from rds_csi.domain import (
     VolumeId,
     VolumeNotFound,
 )
+from rds_csi.domain.deadline import Deadline
 
 
 __all__ = ["CommandRunner", "RetryPolicy", "RouterOsSshBackend"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 _NO_SPACE: Final = re.compile(
     r"not enough (disk )?space|no space left|insufficient (disk )?space|disk (is )?full",
@@ -70,7 +77,7 @@ class CommandRunner(Protocol):
 
     counters: Counters
 
-    def run(self, command: str) -> CommandOutput: ...
+    def run(self, command: str, deadline: Deadline | None = None) -> CommandOutput: ...
 
     def close(self) -> None: ...
 
@@ -83,6 +90,29 @@ class RetryPolicy:
     first_wait: float = 1.0
     max_wait: float = 16.0
     sleep: Callable[[float], None] = time.sleep
+
+
+def _operation(
+    method: Callable[Concatenate[RouterOsSshBackend, P], T],
+) -> Callable[Concatenate[RouterOsSshBackend, P], T]:
+    """A port operation: everything it sends to the RDS shares one deadline."""
+
+    def bounded(self: RouterOsSshBackend, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with self._bounded():
+            return method(self, *args, **kwargs)
+
+    return bounded
+
+
+class _Late(tenacity.stop.stop_base):
+    """A tenacity stop: true when the next attempt could not start before the deadline."""
+
+    def __init__(self, deadline: Deadline, clock: Callable[[], float]) -> None:
+        self._deadline = deadline
+        self._clock = clock
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self._deadline.remaining(self._clock()) <= retry_state.upcoming_sleep
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -115,6 +145,7 @@ class RouterOsSshBackend(StorageBackend):
         clock: Callable[[], float] = time.monotonic,
         marker: Callable[[], str] = commands.new_marker,
         known_bases: Iterable[str] = (),
+        call_timeout: float = 12.0,
     ) -> None:
         self._runner = runner
         self._base_path = base_path
@@ -127,6 +158,7 @@ class RouterOsSshBackend(StorageBackend):
         self._retry = retry or RetryPolicy()
         self._clock = clock
         self._marker = marker
+        self._call_timeout = call_timeout
 
     def _remember_base(self, base: str) -> None:
         self._bases.setdefault(base.strip("/"), base)
@@ -143,6 +175,19 @@ class RouterOsSshBackend(StorageBackend):
     def close(self) -> None:
         self._runner.close()
 
+    # --- time -------------------------------------------------------------------------------
+
+    def _deadline(self) -> Deadline:
+        """The current operation's deadline: the caller's, or ``call_timeout`` from now."""
+        return Deadline.after(self._call_timeout, self._clock()).earlier(current_deadline())
+
+    def _bounded(self) -> AbstractContextManager[None]:
+        """One operation's scope: its commands (and operations it calls) share one deadline."""
+        return deadline_scope(self._deadline())
+
+    def _in_time(self, deadline: Deadline) -> tenacity.stop.stop_base:
+        return _Late(deadline, self._clock)
+
     # --- one command ------------------------------------------------------------------------
 
     def _once(self, operation: str, script: commands.Script, read: Callable[[str], T]) -> T:
@@ -150,7 +195,7 @@ class RouterOsSshBackend(StorageBackend):
         start = self._clock()
         outcome = "ok"
         try:
-            output = self._runner.run(script.render())
+            output = self._runner.run(script.render(), self._deadline())
             return read(split_reply(output.text, script.marker))
         except RouterOsError:
             outcome = "refused"
@@ -176,7 +221,9 @@ class RouterOsSshBackend(StorageBackend):
     ) -> T:
         """Run a command (retrying what is safe to retry) and ``read`` its answer."""
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self._retry.attempts),
+            stop=tenacity.stop_any(
+                tenacity.stop_after_attempt(self._retry.attempts), self._in_time(self._deadline())
+            ),
             wait=tenacity.wait_exponential(
                 multiplier=self._retry.first_wait, max=self._retry.max_wait
             ),
@@ -227,6 +274,7 @@ class RouterOsSshBackend(StorageBackend):
     def _reader(self, volume_id: VolumeId) -> Callable[[str], Volume | None]:
         return lambda body: self._one(parse_detail(body), volume_id, body)
 
+    @_operation
     def create_volume(self, volume: Volume) -> Volume:
         action = f"create disk {volume.volume_id} ({volume.size})"
         self._seen(volume)  # before the command: a kill after it must not lose the base
@@ -264,6 +312,7 @@ class RouterOsSshBackend(StorageBackend):
             raise VolumeNotFound(str(made.volume_id), "it disappeared while exporting")
         return again
 
+    @_operation
     def delete_volume(self, volume_id: VolumeId) -> None:
         found = self._command(
             "inspect", lambda m: commands.print_disk(volume_id, m), self._reader(volume_id)
@@ -286,6 +335,7 @@ class RouterOsSshBackend(StorageBackend):
             else:
                 return
 
+    @_operation
     def get_volume(self, volume_id: VolumeId) -> Volume:
         found = self._command(
             "inspect", lambda m: commands.print_disk(volume_id, m), self._reader(volume_id)
@@ -294,6 +344,7 @@ class RouterOsSshBackend(StorageBackend):
             raise VolumeNotFound(str(volume_id))
         return found
 
+    @_operation
     def list_volumes(self) -> Sequence[Volume]:
         def read(body: str) -> list[Volume]:
             volumes = [volume_from_record(r, body) for r in parse_detail(body)]
@@ -301,6 +352,7 @@ class RouterOsSshBackend(StorageBackend):
 
         return self._command("list", commands.list_disks, read)
 
+    @_operation
     def resize_volume(self, volume_id: VolumeId, size: Size) -> Volume:
         current = self.get_volume(volume_id)
         if size <= current.size:
@@ -323,6 +375,7 @@ class RouterOsSshBackend(StorageBackend):
             )
         return grown
 
+    @_operation
     def capacity(self) -> CapacityReport:
         def read(body: str) -> CapacityReport:
             records = parse_detail(body)
@@ -338,6 +391,7 @@ class RouterOsSshBackend(StorageBackend):
         except RouterOsError as exc:
             raise self._refusal(exc.text, "report the pool's capacity") from None
 
+    @_operation
     def check_health(self) -> None:
         try:
             self._once("health", commands.health(self._marker()), _nothing)

@@ -1,34 +1,47 @@
 """
-One persistent SSH connection to the RDS, shared by every command (paramiko).
+One persistent SSH connection to the RDS, shared by every command: a ``fabric.Connection``.
 
-- One transport, opened on first use and reused; each command is an exec channel on it, and
-  up to ``max_channels`` run at once (``check_health`` and 50 CreateVolumes share it).
+- One connection, opened on first use and reused; each command is ``Connection.run`` (an exec
+  channel on it, run by ``runner.RouterOsRemote``), and up to ``max_channels`` run at once
+  (``check_health`` and 50 CreateVolumes share it).
 - No keepalive: RouterOS refuses ``keepalive@openssh.com``. Liveness is checked instead where
-  it costs nothing: a dead transport is replaced before use, and a channel that cannot be
-  opened on a reused transport (the RDS dropped an idle session) is retried once on a fresh one
-  straight away, since nothing ran.
-- The host key is checked against a known_hosts file unless explicitly switched off; the
-  private key is read from a file no one but its owner may read.
-- Every paramiko/socket failure is translated here, once, into ``SshUnavailable`` (a
-  ``BackendUnavailable``) that says whether repeating the command is safe.
+  it costs nothing: a dead connection is replaced before use, and a channel that cannot be
+  opened on a reused connection (the RDS dropped an idle session) is retried once on a fresh
+  one straight away, since nothing ran.
+- The host key is checked against a known_hosts file unless explicitly switched off
+  (``keys.HostKeyPolicy``); the private key is read from a file no one but its owner may read.
+- Every wait is bounded by the call's ``Deadline`` (or ``command_timeout`` from now, if that
+  is sooner): waiting for a channel slot or for another thread's connect, connecting (a
+  watchdog closes a handshake that outlives it), opening the channel and running the command.
+- Every library failure is translated once (``errors.translated``) into ``SshUnavailable``
+  (a ``BackendUnavailable``) that says whether repeating the command is safe.
+- fabric reads no ssh_config and no fabric/invoke config file: what the driver's options say
+  is all that applies.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import pathlib
 import socket
-import stat
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Final
+import time
+from collections.abc import Callable
+from typing import Any
 
 import attrs
+import fabric
 import paramiko
 
-from rds_csi.domain import BackendUnavailable, InvalidArgument
+from rds_csi.adapters.routeros_ssh.errors import (
+    CommandTimeout,
+    ConnectionLost,
+    HostKeyRejected,
+    LoginRefused,
+    SshUnavailable,
+    translated,
+)
+from rds_csi.adapters.routeros_ssh.keys import HostKeyPolicy, load_private_key
+from rds_csi.adapters.routeros_ssh.runner import ChannelRefused, RouterOsRemote
+from rds_csi.domain.deadline import Deadline
 
 
 __all__ = [
@@ -44,39 +57,6 @@ __all__ = [
     "SshUnavailable",
     "load_private_key",
 ]
-
-log = logging.getLogger(__name__)
-
-_CHUNK: Final = 65536
-# Group read is allowed: kubelet gives a Secret volume mounted with fsGroup mode 0440 so a
-# non-root controller can read it; group write and anything for others are not.
-_SECRET_BITS: Final = stat.S_IWGRP | stat.S_IXGRP | stat.S_IRWXO
-
-
-class SshUnavailable(BackendUnavailable):
-    """The RDS could not be reached or did not answer; ``retryable`` if repeating is safe."""
-
-    retryable: bool = True
-
-
-class ConnectionLost(SshUnavailable):
-    """The connection failed or dropped before the command's answer was complete."""
-
-
-class CommandTimeout(SshUnavailable):
-    """No complete answer within the command timeout."""
-
-
-class LoginRefused(SshUnavailable):
-    """The RDS refused our user or key; repeating will not help."""
-
-    retryable = False
-
-
-class HostKeyRejected(SshUnavailable):
-    """The RDS's host key is unknown or differs from known_hosts; never retried."""
-
-    retryable = False
 
 
 @attrs.frozen
@@ -117,70 +97,21 @@ class CommandOutput:
     exit_status: int | None
 
 
-def load_private_key(path: pathlib.Path, passphrase: str | None = None) -> paramiko.PKey:
-    """
-    Read the SSH private key, refusing one that others may access or the group may change
-    (mount the Secret with ``defaultMode: 0400``; with ``fsGroup`` kubelet makes it 0440).
-    """
-    try:
-        mode = path.stat().st_mode
-    except OSError as exc:
-        raise InvalidArgument("ssh key file", f"{path}: {exc.strerror or exc}") from None
-    if mode & _SECRET_BITS:
-        raise InvalidArgument(
-            "ssh key file",
-            f"{path} has mode {stat.S_IMODE(mode):04o}: others may access it or the group "
-            "may change it; make it 0600, 0400 or 0440 (Secret volume defaultMode: 0400)",
-        )
-    try:
-        return paramiko.PKey.from_path(path, passphrase)
-    except (paramiko.SSHException, ValueError, OSError) as exc:
-        raise InvalidArgument(
-            "ssh key file", f"{path} is not a usable private key: {exc}"
-        ) from None
+def _transport(sock: socket.socket, **kwargs: Any) -> paramiko.Transport:
+    # every command is a few small packets each way: Nagle would hold them for an ACK
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return paramiko.Transport(sock, **kwargs)
 
 
-@attrs.frozen
-class HostKeyPolicy:
-    """
-    How the RDS's host key is checked: against ``known_hosts``, or (opt-out) not at all.
-
-    Create with ``HostKeyPolicy.from_file(path)`` or ``HostKeyPolicy.insecure()``.
-    """
-
-    known_hosts: paramiko.HostKeys | None
-    source: str
-
-    @classmethod
-    def from_file(cls, path: pathlib.Path) -> HostKeyPolicy:
-        keys = paramiko.HostKeys()
-        try:
-            keys.load(str(path))
-        except OSError as exc:
-            raise InvalidArgument("known_hosts file", f"{path}: {exc.strerror or exc}") from None
-        return cls(keys, str(path))
-
-    @classmethod
-    def insecure(cls) -> HostKeyPolicy:
-        return cls(None, "host key verification switched off")
-
-    def check(self, host: str, port: int, key: paramiko.PKey) -> None:
-        if self.known_hosts is None:
-            log.warning("not verifying the host key of %s:%d (%s)", host, port, self.source)
-            return
-        name = host if port == 22 else f"[{host}]:{port}"  # noqa: PLR2004 - ssh's own rule
-        known = self.known_hosts.lookup(name)
-        if known is None:
-            raise HostKeyRejected(
-                f"the RDS at {name} is not in {self.source}; add its key "
-                f"(ssh-keyscan -p {port} {host}) or, for a lab only, switch verification off"
-            )
-        if known.get(key.get_name()) != key:
-            raise HostKeyRejected(
-                f"the host key of the RDS at {name} ({key.get_name()}) does not match "
-                f"{self.source}: refusing to connect (was the RDS replaced, or is someone "
-                "in between?)"
-            )
+def _fabric_config() -> fabric.Config:
+    return fabric.Config(
+        ssh_config=paramiko.SSHConfig(),  # explicit and empty: no ~/.ssh/config applies
+        lazy=True,  # no /etc/fabric.yml or ~/.fabric.yml either
+        overrides={
+            "runners": {"remote": RouterOsRemote},
+            "run": {"hide": True, "warn": True, "pty": False, "in_stream": False},
+        },
+    )
 
 
 class SshConnection:
@@ -200,157 +131,191 @@ class SshConnection:
         command_timeout: float = 30.0,
         max_channels: int = 8,
         persistent: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.endpoint = endpoint
         self._key = key
         self._host_keys = host_keys
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
+        self.max_channels = max_channels
         self.persistent = persistent
         self.counters = Counters()
+        self._clock = clock
+        self._config = _fabric_config()
         self._slots = threading.BoundedSemaphore(max_channels)
         self._lock = threading.Lock()
-        self._transport: paramiko.Transport | None = None
+        self._connection: fabric.Connection | None = None
+
+    # --- time ---------------------------------------------------------------------------------
+
+    def _deadline(self, deadline: Deadline | None) -> Deadline:
+        return Deadline.after(self.command_timeout, self._clock()).earlier(deadline)
+
+    def _left(self, deadline: Deadline, waiting_for: str) -> float:
+        """Seconds left for the next wait; none left is a timeout, named for what we waited on."""
+        left = deadline.remaining(self._clock())
+        if left <= 0:
+            raise CommandTimeout(
+                f"the RDS at {self.endpoint} did not finish in time: no time left for "
+                f"{waiting_for} within this call's deadline"
+            )
+        return left
 
     # --- connecting ---------------------------------------------------------------------------
 
-    @contextmanager
-    def _boundary(self, what: str) -> Iterator[None]:
-        """Translate paramiko's and the socket's failures, once, into domain errors."""
-        try:
-            yield
-        except SshUnavailable:
-            raise
-        except paramiko.AuthenticationException as exc:
-            raise LoginRefused(
-                f"the RDS at {self.endpoint} refused our login ({exc}); check the user and "
-                "that the key is in its /user ssh-keys"
-            ) from None
-        except TimeoutError:
-            raise CommandTimeout(f"{what} on {self.endpoint} did not finish in time") from None
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            detail = str(exc) or type(exc).__name__
-            raise ConnectionLost(f"{what} on {self.endpoint} failed: {detail}") from None
-
-    def _open(self) -> paramiko.Transport:
-        host, port = self.endpoint.host, self.endpoint.port
+    def _open(self, deadline: Deadline) -> fabric.Connection:
+        budget = min(self.connect_timeout, self._left(deadline, "connecting"))
+        connection = fabric.Connection(
+            self.endpoint.host,
+            user=self.endpoint.user,
+            port=self.endpoint.port,
+            config=self._config,
+            connect_kwargs={
+                "pkey": self._key,
+                "look_for_keys": False,
+                "allow_agent": False,
+                "timeout": budget,
+                "banner_timeout": budget,
+                "auth_timeout": budget,
+                "transport_factory": _transport,
+            },
+        )
+        # fabric auto-adds unknown host keys; ours decides every key (its store stays empty)
+        connection.client.set_missing_host_key_policy(self._host_keys)
         self.counters.bump("handshakes")
-        with self._boundary("connecting"):
-            sock = socket.create_connection((host, port), timeout=self.connect_timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        transport = paramiko.Transport(sock)
-        transport.banner_timeout = self.connect_timeout
-        transport.handshake_timeout = self.connect_timeout
-        transport.auth_timeout = self.connect_timeout
+        # each phase has its own timeout, so their sum could outlive the budget: a watchdog
+        # closes the connection at the end of it, which fails whichever phase is waiting
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            connection.client.close()
+
+        watchdog = threading.Timer(budget, expire)
+        watchdog.daemon = True
+        watchdog.start()
         try:
-            with self._boundary("SSH handshake"):
-                transport.start_client(timeout=self.connect_timeout)
-                self._host_keys.check(host, port, transport.get_remote_server_key())
-                remaining = transport.auth_publickey(self.endpoint.user, self._key)
-            self._check_authenticated(transport, remaining)
+            try:
+                with translated("connecting", str(self.endpoint)):
+                    connection.open()
+            except ConnectionLost:
+                if expired.is_set():
+                    raise CommandTimeout(
+                        f"connecting to the RDS at {self.endpoint} did not finish in time "
+                        f"({budget:.3g} s)"
+                    ) from None
+                raise
+            self._check_logged_in(connection)
         except BaseException:
-            transport.close()
+            connection.client.close()
             raise
-        return transport
+        finally:
+            watchdog.cancel()
+        return connection
 
-    def _check_authenticated(self, transport: paramiko.Transport, remaining: list[str]) -> None:
-        if remaining or not transport.is_authenticated():
-            raise LoginRefused(f"the RDS at {self.endpoint} wants more than our key ({remaining})")
+    def _check_logged_in(self, connection: fabric.Connection) -> None:
+        if not connection.is_connected:
+            raise CommandTimeout(f"connecting to {self.endpoint} did not finish in time")
+        if not connection.transport.is_authenticated():
+            raise LoginRefused(f"the RDS at {self.endpoint} wants more than our key")
 
-    def _current(self) -> tuple[paramiko.Transport, bool]:
-        """The shared transport, (re)connecting if needed; True if it is brand new."""
+    def _current(self, deadline: Deadline) -> tuple[fabric.Connection, bool]:
+        """The shared connection, (re)connecting if needed; True if it is brand new."""
+        # bounded: one thread's connect to a hung RDS must not hold the others past theirs
+        if not self._lock.acquire(timeout=self._left(deadline, "another thread's connect")):
+            raise CommandTimeout(
+                f"the RDS at {self.endpoint} did not finish in time: another call was still "
+                "connecting to it at this call's deadline"
+            )
+        try:
+            connection = self._connection
+            if connection is not None and connection.is_connected:
+                return connection, False
+            self._connection = None
+            if connection is not None:
+                connection.client.close()
+            self._connection = self._open(deadline)
+            return self._connection, True
+        finally:
+            self._lock.release()
+
+    def _discard(self, connection: fabric.Connection) -> None:
         with self._lock:
-            transport = self._transport
-            if transport is not None and transport.is_active():
-                return transport, False
-            if transport is not None:
-                transport.close()
-            self._transport = None
-            self._transport = self._open()
-            return self._transport, True
-
-    def _discard(self, transport: paramiko.Transport) -> None:
-        with self._lock:
-            if self._transport is transport:
-                self._transport = None
-        transport.close()
+            if self._connection is connection:
+                self._connection = None
+        connection.client.close()
 
     def close(self) -> None:
         with self._lock:
-            transport, self._transport = self._transport, None
-        if transport is not None:
-            transport.close()
+            connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.client.close()
 
     # --- running commands ---------------------------------------------------------------------
 
-    def run(self, command: str) -> CommandOutput:
+    def run(self, command: str, deadline: Deadline | None = None) -> CommandOutput:
         """
-        Run one command line and return everything it printed.
+        Run one command line and return everything it printed, by ``deadline`` at the latest.
 
         Raises:
             SshUnavailable: no complete answer (its ``retryable`` says if repeating is safe).
         """
-        with self._slots:
+        deadline = self._deadline(deadline)
+        if not self._slots.acquire(timeout=self._left(deadline, "a free channel")):
+            raise CommandTimeout(
+                f"the RDS at {self.endpoint} did not finish in time: all {self.max_channels} "
+                "channels stayed busy until this call's deadline"
+            )
+        try:
             if self.persistent:
-                transport, fresh = self._current()
+                connection, fresh = self._current(deadline)
             else:
-                transport, fresh = self._open(), True
+                connection, fresh = self._open(deadline), True
             try:
                 try:
-                    with self._boundary("opening a channel"):
-                        channel = transport.open_session(timeout=self.command_timeout)
-                except ConnectionLost:
-                    self._discard(transport)
+                    return self._exec(connection, command, deadline)
+                except ChannelRefused as refused:
+                    self._discard(connection)
+                    if refused.timed_out:  # the RDS hangs: a fresh connection will not help
+                        raise CommandTimeout(
+                            f"the RDS at {self.endpoint} did not finish in time: no channel "
+                            "opened before this call's deadline"
+                        ) from None
                     if fresh or not self.persistent:
-                        raise
-                    # the RDS closed our idle session: nothing ran, so reconnect and go on
-                    self.counters.bump("stale_reconnects")
-                    transport, fresh = self._current()
-                    with self._boundary("opening a channel"):
-                        channel = transport.open_session(timeout=self.command_timeout)
-                self.counters.bump("round_trips")
+                        raise ConnectionLost(
+                            f"opening a channel on {self.endpoint} failed: {refused}"
+                        ) from None
+                # the RDS closed our idle session: nothing ran, so reconnect and go on
+                self.counters.bump("stale_reconnects")
+                connection, _ = self._current(deadline)
                 try:
-                    return self._exec(channel, command)
-                except SshUnavailable:
-                    if not transport.is_active():
-                        self._discard(transport)
-                    raise
+                    return self._exec(connection, command, deadline)
+                except ChannelRefused as refused:
+                    self._discard(connection)
+                    raise ConnectionLost(
+                        f"opening a channel on {self.endpoint} failed: {refused}"
+                    ) from None
             finally:
                 if not self.persistent:
-                    transport.close()
-
-    def _exec(self, channel: paramiko.Channel, command: str) -> CommandOutput:
-        expired = threading.Event()
-
-        def give_up() -> None:
-            expired.set()
-            with contextlib.suppress(Exception):  # the transport may be dying already
-                channel.close()
-
-        # paramiko's exec request waits without a bound; this timer bounds the whole command.
-        timer = threading.Timer(self.command_timeout, give_up)
-        timer.daemon = True
-        timer.start()
-        chunks: list[bytes] = []
-        try:
-            with self._boundary("running a command"):
-                channel.set_combine_stderr(True)
-                channel.settimeout(self.command_timeout)
-                channel.exec_command(command)
-                while data := channel.recv(_CHUNK):
-                    chunks.append(data)
-                status = channel.recv_exit_status()
+                    connection.client.close()
         finally:
-            timer.cancel()
-            with contextlib.suppress(Exception):
-                channel.close()
-        if expired.is_set():
+            self._slots.release()
+
+    def _exec(
+        self, connection: fabric.Connection, command: str, deadline: Deadline
+    ) -> CommandOutput:
+        timeout = self._left(deadline, "the command")
+        self.counters.bump("round_trips")
+        try:
+            with translated("running a command", str(self.endpoint)):
+                result = connection.run(command, timeout=timeout)
+        except CommandTimeout:
             raise CommandTimeout(
-                f"the RDS at {self.endpoint} did not finish a command within "
-                f"{self.command_timeout:g} s"
-            )
-        if status == -1 and not channel.eof_received:
-            raise ConnectionLost(f"the connection to {self.endpoint} dropped during a command")
-        # undecodable bytes become U+FFFD, which no value we use may hold: the parser refuses
-        text = b"".join(chunks).decode(errors="replace")
-        return CommandOutput(text, None if status == -1 else status)
+                f"the RDS at {self.endpoint} did not finish a command within {timeout:.3g} s"
+            ) from None
+        except SshUnavailable:
+            if not connection.is_connected:
+                self._discard(connection)
+            raise
+        return CommandOutput(str(result.stdout), result.exited)

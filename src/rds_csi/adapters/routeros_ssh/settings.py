@@ -56,8 +56,12 @@ class SshSettings:
         base_path: Default volume directory on the RDS (StorageClass ``volumePath`` default).
         pool: Mount point reported by ``capacity``; default the base path's first segment.
         login_options: RouterOS login options appended as ``user+<options>`` (e.g. ``ct``).
-        connect_timeout, command_timeout: Seconds.
+        connect_timeout, command_timeout: Seconds (one connect; one command).
+        call_timeout: Seconds one backend operation may take with its retries at most; the
+            caller's gRPC deadline shortens it (``docs/deadlines.md``).
         max_channels: Commands in flight at once on the one connection.
+        known_bases: Other volume directories (other StorageClasses' ``volumePath``s) where
+            a delete whose disk entry is gone looks for the image.
         retry_attempts, retry_first_wait, retry_max_wait: The backoff (1, 2, 4, 8, 16 s cap).
         persistent: Keep one connection (False: connect per command, for comparison only).
     """
@@ -78,7 +82,9 @@ class SshSettings:
     login_options: str = ""
     connect_timeout: float = attrs.field(default=10.0, validator=_positive("connect timeout"))
     command_timeout: float = attrs.field(default=30.0, validator=_positive("command timeout"))
+    call_timeout: float = attrs.field(default=12.0, validator=_positive("rds_call_timeout"))
     max_channels: int = attrs.field(default=8, validator=_positive("max channels"))
+    known_bases: tuple[str, ...] = ()
     retry_attempts: int = attrs.field(default=5, validator=_positive("retry attempts"))
     retry_first_wait: float = 1.0
     retry_max_wait: float = 16.0

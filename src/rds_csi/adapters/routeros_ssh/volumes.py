@@ -32,6 +32,19 @@ __all__ = ["capacity_from_records", "parse_bytes", "volume_from_record"]
 _DIGITS: Final = re.compile(r"[0-9]+( [0-9]+)*")
 _MAX_DIGITS: Final = 24
 _BOOLS: Final = {"yes": True, "true": True, "no": False, "false": False}
+# The properties a volume is read from. The export flag and the server fields print together
+# (or not at all, A8), so one without the other is a misread, never an unexported disk.
+_READ: Final = (
+    "slot",
+    "type",
+    "file-path",
+    "model",
+    "size",
+    "nvme-tcp-export",
+    "nvme-tcp-server-nqn",
+    "nvme-tcp-server-port",
+)
+_EXPORT_FIELDS: Final = ("nvme-tcp-server-nqn", "nvme-tcp-server-port")
 
 
 def parse_bytes(text: str, *, field: str, raw: str) -> int:
@@ -46,6 +59,22 @@ def _need(record: Record, key: str, raw: str) -> str:
     if value is None:
         raise MalformedOutput(f"item {record.number} has no {key}", raw)
     return value
+
+
+def _check_names(record: Record, raw: str) -> None:
+    """
+    Refuse a record where a property we read seems cut in its name: ``n`` + ``vme-tcp-export``
+    joined as a value tail and a key ``vme-tcp-export``. The tail of the name shows up as a key
+    while the whole name is missing; reading on would take the disk for unexported.
+    """
+    for key in record.fields:
+        for name in _READ:
+            if name != key and name.endswith(key) and name not in record.fields:
+                raise MalformedOutput(
+                    f"item {record.number}: {key!r} looks like a cut {name!r}", raw
+                )
+    if "nvme-tcp-export" not in record.fields and any(f in record.fields for f in _EXPORT_FIELDS):
+        raise MalformedOutput(f"item {record.number} has export fields but no nvme-tcp-export", raw)
 
 
 def _boolean(record: Record, key: str, raw: str) -> bool:
@@ -77,6 +106,7 @@ def volume_from_record(record: Record, raw: str) -> Volume | None:
     slot = _need(record, "slot", raw)
     if not VolumeId.is_valid(slot):
         return None
+    _check_names(record, raw)
     if _need(record, "type", raw) != "file":
         return None
     volume_id = VolumeId(slot)

@@ -16,6 +16,7 @@ import pytest
 from rds_csi.adapters.routeros_ssh.backend import RetryPolicy, RouterOsSshBackend
 from rds_csi.adapters.routeros_ssh.connection import CommandOutput, Counters
 from rds_csi.domain import DiskPath, Nqn, Size, Volume, VolumeId, VolumeNotFound
+from rds_csi.domain.deadline import Deadline
 from rds_csi.domain.size import GIB, MIB
 from rds_csi.emulator import DIALECTS, Dialect
 from rds_csi.emulator.console import Console
@@ -34,7 +35,7 @@ class ConsoleRunner:
     console: Console
     counters: Counters = attrs.field(factory=Counters)
 
-    def run(self, command: str) -> CommandOutput:
+    def run(self, command: str, deadline: Deadline | None = None) -> CommandOutput:  # noqa: ARG002
         self.counters.bump("round_trips")
         text, ok = self.console.run(command)
         return CommandOutput(text, 0 if ok else self.console.dialect.error_exit_status)

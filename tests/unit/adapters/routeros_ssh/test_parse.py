@@ -344,6 +344,22 @@ class TestProperties:
             return
         assert found == [_expected(vid, size)]
 
+    @pytest.mark.parametrize(
+        ("name", "cuts"),
+        [("nvme-tcp-export", [-1, 1]), ("file-path", [-1, 1]), ("nvme-tcp-server-port", [-1, 2])],
+    )
+    def test_a_property_name_cut_onto_a_line_of_its_own_is_refused(
+        self, name: str, cuts: list[int]
+    ) -> None:
+        # hypothesis found it: "n" alone on a line, then "vme-tcp-export=yes", read as an
+        # unexported disk (a wrong volume) instead of being refused
+        vid = VolumeId("pvc-e3e70682-c209-4cac-629f-6fbed82c07cd")
+        one_line = _flat(vid, 954 * MIB)
+        at = one_line.index(" " + name + "=") + 1  # cuts are relative to the name's start
+        wrapped = _rewrap(one_line, [at + c for c in cuts], [False, False], 5)
+        with pytest.raises(MalformedOutput):
+            _read_volumes(wrapped)
+
     @given(st.text())
     def test_random_text_raises_nothing_but_malformed_output(self, text: str) -> None:
         _only_malformed(text)
