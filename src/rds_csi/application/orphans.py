@@ -279,6 +279,7 @@ class OrphanReconciler:
         self._events = events
         self._metrics = metrics
         self._stop = threading.Event()
+        self._reported: set[Orphan] = set()
         seconds = int(interval * 2 + LEASE_SLACK)
         self._lease = Lease(kubernetes, LEASE_NAME, identity, seconds)
 
@@ -289,15 +290,22 @@ class OrphanReconciler:
         if self._metrics is not None:
             for kind in kinds:
                 self._metrics.orphans(kind, sum(o.kind == kind for o in found))
+        fresh = [o for o in found if o not in self._reported]
+        self._reported = set(found)
         for orphan in found:
-            self._report(orphan)
+            self._report(orphan, fresh=orphan in fresh)
+        if found:
+            _log.warning(
+                "%d orphan(s) (%d new): `rds-csi orphans list` shows them", len(found), len(fresh)
+            )
         if self._delete and self._clean is not None and found:
             for result in self._clean(found):
                 if result.error:
                     _log.warning("orphan %s not removed: %s", result.orphan.name, result.error)
         return found
 
-    def _report(self, orphan: Orphan) -> None:
+    def _report(self, orphan: Orphan, *, fresh: bool) -> None:
+        """The Event each pass (kept visible; rate-limited), a log line when first found."""
         then = "it is deleted now" if self._delete else "nothing is deleted (orphan_delete off)"
         owner = "PersistentVolume" if orphan.kind == DISK else "staged volume"
         message = (
@@ -305,7 +313,8 @@ class OrphanReconciler:
             f"{owner} for over {self._sightings.grace:.0f}s; {then}. "
             "`rds-csi orphans list` shows it, `rds-csi orphans clean --yes` removes it"
         )
-        _log.warning("OrphanFound: %s", message)
+        if fresh:
+            _log.warning("OrphanFound: %s", message)
         if self._events is not None:
             # No PVC names an orphan; the Event is on the PV its volume ID would be.
             about = ObjectRef("PersistentVolume", str(orphan.volume_id or orphan.name))

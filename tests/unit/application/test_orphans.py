@@ -236,3 +236,19 @@ def test_disks_outside_the_volume_path_are_never_candidates(controller: Controll
         volume_path="/storage-pool/metal-csi",
     )
     assert [o.name for o in find.disks()] == [str(ours)]
+
+
+def test_each_orphan_is_logged_once_and_told_every_pass(
+    controller: Controller, caplog: pytest.LogCaptureFixture
+) -> None:
+    lost = _disk(controller.rds, "lost")
+    reconciler = controller.reconciler()
+    reconciler.check()
+    controller.clock.now += GRACE
+    reconciler.check()
+    controller.clock.now += 3600  # past the recorder's rate limit
+    reconciler.check()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("OrphanFound")]
+    assert len(lines) == 1
+    assert str(lost) in lines[0]
+    assert [e.reason for e in controller.k8s.events] == [ORPHAN_FOUND, ORPHAN_FOUND]
