@@ -106,6 +106,11 @@ class Sightings:
     def grace(self) -> float:
         return self._grace
 
+    def forget(self) -> None:
+        """Start over: sightings older than the last look prove nothing about now."""
+        with self._lock:
+            self._first.clear()
+
     def confirm(self, candidates: Iterable[Orphan], kinds: Iterable[str]) -> list[Orphan]:
         """Remember ``candidates`` (of ``kinds``, the ones looked for) and say which are due."""
         now = self._clock.monotonic()
@@ -336,5 +341,11 @@ class OrphanReconciler:
             try:
                 if self.leading():
                     self.check()
+                else:
+                    # A disk seen before another replica led may have gone and come back
+                    # since (a new CreateVolume of the same name): its grace starts again.
+                    self._sightings.forget()
+                    self._reported.clear()
             except DomainError as exc:
+                self._sightings.forget()  # a pass that did not finish saw nothing for sure
                 _log.warning("orphan check failed: %s", exc)

@@ -252,3 +252,15 @@ def test_each_orphan_is_logged_once_and_told_every_pass(
     assert len(lines) == 1
     assert str(lost) in lines[0]
     assert [e.reason for e in controller.k8s.events] == [ORPHAN_FOUND, ORPHAN_FOUND]
+
+
+def test_forgotten_sightings_start_the_grace_again(controller: Controller) -> None:
+    _disk(controller.rds, "lost")
+    sightings = Sightings(controller.clock, GRACE)
+    find = controller.find
+    assert sightings.confirm(find.disks(), [DISK]) == []
+    controller.clock.now += GRACE
+    sightings.forget()  # e.g. another replica held the Lease meanwhile
+    assert sightings.confirm(find.disks(), [DISK]) == []
+    controller.clock.now += GRACE
+    assert len(sightings.confirm(find.disks(), [DISK])) == 1
