@@ -87,6 +87,12 @@ class RecordingMetrics:
     def circuit_state(self, state: str) -> None:
         raise AssertionError(state)
 
+    def copy_started(self, kind: str) -> None:
+        raise AssertionError(kind)
+
+    def copy_finished(self, kind: str, seconds: float, outcome: str) -> None:
+        raise AssertionError(kind, seconds, outcome)
+
 
 class TestHostKeys:
     def test_an_unknown_host_is_refused_and_never_retried(

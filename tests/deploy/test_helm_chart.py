@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 import pytest
+import yaml
 
 import rds_csi
 from tests.deploy_support import (
@@ -39,7 +40,8 @@ HELM_ONLY_LABELS = {"helm.sh/chart", "app.kubernetes.io/version", "app.kubernete
 PLACEHOLDER_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-key\n-----END OPENSSH PRIVATE KEY-----"
 )
-CRD_KINDS = {"ServiceMonitor"}  # no schema in kubernetes-validate; checked by shape below
+# no schema in kubernetes-validate; checked by shape below
+CRD_KINDS = {"ServiceMonitor", "VolumeSnapshotClass"}
 
 
 def everything_on() -> Obj:
@@ -65,6 +67,7 @@ def everything_on() -> Obj:
     }
     values["node"] = {"maxVolumesPerNode": 64, "extraArgs": ["--log-level=debug"]}
     values["kubeletDir"] = "/var/lib/k0s/kubelet/"
+    values["snapshotClass"] = {"create": True}
     values["storageClasses"] = [
         {
             "name": "fast",
@@ -246,3 +249,17 @@ def test_templates_include_only_defined_helpers() -> None:
     included = set(re.findall(r'include "([^"]+)"', text))
     assert included
     assert included <= defined
+
+
+def test_the_volume_snapshot_class_is_opt_in_and_names_the_driver() -> None:
+    base = values_like_the_manifests()
+    assert by_kind(render_chart(base), "VolumeSnapshotClass") == []  # no CRDs assumed
+    objects = render_chart({**base, "snapshotClass": {"create": True, "isDefault": True}})
+    snapshot_class = one(objects, "VolumeSnapshotClass")
+    assert snapshot_class["driver"] == one(objects, "CSIDriver")["metadata"]["name"]
+    assert snapshot_class["deletionPolicy"] == "Delete"
+    annotations = snapshot_class["metadata"]["annotations"]
+    assert annotations["snapshot.storage.kubernetes.io/is-default-class"] == "true"
+    example_file = CHART.parents[1] / "kubernetes" / "snapshot" / "volumesnapshotclass.yaml"
+    example = yaml.safe_load(example_file.read_text())
+    assert example["driver"] == one(manifest_objects(), "CSIDriver")["metadata"]["name"]

@@ -17,6 +17,7 @@ class RecordingMetrics(Metrics):
     commands: list[tuple[str, str]] = attrs.field(factory=list)
     rpcs: list[tuple[str, str]] = attrs.field(factory=list)
     circuit: list[str] = attrs.field(factory=list)
+    copies: list[tuple[str, str]] = attrs.field(factory=list)
     _lock: threading.Lock = attrs.field(factory=threading.Lock)
 
     def backend_command(self, operation: str, seconds: float, outcome: str) -> None:
@@ -41,3 +42,11 @@ class RecordingMetrics(Metrics):
     def circuit_state(self, state: str) -> None:
         with self._lock:
             self.circuit.append(state)
+
+    def copy_started(self, kind: str) -> None:
+        pass
+
+    def copy_finished(self, kind: str, seconds: float, outcome: str) -> None:
+        assert seconds >= 0
+        with self._lock:
+            self.copies.append((kind, outcome))

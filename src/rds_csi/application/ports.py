@@ -15,7 +15,8 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from rds_csi.domain import CapacityReport, Nqn, NvmeTarget, Size, Snapshot, Volume, VolumeId
+from rds_csi.application.snapshots_port import SnapshotBackend
+from rds_csi.domain import CapacityReport, Nqn, NvmeTarget, Size, Volume, VolumeId
 
 
 __all__ = [
@@ -111,27 +112,6 @@ class StorageBackend(Protocol):
         ...
 
 
-@runtime_checkable
-class SnapshotBackend(Protocol):
-    """Btrfs snapshots of volumes on the RDS (the snapshot issue implements it)."""
-
-    def create_snapshot(self, snapshot_id: str, source: VolumeId) -> Snapshot:
-        """
-        Raises:
-            VolumeNotFound: the source does not exist.
-            CapacityExhausted, BackendUnavailable, BackendError.
-        """
-        ...
-
-    def delete_snapshot(self, snapshot_id: str) -> None:
-        """Idempotent. Raises: BackendUnavailable, BackendError."""
-        ...
-
-    def list_snapshots(self) -> Sequence[Snapshot]:
-        """Raises: BackendUnavailable, BackendError."""
-        ...
-
-
 class Clock(Protocol):
     def monotonic(self) -> float:
         """Seconds on a clock that never goes back."""
@@ -176,6 +156,14 @@ class Metrics(Protocol):
 
     def circuit_state(self, state: str) -> None:
         """The backend's circuit breaker is now ``closed``, ``open`` or ``half_open``."""
+        ...
+
+    def copy_started(self, kind: str) -> None:
+        """An image copy on the RDS began: ``snapshot``, ``restore`` or ``clone``."""
+        ...
+
+    def copy_finished(self, kind: str, seconds: float, outcome: str) -> None:
+        """That copy ended (``ok`` or ``error``) after ``seconds``."""
         ...
 
 

@@ -11,7 +11,7 @@ import base64
 import binascii
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
@@ -42,6 +42,10 @@ from rds_csi.domain import (
 from rds_csi.domain.size import ALLOCATION_GRANULARITY, MAX_VOLUME_SIZE, MIN_VOLUME_SIZE
 from rds_csi.domain.text import quoted
 
+
+if TYPE_CHECKING:  # the snapshot use cases import check_name from here
+    from rds_csi.application.snapshots import PopulateVolume
+    from rds_csi.domain import ContentSource
 
 __all__ = [
     "CreateVolume",
@@ -99,10 +103,17 @@ class CreateVolume:
     volume; an incompatible one is VolumeIncompatible (ALREADY_EXISTS).
     """
 
-    def __init__(self, backend: StorageBackend, locks: Locks, defaults: VolumeParameters) -> None:
+    def __init__(
+        self,
+        backend: StorageBackend,
+        locks: Locks,
+        defaults: VolumeParameters,
+        populate: PopulateVolume | None = None,
+    ) -> None:
         self._backend = backend
         self._locks = locks
         self._defaults = defaults
+        self._populate = populate
 
     def __call__(
         self,
@@ -110,6 +121,8 @@ class CreateVolume:
         capacity: CapacityRange,
         capabilities: Iterable[VolumeCapability],
         parameters: Mapping[str, str],
+        *,
+        source: ContentSource | None = None,
     ) -> CreatedVolume:
         volume_id = VolumeId.from_name(check_name(name))
         check_capabilities(capabilities)
@@ -133,7 +146,14 @@ class CreateVolume:
         # Build the context first: a bad parameter must fail before anything is made.
         VolumeContext.for_volume(wanted, params)
         with self._locks.hold(str(volume_id)):
-            volume = self._backend.create_volume(wanted)
+            if source is None:
+                volume = self._backend.create_volume(wanted)
+            elif self._populate is None:
+                raise InvalidArgument(
+                    "volume_content_source", "this driver instance makes no volumes from sources"
+                )
+            else:
+                volume = self._populate(wanted, capacity, source)
         if not volume.same_layout(wanted):
             raise VolumeIncompatible(
                 f"volume {volume_id} for name {name!r} exists with file {volume.path}, "

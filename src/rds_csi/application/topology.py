@@ -16,7 +16,13 @@ from typing import Final
 import attrs
 
 from rds_csi.application.provisioning import CreatedVolume, CreateVolume
-from rds_csi.domain import CapacityExhausted, CapacityRange, InvalidArgument, VolumeCapability
+from rds_csi.domain import (
+    CapacityExhausted,
+    CapacityRange,
+    ContentSource,
+    InvalidArgument,
+    VolumeCapability,
+)
 
 
 __all__ = ["CreateVolumeInTopology", "Topology"]
@@ -100,10 +106,12 @@ class CreateVolumeInTopology:
         capabilities: Iterable[VolumeCapability],
         parameters: Mapping[str, str],
         requisite: Sequence[Mapping[str, str]] = (),
+        *,
+        source: ContentSource | None = None,
     ) -> CreatedVolume:
         if not self._topology.admits(requisite):
             raise CapacityExhausted(
                 f"accessibility_requirements: this RDS serves {self._topology.as_dict()}, "
                 f"none of the requisite topologies {list(map(dict, requisite))}"
             )
-        return self._create(name, capacity, capabilities, parameters)
+        return self._create(name, capacity, capabilities, parameters, source=source)

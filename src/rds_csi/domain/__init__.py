@@ -46,6 +46,7 @@ from rds_csi.domain.model import (
 from rds_csi.domain.mounting import MountOption, NodePath
 from rds_csi.domain.parameters import VolumeContext, VolumeParameters
 from rds_csi.domain.size import CapacityRange, Size
+from rds_csi.domain.snapshots import ContentSource, SnapshotId, parse_snapshot_reference
 
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "CapacityRange",
     "CapacityReport",
     "Conflict",
+    "ContentSource",
     "DetachOutcome",
     "DiskPath",
     "DomainError",
@@ -81,6 +83,7 @@ __all__ = [
     "ReconnectPolicy",
     "Size",
     "Snapshot",
+    "SnapshotId",
     "SnapshotNotFound",
     "UnsupportedCapability",
     "Usage",
@@ -92,5 +95,6 @@ __all__ = [
     "VolumeNotFound",
     "VolumeParameters",
     "check_capabilities",
+    "parse_snapshot_reference",
     "parse_volume_reference",
 ]

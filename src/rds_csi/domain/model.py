@@ -12,6 +12,7 @@ import attrs
 from rds_csi.domain.errors import InvalidArgument
 from rds_csi.domain.identity import DiskPath, Nqn, VolumeId
 from rds_csi.domain.size import Size
+from rds_csi.domain.snapshots import Snapshot
 
 
 __all__ = [
@@ -88,17 +89,6 @@ class CapacityReport:
     @property
     def used(self) -> Size:
         return Size(max(self.total.bytes - self.free.bytes, 0))
-
-
-@attrs.frozen
-class Snapshot:
-    """A point-in-time copy of a volume (Btrfs on the RDS); room for the snapshot issue."""
-
-    snapshot_id: str
-    source_volume_id: VolumeId
-    size: Size
-    created_at: float
-    ready: bool = True
 
 
 def _int_in(low: int, high: int, field: str) -> Callable[[object, object, int], None]:

@@ -155,6 +155,26 @@ A30. Limits on a ``file-path``
 A31. Pool name and ``slot``
     Emulator: a pool name of 1-64 ``[A-Za-z0-9_-]``; any slot string
     Source: guess (FACTS §7: slot validation rules unverified)
+A32. ``/file copy <source> name=<dest>``
+    Emulator: copies the file's data for real (a reflink where the host filesystem can, else
+        a sparse-preserving copy, slowed by ``copy_throughput``), inside the exec line, which
+        returns when the copy is complete; a destination that exists is ``FILE_EXISTS``; the
+        copy counts against the pool at the source's size (A10)
+    Source: guess (FACTS §2: ``/file/copy`` exists; its argument names, whether it reflinks
+        on btrfs, and whether it returns before the copy ends are all unverified)
+    Adapter: ``--snapshot-method file-copy`` (the default) copies with it, then adds the disk;
+        a disk appears only on a complete copy, and an image without its disk is removed
+        before a retry. First thing to check on hardware (docs/testing-real-rds.md).
+A33. ``/disk add copy-from=<item>``
+    Emulator: takes the other disk's settings (all but ``slot`` and ``file-path``), then the
+        given ones, and when ``file-path`` names no existing file, copies the other disk's
+        image there as ``/file copy`` does (A32); ``file-size`` then grows the copy
+    Source: guess (FACTS §1: documented only as "takes the default values of a new item's
+        properties from another item"; the Go driver's snapshots rely on a data copy, never
+        verified on hardware)
+    Adapter: ``--snapshot-method copy-from`` for parity with the Go driver; it always sets
+        ``nvme-tcp-export`` itself (a snapshot is never exported) and grows a restored disk
+        with ``set file-size`` when the copy kept its source's size
 """
 
 from __future__ import annotations
@@ -166,6 +186,7 @@ __all__ = [
     "DISK_LEGEND",
     "ERROR_EXIT_STATUS",
     "EXEC_WIDTH",
+    "FILE_EXISTS",
     "FILE_IN_USE",
     "FILE_OUTSIDE_POOL",
     "HEADER_INDENT",
@@ -186,6 +207,7 @@ ERROR_EXIT_STATUS: Final = 0  # A14
 NOT_ENOUGH_SPACE: Final = "failure: not enough space"  # A9
 FILE_OUTSIDE_POOL: Final = "failure: file must be on a mounted disk"  # A17
 FILE_IN_USE: Final = "failure: file is in use by a disk"  # A18
+FILE_EXISTS: Final = "failure: file already exists"  # A32
 POOL_NOT_REMOVABLE: Final = "failure: can not remove mounted disk"  # A20
 UNSUPPORTED_TYPE: Final = "failure: this emulator makes only type=file disks"  # A28
 MAX_PATH_SEGMENT: Final = 255  # A30

@@ -175,6 +175,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SHARE",
         help="testing: this share (0-1) of answers come back with junk in the middle",
     )
+    parser.add_argument(
+        "--copy-throughput",
+        type=int,
+        default=0,
+        metavar="BYTES_PER_S",
+        help="speed of /file copy and copy-from (A32, A33); 0: as fast as the host, reflink "
+        "where it can",
+    )
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -250,6 +258,7 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
         data_address=args.data_address,
         login_limit=LoginLimit(failures=args.login_failures, lockout=args.login_lockout),
         rest_listen=args.rest_listen,
+        copy_throughput=args.copy_throughput,
     )
 
 

@@ -310,8 +310,27 @@ class Menus:
             raise RosFailure("missing value(s) of argument(s) type")  # A22
         if kind != "file":
             raise RosFailure(assumptions.UNSUPPORTED_TYPE)
-        disk = self.state.add(values, size)
+        source: Disk | None = None
+        copy_from = next((n for n in cmd.named if n.key == "copy-from"), None)
+        if copy_from is not None:
+            found = self._found(cmd, self.eval(copy_from.value, scope))
+            if len(found) != 1:
+                raise RosFailure("no such item")
+            source = self._disk(found[0])
+        disk = self.state.add(values, size, source)
         return ItemId("disk", disk.id)
+
+    def _file_copy(self, cmd: MenuCmd, scope: dict[str, object]) -> object:
+        """``/file copy <source> name=<dest>`` (A32): a real copy of the file's data."""
+        self._check_named(cmd, frozenset({"name"}))
+        if len(cmd.positional) != 1:
+            raise end_of_command(cmd.positional[-1][1] if cmd.positional else 1)
+        source = show(self.eval(cmd.positional[0][0], scope))
+        dest = next((show(self.eval(n.value, scope)) for n in cmd.named if n.key == "name"), "")
+        if not dest:
+            raise RosFailure("missing value(s) of argument(s) name")
+        self.state.copy_file(self.state.image_path(source), self.state.image_path(dest))
+        return None
 
     def _disk_set(self, cmd: MenuCmd, scope: dict[str, object]) -> object:
         if not cmd.positional:
@@ -367,6 +386,8 @@ class Menus:
         size: Size | None = None
         kind: str | None = None
         for n in cmd.named:
+            if n.key == "copy-from" and adding:
+                continue  # the item, resolved by _disk_add
             raw = show(self.eval(n.value, scope))
             if n.key == "type" and adding:
                 if raw not in _DISK_TYPES:

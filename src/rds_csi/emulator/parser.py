@@ -35,7 +35,7 @@ __all__ = ["MENUS", "Parser", "known_props"]
 
 MENUS: Final = {
     "disk": frozenset({"add", "remove", "set", "print", "find", "get"}),
-    "file": frozenset({"print", "remove", "find", "get"}),
+    "file": frozenset({"print", "remove", "find", "get", "copy"}),
 }
 _CMP_OPS: Final = frozenset({"=", "!=", "~", "<", ">", "<=", ">="})
 FILE_PROPS: Final = frozenset({"name", "type", "size", "last-modified"})

@@ -98,6 +98,8 @@ class EmulatorConfig:
         data_address: The IP the kernel target listens on; default the ``listen`` host.
         nvmet_root: nvmet's configfs directory.
         login_limit: Failed logins per client address before it is locked out for a while.
+        copy_throughput: Bytes per second of ``/file copy`` and ``copy-from`` (0: unlimited);
+            ``state.copy_throughput`` changes it at run time.
         rest_listen: Where the REST API (HTTPS) listens, beside SSH; None: not served.
     """
 
@@ -112,6 +114,7 @@ class EmulatorConfig:
     data_address: str | None = None
     nvmet_root: pathlib.Path = NVMET_ROOT
     login_limit: LoginLimit = attrs.field(factory=LoginLimit)
+    copy_throughput: int = 0
     rest_listen: tuple[str, int] | None = None
 
 
@@ -199,6 +202,7 @@ class Emulator:
             pool_name=config.pool_name,
             pool_size=config.pool_size,
             data_plane=self.data_plane,
+            copy_throughput=config.copy_throughput,
         )
         self.console = Console(self.state, dialect=config.dialect)
         self.host_key = load_or_create_host_key(

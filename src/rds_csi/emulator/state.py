@@ -27,6 +27,7 @@ import attrs
 
 from rds_csi.domain import Size
 from rds_csi.emulator import assumptions
+from rds_csi.emulator.copying import copy_image
 from rds_csi.emulator.dataplane import DataPlane, ExportedDisk, atomic_write_json
 from rds_csi.emulator.render import (
     Bare,
@@ -139,8 +140,12 @@ class PoolState:
         pool_name: str,
         pool_size: Size,
         data_plane: DataPlane,
+        copy_throughput: int = 0,
     ) -> None:
         self.data_dir = data_dir.resolve()
+        # bytes per second of /file copy and copy-from (0: as fast as the host, reflink if it
+        # can); change it at any time to test slow copies
+        self.copy_throughput = copy_throughput
         self.pool_name = check_pool_name(pool_name)
         self.pool_size = pool_size
         self.data_plane = data_plane
@@ -254,7 +259,28 @@ class PoolState:
         if disk.slot == self.pool_name:
             raise RosFailure("failure: already have such entry")
 
-    def add(self, values: dict[str, object], file_size: Size | None) -> Disk:
+    def copy_file(self, source: pathlib.Path, dest: pathlib.Path) -> None:
+        """A real data copy into a new file (A32, A33); a failure leaves no file."""
+        if dest.exists():
+            raise RosFailure(assumptions.FILE_EXISTS)
+        if not source.is_file():
+            raise RosFailure("no such item")
+        self._reserve(source.stat().st_size)
+        try:
+            copy_image(source, dest, throughput=self.copy_throughput)
+        except OSError as exc:
+            raise RosFailure(f"failure: {exc.strerror or 'copy failed'}") from exc
+
+    def add(
+        self, values: dict[str, object], file_size: Size | None, copy_from: Disk | None = None
+    ) -> Disk:
+        if copy_from is not None:  # A33: the other item's settings, then the given ones
+            inherited = {
+                name: getattr(copy_from, attr)
+                for name, attr in DISK_ATTRS.items()
+                if name not in {"slot", "file-path"}
+            }
+            values = {**inherited, **values}
         file_path = values.get("file-path")
         if not isinstance(file_path, str) or not file_path:
             raise RosFailure("missing value(s) of argument(s) file-path")  # A22
@@ -266,6 +292,19 @@ class PoolState:
         if not disk.slot:
             disk.slot = f"file{disk.id}"
         self._check_unique(disk)
+        copied = False
+        if copy_from is not None and not image.exists():  # A33: the data too
+            self.copy_file(self.disk_image(copy_from), image)
+            copied = True
+        try:
+            return self._add_on(disk, image, file_size)
+        except BaseException:
+            if copied:
+                with contextlib.suppress(FileNotFoundError):
+                    image.unlink()
+            raise
+
+    def _add_on(self, disk: Disk, image: pathlib.Path, file_size: Size | None) -> Disk:
         existing = image.stat().st_size if image.exists() else None
         if existing is None and file_size is None:
             raise RosFailure("missing value(s) of argument(s) file-size")

@@ -20,6 +20,7 @@ from typing import Final, TextIO
 import grpc
 
 from rds_csi.entrypoints.client_node import node_verbs
+from rds_csi.entrypoints.client_snapshots import snapshot_verbs
 from rds_csi.entrypoints.client_verbs import Output, Stubs, Verb, controller_verbs
 from rds_csi.entrypoints.endpoint import Endpoint, EndpointError, parse_endpoint
 from rds_csi.entrypoints.settings import DEFAULT_ENDPOINT, ENV_PREFIX
@@ -35,6 +36,7 @@ POD_ENDPOINT: Final = "unix:///csi/csi.sock"
 VERBS: Final[dict[str, tuple[str, Verb, Callable[[argparse.ArgumentParser], None]]]] = {
     **controller_verbs(),
     **node_verbs(),
+    **snapshot_verbs(),
 }
 
 

@@ -15,6 +15,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from rds_csi.domain import InvalidArgument, Size
+from rds_csi.entrypoints.client_sources import add_source_flags, content_source
 from rds_csi.entrypoints.client_state import CallState
 from rds_csi.entrypoints.csi._pb import csi_pb2, csi_pb2_grpc
 from rds_csi.entrypoints.csi.identity import NOT_READY_REASON_KEY
@@ -219,6 +220,7 @@ def _create(s: Stubs, a: argparse.Namespace) -> Output:
             capacity_range=csi_pb2.CapacityRange(required_bytes=a.size),
             volume_capabilities=[capability(a)],
             parameters=pairs(a.param, "--param"),
+            volume_content_source=content_source(a),
         ),
         timeout=s.timeout,
     )
@@ -320,6 +322,7 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", help="the CSI volume name (a PVC's pvc-<uid>)")
     p.add_argument("--size", type=parse_size, required=True, help=SIZE_HELP)
     p.add_argument("--param", action="append", metavar="K=V", help="StorageClass parameter")
+    add_source_flags(p)
     add_capability_flags(p)
 
 

@@ -92,6 +92,7 @@ from rds_csi.entrypoints.rest_wiring import (
     rds_rest_settings,
 )
 from rds_csi.entrypoints.settings import AUTO, Mode, Settings
+from rds_csi.entrypoints.snapshot_wiring import SnapshotWiring, running_copies
 
 
 __all__ = ["Container", "RdsSsh", "backend_kinds", "initiator_kinds", "open_ssh_backend"]
@@ -205,8 +206,12 @@ class Container(containers.DeclarativeContainer):
         providers.Callable(emulator_data_address, settings),
         rest=providers.Callable(lambda kind: kind == "emulator-rest", backend_kind),
     )
+    snapshot_method = settings.provided.controller.snapshot_method
     rds_ssh = providers.Container(
-        RdsSsh, settings=providers.Callable(rds_ssh_settings, settings), metrics=metrics
+        RdsSsh,
+        settings=providers.Callable(rds_ssh_settings, settings),
+        metrics=metrics,
+        snapshot_method=snapshot_method,
     )
     emulator_ssh = providers.Container(
         RdsSsh,
@@ -217,6 +222,7 @@ class Container(containers.DeclarativeContainer):
             settings.provided.rds.call_timeout,
         ),
         metrics=metrics,
+        snapshot_method=snapshot_method,
     )
     # Singletons: the password is read (or, on the emulator, made) once, not per provider use.
     rds_rest = providers.Container(
@@ -229,9 +235,10 @@ class Container(containers.DeclarativeContainer):
         ),
         metrics=metrics,
     )
+    fake_backend = providers.Singleton(fake_rds, settings.provided.controller.fake_rds_latency)
     raw_backend = providers.Selector(
         backend_kind,
-        fake=providers.Singleton(fake_rds, settings.provided.controller.fake_rds_latency),
+        fake=fake_backend,
         ssh=providers.Resource(closing, rds_ssh.backend),
         emulator=providers.Resource(closing, emulator_ssh.backend),
         rest=providers.Resource(closing_rest, rds_rest.backend),
@@ -247,6 +254,21 @@ class Container(containers.DeclarativeContainer):
             reset_timeout=settings.provided.controller.breaker_reset_timeout,
         ),
         metrics=metrics,
+    )
+
+    # Snapshots share the volumes' connection (and their retries), not the circuit breaker.
+    # The REST control plane has no snapshot adapter yet: it serves no snapshot RPCs.
+    snapshot_copies = providers.Resource(running_copies)
+    snapshots = providers.Container(
+        SnapshotWiring,
+        backend_kind=backend_kind,
+        fake_rds=fake_backend,
+        ssh=rds_ssh.snapshots,
+        emulator=emulator_ssh.snapshots,
+        volumes=backend,
+        locks=controller_locks,
+        metrics=metrics,
+        copies=snapshot_copies,
     )
 
     # --- the cluster ----------------------------------------------------------------------
@@ -290,7 +312,11 @@ class Container(containers.DeclarativeContainer):
         create=providers.Factory(
             CreateVolumeInTopology,
             create=providers.Factory(
-                CreateVolume, backend=backend, locks=controller_locks, defaults=volume_defaults
+                CreateVolume,
+                backend=backend,
+                locks=controller_locks,
+                defaults=volume_defaults,
+                populate=snapshots.populate,
             ),
             topology=topology,
         ),
@@ -305,6 +331,7 @@ class Container(containers.DeclarativeContainer):
         expand=providers.Factory(ExpandVolume, backend=backend, locks=controller_locks),
         get=providers.Factory(GetVolume, backend=backend),
         topology=topology,
+        snapshots=snapshots.use_cases,
         publish=providers.Factory(
             PublishVolume,
             backend=backend,
@@ -496,6 +523,7 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
         rds=settings.provided.rds.address,
         interval=settings.provided.controller.capacity_interval,
+        count_snapshots=snapshots.counter,
     )
     capacity_refresher = providers.Selector(
         mode_name,

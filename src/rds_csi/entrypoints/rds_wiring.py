@@ -18,9 +18,11 @@ from collections.abc import Callable, Iterator
 from dependency_injector import containers, providers
 
 from rds_csi.adapters.routeros_ssh import RetryPolicy, RouterOsSshBackend, SshSettings
+from rds_csi.adapters.routeros_ssh.commands import FILE_COPY
 from rds_csi.adapters.routeros_ssh.connection import SshConnection, SshEndpoint
 from rds_csi.adapters.routeros_ssh.keys import load_private_key
 from rds_csi.adapters.routeros_ssh.settings import host_key_policy, login_user
+from rds_csi.adapters.routeros_ssh.snapshots import RouterOsSnapshots
 from rds_csi.application.ports import Metrics
 from rds_csi.domain import InvalidArgument
 from rds_csi.emulator import Emulator, EmulatorConfig
@@ -132,6 +134,7 @@ def open_emulator(
                 data_plane=options.data_plane,
                 data_address=data_address,
                 rest_listen=("127.0.0.1", 0) if rest else None,
+                copy_throughput=options.copy_throughput,
             )
         )
     except ValueError as exc:
@@ -170,6 +173,9 @@ class RdsSsh(containers.DeclarativeContainer):
     sleep: providers.Dependency[Callable[[float], None]] = providers.Dependency(
         default=providers.Object(time.sleep)
     )
+    snapshot_method: providers.Dependency[str] = providers.Dependency(
+        default=providers.Object(FILE_COPY)
+    )
 
     connection = providers.Singleton(
         SshConnection,
@@ -204,6 +210,7 @@ class RdsSsh(containers.DeclarativeContainer):
             sleep=sleep,
         ),
     )
+    snapshots = providers.Singleton(RouterOsSnapshots, backend, method=snapshot_method)
 
 
 def open_ssh_backend(

@@ -79,6 +79,7 @@ LogFormat = NewType("LogFormat", str)
 DataPlane = NewType("DataPlane", str)
 BackendKind = NewType("BackendKind", str)
 InitiatorKind = NewType("InitiatorKind", str)
+SnapshotMethod = NewType("SnapshotMethod", str)
 KubernetesKind = NewType("KubernetesKind", str)
 KUBERNETES_KINDS: Final = (AUTO, "api", "fake")
 
@@ -101,6 +102,7 @@ CHOICES: Final[Mapping[object, Callable[[], Sequence[str]]]] = {
     DataPlane: lambda: ("json", "nvmet", "auto"),
     BackendKind: _backends,
     InitiatorKind: _initiators,
+    SnapshotMethod: lambda: ("file-copy", "copy-from"),
     KubernetesKind: lambda: KUBERNETES_KINDS,
 }
 
@@ -217,6 +219,13 @@ class EmulatorSettings:
             "nvme_address, else rds_address"
         ),
     )
+    copy_throughput: Count = attrs.field(
+        default=Count(0),
+        metadata=_help(
+            "backend emulator: bytes per second of its /file copy and copy-from (snapshots, "
+            "restores, clones); 0: as fast as the host, by reflink where it can"
+        ),
+    )
 
 
 @attrs.frozen
@@ -326,6 +335,14 @@ class ControllerSettings:
     health_interval: Interval = attrs.field(
         default=Interval(10.0),
         metadata=_help("seconds between the background RDS health checks Probe answers from"),
+    )
+    snapshot_method: SnapshotMethod = attrs.field(
+        default=SnapshotMethod("file-copy"),
+        metadata=_help(
+            "how a snapshot, restore or clone copies a disk image on the RDS: file-copy "
+            "(/file copy, then /disk add on the copy) or copy-from (/disk add copy-from=, as "
+            "the Go driver does); neither is verified on hardware (docs/snapshots.md)"
+        ),
     )
     capacity_interval: Interval = attrs.field(
         default=Interval(60.0),

@@ -75,19 +75,6 @@ ERROR_ROWS = [
         Row(f"{m}: not implemented -> 12", c, C.UNIMPLEMENTED)
         for m, c in [
             (
-                "CreateSnapshot",
-                lambda d: d.controller.CreateSnapshot(csi_pb2.CreateSnapshotRequest()),
-            ),
-            (
-                "DeleteSnapshot",
-                lambda d: d.controller.DeleteSnapshot(csi_pb2.DeleteSnapshotRequest()),
-            ),
-            (
-                "ListSnapshots",
-                lambda d: d.controller.ListSnapshots(csi_pb2.ListSnapshotsRequest()),
-            ),
-            ("GetSnapshot", lambda d: d.controller.GetSnapshot(csi_pb2.GetSnapshotRequest())),
-            (
                 "ControllerModifyVolume",
                 lambda d: d.controller.ControllerModifyVolume(
                     csi_pb2.ControllerModifyVolumeRequest()
@@ -172,17 +159,6 @@ ERROR_ROWS = [
         "CreateVolume: same name, incompatible -> 6",
         _create_twice_incompatible,
         C.ALREADY_EXISTS,
-    ),
-    Row(
-        "CreateVolume: source not supported -> 3",
-        lambda d: d.controller.CreateVolume(
-            cr(
-                volume_content_source=csi_pb2.VolumeContentSource(
-                    snapshot=csi_pb2.VolumeContentSource.SnapshotSource(snapshot_id="snap-1")
-                )
-            )
-        ),
-        C.INVALID_ARGUMENT,
     ),
     Row(
         "CreateVolume: bad parameters -> 3",
@@ -364,9 +340,12 @@ def test_controller_get_capabilities_lists_exactly_what_we_serve(driver: DriverP
         _Rpc.EXPAND_VOLUME,
         _Rpc.GET_VOLUME,
         _Rpc.SINGLE_NODE_MULTI_WRITER,
+        _Rpc.CREATE_DELETE_SNAPSHOT,
+        _Rpc.LIST_SNAPSHOTS,
+        _Rpc.CLONE_VOLUME,
         _Rpc.PUBLISH_UNPUBLISH_VOLUME,
         _Rpc.LIST_VOLUMES_PUBLISHED_NODES,
-    }  # no PUBLISH_READONLY (not honoured), no snapshots
+    }  # no PUBLISH_READONLY (not honoured)
 
 
 def test_controller_publish_is_idempotent_and_lists_the_node(driver: DriverProcess) -> None:

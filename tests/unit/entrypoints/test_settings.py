@@ -85,7 +85,8 @@ def test_option_names_are_unchanged() -> None:
     assert {opt.name for opt in options()} == {
         "endpoint", "driver_name", "log_level", "log_format", "metrics_address",
         "shutdown_grace", "backend", "emulator_data_dir", "emulator_pool_size",
-        "emulator_data_plane", "emulator_data_address", "rds_address", "rds_port", "rds_user",
+        "emulator_data_plane", "emulator_data_address", "emulator_copy_throughput",
+        "snapshot_method", "rds_address", "rds_port", "rds_user",
         "rds_ssh_key", "rds_known_hosts", "rds_insecure_ignore_host_key", "rds_call_timeout",
         "rds_max_channels", "other_volume_paths",
         "volume_path",

@@ -44,6 +44,8 @@ _RPC_BUCKETS: Final = (
 _MIGRATION_BUCKETS: Final = (1, 5, 10, 15, 30, 60, 120, 300, 600, 1800)
 _CIRCUIT_STATES: Final = ("closed", "open", "half_open")
 _BACKEND_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# a reflink is instant; a full copy of a large image takes minutes
+_COPY_BUCKETS: Final = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 
 
 class PrometheusMetrics(Metrics, AttachmentMetrics, CapacityMetrics):
@@ -62,6 +64,8 @@ class PrometheusMetrics(Metrics, AttachmentMetrics, CapacityMetrics):
       ``migration_duration_seconds{outcome}``, ``attach_refused_total{reason}``,
       ``stale_attachments``: the controller's attachments (``docs/attachments.md``).
     * ``orphans{kind}``: the orphan reconciler's last pass (``docs/orphans.md``).
+    * ``image_copy_duration_seconds{kind,outcome}``, ``image_copies_in_progress{kind}``:
+      snapshots, restores and clones (full image copies on the RDS).
     * ``pool_size_bytes{rds}``, ``pool_free_bytes{rds}``, ``pool_used_bytes{rds}``,
       ``volumes{rds}``, ``snapshots{rds}``, ``backend_up{rds}``: the controller's last
       capacity refresh (``application/capacity.py``).
@@ -150,6 +154,19 @@ class PrometheusMetrics(Metrics, AttachmentMetrics, CapacityMetrics):
             "Attachments the reconciler found stale at its last pass.",
             registry=registry,
         )
+        self._copies = Histogram(
+            "rds_csi_image_copy_duration_seconds",
+            "Time an image copy on the RDS took (snapshot, restore, clone), by outcome.",
+            ["kind", "outcome"],
+            buckets=_COPY_BUCKETS,
+            registry=registry,
+        )
+        self._copying = Gauge(
+            "rds_csi_image_copies_in_progress",
+            "Image copies on the RDS running now (snapshot, restore, clone).",
+            ["kind"],
+            registry=registry,
+        )
         self._pool_size = Gauge(
             "rds_csi_pool_size_bytes",
             "The RDS storage pool's size, at the last capacity refresh.",
@@ -209,6 +226,13 @@ class PrometheusMetrics(Metrics, AttachmentMetrics, CapacityMetrics):
 
     def stale_attachments(self, count: int) -> None:
         self._stale.set(count)
+
+    def copy_started(self, kind: str) -> None:
+        self._copying.labels(kind).inc()
+
+    def copy_finished(self, kind: str, seconds: float, outcome: str) -> None:
+        self._copying.labels(kind).dec()
+        self._copies.labels(kind, outcome).observe(seconds)
 
     def pool_capacity(self, rds: str, report: CapacityReport) -> None:
         self._pool_size.labels(rds).set(report.total.bytes)

@@ -242,6 +242,22 @@ class RouterOsSshBackend(StorageBackend):
                 return self._once(operation, build(self._marker()), read)
         raise AssertionError("tenacity ended without a result")  # pragma: no cover
 
+    def command(
+        self,
+        operation: str,
+        build: Callable[[str], commands.Script],
+        read: Callable[[str], T],
+    ) -> T:
+        """Run one script as the port's methods do (retries, metrics): for sibling adapters."""
+        return self._command(operation, build, read)
+
+    def refusal(self, text: str, action: str) -> DomainError:
+        return self._refusal(text, action)
+
+    def read_volume(self, volume_id: VolumeId, body: str) -> Volume | None:
+        """The volume with this slot in a ``/disk print detail``, None if absent."""
+        return self._one(parse_detail(body), volume_id, body)
+
     @staticmethod
     def _refusal(text: str, action: str) -> DomainError:
         """RouterOS's error text -> the domain error it means (the one translation table)."""

@@ -19,7 +19,8 @@ from typing import Final
 
 import attrs
 
-from rds_csi.domain import DiskPath, InvalidArgument, Size, Volume, VolumeId
+from rds_csi.domain import DiskPath, InvalidArgument, Size, SnapshotId, Volume, VolumeId
+from rds_csi.domain.identity import check_base_path
 from rds_csi.domain.model import check_port
 from rds_csi.domain.size import GIB, KIB, MIB, TIB
 
@@ -29,14 +30,21 @@ __all__ = [
     "Script",
     "capacity",
     "create_disk",
+    "create_snapshot",
     "delete_disk",
+    "delete_snapshot",
     "export_disk",
     "health",
     "list_disks",
+    "list_snapshots",
     "new_marker",
+    "populate_disk",
     "print_disk",
+    "print_snapshot",
     "resize_disk",
     "routeros_size",
+    "snapshot_file",
+    "split_snapshot_reply",
 ]
 
 _SAFE_STRING: Final = re.compile(r"[A-Za-z0-9._:/@+-]{1,255}")
@@ -264,3 +272,163 @@ def capacity(mount_point: str, marker: str) -> Script:
 
 def health(marker: str) -> Script:
     return Script((), marker)
+
+
+# --- snapshots (rds_csi.adapters.routeros_ssh.snapshots) -----------------------------------
+
+SNAPSHOTS_PATTERN: Final = "^snap-"
+FILE_COPY: Final = "file-copy"
+COPY_FROM: Final = "copy-from"
+SNAPSHOT_METHODS: Final = (FILE_COPY, COPY_FROM)
+
+
+def _snap_slot(snapshot_id: SnapshotId) -> RosValue:
+    if not isinstance(snapshot_id, SnapshotId):
+        raise InvalidArgument("snapshot_id", f"{snapshot_id!r} is not a SnapshotId")
+    return RosValue.string(snapshot_id.value, field="snapshot_id")
+
+
+def snapshot_file(base: str, snapshot_id: SnapshotId) -> str:
+    """Where a snapshot's image goes: beside its source's, ``<base>/<snapshot-id>.img``."""
+    return f"{check_base_path(base, field='path')}/{snapshot_id}.img".replace("//", "/")
+
+
+def _file_named_like(snapshot_id: SnapshotId) -> str:
+    """``[/file find where name~"<id>"]``: the ID holds only hex and ``-``; no volume file does."""
+    return f"[/file find where name~{_snap_slot(snapshot_id).text}]"
+
+
+def _remove_snapshot_files(snapshot_id: SnapshotId) -> str:
+    found = _file_named_like(snapshot_id)
+    return f":if ([:len {found}] > 0) do={{/file remove {found}}}"
+
+
+# A line between the two prints of a snapshot script; no /disk or /file output is this word.
+SNAPSHOT_SEPARATOR: Final = "rds-csi-snapshot-files"
+
+
+def _print_snapshots(where_disk: str, where_file: str) -> tuple[str, ...]:
+    """The disks, a separator line, then their files (for ``last-modified``)."""
+    return (
+        f"/disk print detail where {where_disk}",
+        f':put "{SNAPSHOT_SEPARATOR}"',
+        f"/file print detail where {where_file}",
+    )
+
+
+def split_snapshot_reply(body: str) -> tuple[str, str] | None:
+    """The ``/disk`` and ``/file`` halves of a snapshot print (None: no separator)."""
+    disks, sep, files = body.partition(SNAPSHOT_SEPARATOR)
+    if not sep:
+        return None
+    return disks, files.lstrip("\r\n")
+
+
+def print_snapshot(snapshot_id: SnapshotId, marker: str) -> Script:
+    slot = _snap_slot(snapshot_id)
+    return Script(
+        _print_snapshots(f"slot={slot.text}", f"name~{slot.text}"),
+        marker,
+    )
+
+
+def list_snapshots(marker: str) -> Script:
+    pattern = RosValue(_Token(f'"{SNAPSHOTS_PATTERN}"'))
+    files = RosValue(_Token('"snap-"'))
+    return Script(_print_snapshots(f"slot~{pattern.text}", f"name~{files.text}"), marker)
+
+
+def _copy(method: str, source_file: str, dest_file: str) -> str:
+    """The data copy: ``/file copy`` of the image, or nothing (``copy-from`` on the add)."""
+    if method == FILE_COPY:
+        src = RosValue.string(source_file.lstrip("/"), field="path")
+        dst = RosValue.string(dest_file.lstrip("/"), field="path")
+        return f"/file copy {src.text} name={dst.text}; "
+    if method == COPY_FROM:
+        return ""
+    raise InvalidArgument("snapshot_method", f"{method!r} is not one of {SNAPSHOT_METHODS}")
+
+
+def _copy_from(method: str, source_slot: RosValue) -> list[tuple[str, RosValue]]:
+    if method == COPY_FROM:
+        return [("copy-from", RosValue(_Token(_find("/disk", "slot", source_slot))))]
+    return []
+
+
+def create_snapshot(snapshot_id: SnapshotId, source: Volume, method: str, marker: str) -> Script:
+    """
+    One round trip: if no disk has the snapshot's slot, remove any image a failed attempt
+    left, copy the source's image, add the (unexported) disk on the copy; print it either way.
+    The disk appears only after the copy, so a disk with the slot is a complete snapshot.
+    """
+    slot = _snap_slot(snapshot_id)
+    source_slot = _slot(source.volume_id)
+    dest = snapshot_file(source.path.base, snapshot_id)
+    add = _args(
+        [
+            ("type", RosValue(_Token("file"))),
+            *_copy_from(method, source_slot),
+            ("file-path", RosValue.string(dest, field="path")),
+            ("slot", slot),
+            ("mount-filesystem", RosValue.boolean(value=False)),
+            ("nvme-tcp-export", RosValue.boolean(value=False)),
+        ]
+    )
+    copy = _copy(method, source.path.value, dest)
+    return Script(
+        (
+            (
+                f":if ([:len {_find('/disk', 'slot', slot)}] = 0) do={{"
+                f"{_remove_snapshot_files(snapshot_id)}; {copy}/disk add {add}}}"
+            ),
+            *_print_snapshots(f"slot={slot.text}", f"name~{slot.text}"),
+        ),
+        marker,
+    )
+
+
+def delete_snapshot(snapshot_id: SnapshotId, marker: str) -> Script:
+    """Remove the snapshot's disk (if any), then its image: RouterOS keeps it otherwise."""
+    slot = _snap_slot(snapshot_id)
+    return Script(
+        (_remove_if_found("/disk", "slot", slot), _remove_snapshot_files(snapshot_id)), marker
+    )
+
+
+def populate_disk(
+    volume: Volume, source_slot: str, source_file: str, method: str, marker: str
+) -> Script:
+    """
+    ``create_disk`` whose image starts as a copy of ``source_file`` (a snapshot's or a
+    volume's image, the disk ``source_slot``), grown to the volume's size.
+    """
+    slot = _slot(volume.volume_id)
+    source = RosValue.string(source_slot, field="source")
+    add = _args(
+        [
+            ("type", RosValue(_Token("file"))),
+            *_copy_from(method, source),
+            ("file-path", RosValue.string(volume.path.value, field="path")),
+            ("file-size", RosValue.size(volume.size)),
+            ("slot", slot),
+            ("mount-filesystem", RosValue.boolean(value=False)),
+            ("nvme-tcp-export", RosValue.boolean(value=True)),
+            (
+                "nvme-tcp-server-port",
+                RosValue.integer(check_port(volume.nvme_port, field="nvme_port")),
+            ),
+            ("nvme-tcp-server-nqn", RosValue.string(volume.nqn.value, field="nqn")),
+        ]
+    )
+    copy = _copy(method, source_file, volume.path.value)
+    return Script(
+        (
+            (
+                f":if ([:len {_find('/disk', 'slot', slot)}] = 0) do={{"
+                f"{_remove_if_found('/file', 'name', _file_name(volume.path))}; "
+                f"{copy}/disk add {add}}}"
+            ),
+            f"/disk print detail where slot={slot.text}",
+        ),
+        marker,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Final
 
 from rds_csi.application.node.confinement import KubeletDir, owns_mount
 from rds_csi.application.node.devices import (
@@ -19,6 +20,7 @@ from rds_csi.application.ports import Filesystem, Locks, Metrics, Mounter, Mount
 from rds_csi.application.structure import structure_context
 from rds_csi.domain import (
     AlreadyExists,
+    BackendError,
     Conflict,
     InvalidArgument,
     MountAccess,
@@ -35,6 +37,8 @@ from rds_csi.domain.capability import SUPPORTED_FS_TYPES
 __all__ = ["NodeStageVolume", "NodeUnstageVolume"]
 
 _log = logging.getLogger(__name__)
+# A filesystem smaller than its device by more than 1/8 is grown at stage (mkfs keeps less)
+_GROW_SLACK: Final = 8
 
 
 class NodeStageVolume:
@@ -148,6 +152,31 @@ class NodeStageVolume:
                 f"{access.fs_type}; refusing to reformat a volume with data"
             )
         self._mounter.mount(device, staging_path, access.fs_type, capability.mount_options())
+        if found is not None:
+            self._grow_to_device(vid, device, staging_path, access.fs_type)
+
+    def _grow_to_device(self, vid: VolumeId, device: str, path: str, fs_type: str) -> None:
+        """
+        A volume restored or cloned into a larger size has a filesystem the size of its
+        source: grow it now (CSI: the full size by NodePublish). Only when the device is
+        clearly larger than the filesystem (more than any mkfs overhead), so an ordinary
+        stage runs no resize tool; a grow that fails leaves the smaller filesystem mounted.
+        """
+        total = self._filesystem.stats(path).bytes_total
+        size = self._filesystem.device_size(device)
+        if size - total <= size // _GROW_SLACK:
+            return
+        try:
+            self._filesystem.grow(device, path, fs_type)
+        except BackendError as exc:
+            _log.warning(
+                "volume %s: its %s filesystem (%d bytes) is smaller than its device (%d): %s",
+                vid,
+                fs_type,
+                total,
+                size,
+                exc,
+            )
 
     def _staged_already(
         self,

@@ -4,8 +4,9 @@ The CSI Controller service: each method maps the request, calls one use case, ma
 Advertised: CREATE_DELETE_VOLUME, LIST_VOLUMES, GET_CAPACITY, EXPAND_VOLUME, GET_VOLUME,
 SINGLE_NODE_MULTI_WRITER, and with the attachment use cases PUBLISH_UNPUBLISH_VOLUME and
 LIST_VOLUMES_PUBLISHED_NODES (PUBLISH_READONLY is not: nothing on the RDS can make one node's
-attachment read-only). Snapshots and modify are UNIMPLEMENTED and not advertised until their
-own issues land. Errors are raised, never set on the context: the
+attachment read-only), with the snapshot use cases CREATE_DELETE_SNAPSHOT, LIST_SNAPSHOTS and
+CLONE_VOLUME (``snapshots.py``). Modify is UNIMPLEMENTED and not advertised until its own
+issue lands. Errors are raised, never set on the context: the
 interceptor maps them (``status.py``).
 """
 
@@ -27,7 +28,7 @@ from rds_csi.application.provisioning import (
 )
 from rds_csi.application.topology import CreateVolumeInTopology, Topology
 from rds_csi.domain import InvalidArgument, VolumeId
-from rds_csi.entrypoints.csi import mappers
+from rds_csi.entrypoints.csi import mappers, snapshots
 from rds_csi.entrypoints.csi._pb import csi_pb2, csi_pb2_grpc
 from rds_csi.entrypoints.csi.status import Unimplemented
 
@@ -63,6 +64,7 @@ class ControllerUseCases:
     publish: PublishVolume | None = None
     unpublish: UnpublishVolume | None = None
     attachments: AttachmentState | None = None
+    snapshots: snapshots.SnapshotUseCases | None = None
 
 
 def _not_supported(method: str) -> Unimplemented:
@@ -83,6 +85,8 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
         )
         if use_cases is not None and use_cases.publish is None:
             caps = tuple(c for c in caps if c not in _PUBLISHING)
+        if use_cases is not None and use_cases.snapshots is not None:
+            caps = (*caps, *snapshots.SNAPSHOT_CAPABILITIES)
         self._capabilities = [csi_pb2.ControllerServiceCapability(rpc=_Rpc(type=c)) for c in caps]
 
     @property
@@ -100,9 +104,10 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
         self, request: csi_pb2.CreateVolumeRequest, context: grpc.ServicerContext
     ) -> csi_pb2.CreateVolumeResponse:
         uc = self._uc
-        if request.HasField("volume_content_source"):
+        source = snapshots.content_source(request)
+        if source is not None and uc.snapshots is None:
             raise InvalidArgument(
-                "volume_content_source", "snapshots and clones are not supported yet"
+                "volume_content_source", "this instance makes no volumes from snapshots or volumes"
             )
         made = uc.create(
             request.name,
@@ -115,10 +120,11 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
                 request.accessibility_requirements,
                 present=request.HasField("accessibility_requirements"),
             ),
+            source=source,
         )
-        return csi_pb2.CreateVolumeResponse(
-            volume=mappers.volume(made.volume, made.context, uc.topology)
-        )
+        volume = mappers.volume(made.volume, made.context, uc.topology)
+        snapshots.echo_source(request, volume)
+        return csi_pb2.CreateVolumeResponse(volume=volume)
 
     def DeleteVolume(
         self, request: csi_pb2.DeleteVolumeRequest, context: grpc.ServicerContext
@@ -207,6 +213,12 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
         state = self._uc.attachments
         return list(state.nodes_of(volume_id)) if state is not None else []
 
+    def _snapshot_uc(self, method: str) -> snapshots.SnapshotUseCases:
+        found = self._uc.snapshots
+        if found is None:
+            raise _not_supported(method)
+        return found
+
     def ControllerPublishVolume(
         self, request: csi_pb2.ControllerPublishVolumeRequest, context: grpc.ServicerContext
     ) -> csi_pb2.ControllerPublishVolumeResponse:
@@ -233,27 +245,27 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
         unpublish(request.volume_id, request.node_id)
         return csi_pb2.ControllerUnpublishVolumeResponse()
 
-    # --- not advertised ------------------------------------------------------------------
-
     def CreateSnapshot(
         self, request: csi_pb2.CreateSnapshotRequest, context: grpc.ServicerContext
     ) -> csi_pb2.CreateSnapshotResponse:
-        raise _not_supported("CreateSnapshot")
+        return snapshots.create_snapshot(self._snapshot_uc("CreateSnapshot"), request)
 
     def DeleteSnapshot(
         self, request: csi_pb2.DeleteSnapshotRequest, context: grpc.ServicerContext
     ) -> csi_pb2.DeleteSnapshotResponse:
-        raise _not_supported("DeleteSnapshot")
+        return snapshots.delete_snapshot(self._snapshot_uc("DeleteSnapshot"), request)
 
     def ListSnapshots(
         self, request: csi_pb2.ListSnapshotsRequest, context: grpc.ServicerContext
     ) -> csi_pb2.ListSnapshotsResponse:
-        raise _not_supported("ListSnapshots")
+        return snapshots.list_snapshots(self._snapshot_uc("ListSnapshots"), request)
 
     def GetSnapshot(
         self, request: csi_pb2.GetSnapshotRequest, context: grpc.ServicerContext
     ) -> csi_pb2.GetSnapshotResponse:
-        raise _not_supported("GetSnapshot")
+        return snapshots.get_snapshot(self._snapshot_uc("GetSnapshot"), request)
+
+    # --- not advertised ------------------------------------------------------------------
 
     def ControllerModifyVolume(
         self, request: csi_pb2.ControllerModifyVolumeRequest, context: grpc.ServicerContext

@@ -328,3 +328,41 @@ class TestUnstageGuards:
         node.unstage(vid, staging)
         assert node.mounter.mounts() == []
         assert node.initiator.connections() == []
+
+
+class TestStageGrowsCopies:
+    """A volume restored or cloned larger than its source: its filesystem is grown at stage."""
+
+    def _shrunk(self, node: Node) -> tuple[str, dict[str, str], str]:
+        vid, ctx = node.create("a")
+        staging = node.staging()
+        node.stage(vid, staging, MOUNT, ctx)
+        medium = node.devices.get(node.device(ctx)).medium  # type: ignore[union-attr]
+        medium.fs_size //= 2  # the source's filesystem, on a device twice its size
+        node.unstage(vid, staging)
+        return vid, ctx, staging
+
+    def test_a_filesystem_clearly_smaller_than_its_device_is_grown(self, node: Node) -> None:
+        vid, ctx, staging = self._shrunk(node)
+        node.stage(vid, staging, MOUNT, ctx)
+        device = node.devices.get(node.device(ctx))
+        assert device is not None
+        assert node.fs.stats(staging).bytes_total == device.size
+
+    def test_a_failing_grow_leaves_the_volume_staged(self, node: Node) -> None:
+        vid, ctx, staging = self._shrunk(node)
+        node.fs.faults.fail_next(1, lambda: BackendError("resize2fs", "EPERM"), operations={"grow"})
+        node.stage(vid, staging, MOUNT, ctx)
+        assert node.mounter.mount_at(staging) is not None
+
+    def test_a_full_size_filesystem_runs_no_resize(
+        self, node: Node, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        vid, ctx = node.create("a")
+        staging = node.staging()
+        node.stage(vid, staging, MOUNT, ctx)
+        node.unstage(vid, staging)
+        grows: list[str] = []
+        monkeypatch.setattr(node.fs, "grow", lambda device, *_: grows.append(device))
+        node.stage(vid, staging, MOUNT, ctx)
+        assert grows == []
