@@ -17,9 +17,11 @@ the one-shot ``rds-csi orphans`` looks twice, ``grace`` apart, the controller's 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Final, Protocol
 
 import attrs
@@ -28,7 +30,14 @@ from rds_csi.application.events import ORPHAN_FOUND, EventRecorder
 from rds_csi.application.kubernetes import Kubernetes, ObjectRef
 from rds_csi.application.leases import Lease
 from rds_csi.application.node.devices import mounts_on
-from rds_csi.application.ports import Clock, Filesystem, Mounter, NvmeInitiator, StorageBackend
+from rds_csi.application.ports import (
+    Clock,
+    Filesystem,
+    Locks,
+    Mounter,
+    NvmeInitiator,
+    StorageBackend,
+)
 from rds_csi.domain import DomainError, Nqn, VolumeId
 from rds_csi.domain.identity import check_nqn_prefix
 
@@ -219,7 +228,14 @@ class Cleaned:
 
 
 class CleanOrphans:
-    """Remove orphans: delete the disk (and its file), or disconnect the session."""
+    """
+    Remove orphans: delete the disk (and its file), or disconnect the session.
+
+    Args:
+        locks: The controller's per-volume locks: a disk is removed only while its volume's
+            lock is free and held here, so never during a CreateVolume still making it (a
+            long restore or clone has no PV yet either).
+    """
 
     def __init__(
         self,
@@ -227,25 +243,33 @@ class CleanOrphans:
         *,
         backend: StorageBackend | None = None,
         initiator: NvmeInitiator | None = None,
+        locks: Locks | None = None,
     ) -> None:
         self._find = find
         self._backend = backend
         self._initiator = initiator
+        self._locks = locks
 
     def __call__(self, orphans: Sequence[Orphan]) -> list[Cleaned]:
         done = []
         for orphan in orphans:
             try:
-                if not self._find.still_orphan(orphan):
-                    done.append(Cleaned(orphan, "no longer an orphan; left alone"))
-                    continue
-                self._remove(orphan)
+                with self._held(orphan):
+                    if not self._find.still_orphan(orphan):
+                        done.append(Cleaned(orphan, "no longer an orphan; left alone"))
+                        continue
+                    self._remove(orphan)
             except DomainError as exc:
                 done.append(Cleaned(orphan, str(exc)))
                 continue
             _log.warning("removed orphan %s %s", orphan.kind, orphan.name)
             done.append(Cleaned(orphan))
         return done
+
+    def _held(self, orphan: Orphan) -> AbstractContextManager[None]:
+        if self._locks is None or orphan.kind != DISK:
+            return contextlib.nullcontext()
+        return self._locks.hold(orphan.name)
 
     def _remove(self, orphan: Orphan) -> None:
         if orphan.kind == DISK and self._backend is not None:

@@ -469,6 +469,7 @@ class Container(containers.DeclarativeContainer):
         events=events,
         metrics=metrics,
         kubernetes_kind=kubernetes_kind,
+        locks=controller_locks,
     )
 
     # --- the CSI services, by mode --------------------------------------------------------

@@ -20,7 +20,14 @@ from rds_csi.application.orphans import (
     OrphanReconciler,
     Sightings,
 )
-from rds_csi.application.ports import Clock, Filesystem, Mounter, NvmeInitiator, StorageBackend
+from rds_csi.application.ports import (
+    Clock,
+    Filesystem,
+    Locks,
+    Mounter,
+    NvmeInitiator,
+    StorageBackend,
+)
 from rds_csi.entrypoints.kube_wiring import replica_identity
 from rds_csi.entrypoints.settings import Mode, Settings
 
@@ -47,6 +54,7 @@ class OrphanWiring(containers.DeclarativeContainer):
     clock: providers.Dependency[Clock] = providers.Dependency()
     events = providers.Dependency(instance_of=EventRecorder)
     metrics: providers.Dependency[OrphanMetrics] = providers.Dependency()
+    locks: providers.Dependency[Locks] = providers.Dependency()
     kubernetes_kind = providers.Dependency(instance_of=str)
 
     mode_name = mode.provided.value
@@ -68,7 +76,7 @@ class OrphanWiring(containers.DeclarativeContainer):
         kubelet=providers.Selector(mode_name, node=kubelet, all=kubelet, controller=none),
     )
     clean = providers.Singleton(
-        CleanOrphans, find, backend=controller_backend, initiator=node_initiator
+        CleanOrphans, find, backend=controller_backend, initiator=node_initiator, locks=locks
     )
     sightings = providers.Singleton(Sightings, clock, settings.provided.controller.orphan_grace)
     enabled = providers.Callable(

@@ -13,6 +13,7 @@ from rds_csi.adapters.kubernetes import FakeKubernetes
 from rds_csi.adapters.mount import KubeletRecords
 from rds_csi.application.events import ORPHAN_FOUND, EventRecorder
 from rds_csi.application.kubernetes import PersistentVolumeInfo
+from rds_csi.application.locks import KeyedLocks
 from rds_csi.application.orphans import (
     DISK,
     SESSION,
@@ -264,3 +265,18 @@ def test_forgotten_sightings_start_the_grace_again(controller: Controller) -> No
     assert sightings.confirm(find.disks(), [DISK]) == []
     controller.clock.now += GRACE
     assert len(sightings.confirm(find.disks(), [DISK])) == 1
+
+
+def test_a_disk_whose_volume_is_being_created_is_not_removed(controller: Controller) -> None:
+    # A long restore or clone: CreateVolume holds the volume's lock and no PV exists yet.
+    locks = KeyedLocks()
+    lost = _disk(controller.rds, "restoring")
+    (orphan,) = controller.find.disks()
+    clean = CleanOrphans(controller.find, backend=controller.rds, locks=locks)
+    with locks.hold(str(lost)):
+        (result,) = clean([orphan])
+    assert "in progress" in result.error
+    assert len(controller.rds.list_volumes()) == 1
+    (result,) = clean([orphan])
+    assert result.error == ""
+    assert controller.rds.list_volumes() == []
