@@ -1,6 +1,6 @@
 """
-The ``rds-csi`` command: ``controller``, ``node``, ``all``, ``call``, ``doctor``, ``emulator``,
-``version``.
+The ``rds-csi`` command: ``controller``, ``node``, ``all``, ``call``, ``doctor``, ``orphans``,
+``emulator``, ``version``.
 
 A subcommand is one ``Command`` in ``COMMANDS``: a name, a help line, a function adding its
 flags and a function running it (returning the exit code). Exit codes: 0 success, 1 a
@@ -19,7 +19,7 @@ import attrs
 
 from rds_csi import __version__
 from rds_csi.emulator import cli as emulator_cli
-from rds_csi.entrypoints import client, doctor
+from rds_csi.entrypoints import client, doctor, orphans_cli
 from rds_csi.entrypoints.config import SettingsError, add_serve_arguments, resolve_settings
 from rds_csi.entrypoints.logs import configure_logging
 from rds_csi.entrypoints.serve import EXIT_CONFIG, Mode, serve
@@ -81,6 +81,12 @@ COMMANDS: list[Command] = [
         "check what the driver needs, with the fix for what is wrong (controller or node)",
         doctor.configure,
         doctor.run,
+    ),
+    Command(
+        "orphans",
+        "list or remove disks and NVMe/TCP sessions of the driver that nobody owns",
+        orphans_cli.configure,
+        orphans_cli.run,
     ),
     Command(
         "emulator",

@@ -23,7 +23,6 @@ Tests override providers instead of monkeypatching: ``with container.backend.ove
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Sequence
 
 import grpc
@@ -75,7 +74,8 @@ from rds_csi.entrypoints.csi.deadlines import DeadlineInterceptor
 from rds_csi.entrypoints.csi.identity import IdentityService
 from rds_csi.entrypoints.csi.interceptors import RpcInterceptor
 from rds_csi.entrypoints.csi.node import NodeInfo, NodeService, NodeUseCases
-from rds_csi.entrypoints.kube_wiring import KubeWiring, node_events
+from rds_csi.entrypoints.kube_wiring import KubeWiring, node_events, replica_identity
+from rds_csi.entrypoints.orphan_wiring import OrphanWiring
 from rds_csi.entrypoints.rds_wiring import (
     RdsSsh,
     closing,
@@ -135,7 +135,7 @@ def fake_rds(latency: float) -> InMemoryRds:
 
 
 def loop_initiator(
-    explicit: str, backend_kind: str, emulator: Callable[[], Emulator]
+    explicit: str, backend_kind: str, emulator: Callable[[], Emulator], records_dir: str = ""
 ) -> LoopInitiator:
     """The loop initiator on the emulator's exports file: as given, or the embedded one's."""
     if not explicit and backend_kind in EMULATOR_KINDS:
@@ -145,7 +145,7 @@ def loop_initiator(
             "loop_exports_file",
             "is required with --initiator loop (the emulator's <data-dir>/nvme-exports.json)",
         )
-    return LoopInitiator(explicit)
+    return LoopInitiator(explicit, records_dir=records_dir or None, own_records=bool(records_dir))
 
 
 def nvme_initiator(binary: str, sysfs_root: str) -> NvmeCliInitiator:
@@ -305,7 +305,7 @@ class Container(containers.DeclarativeContainer):
         interval=settings.provided.controller.stale_attachment_interval,
         events=events,
         metrics=metrics,
-        identity=providers.Callable(socket.gethostname),  # the pod's name in a cluster
+        identity=providers.Callable(replica_identity),
     )
     controller_use_cases = providers.Singleton(
         ControllerUseCases,
@@ -382,6 +382,7 @@ class Container(containers.DeclarativeContainer):
             settings.provided.node.loop_exports_file,
             backend_kind,
             emulator.provider,
+            settings.provided.node.loop_records_dir,
         ),
     )
     linux_mounter = providers.Singleton(LinuxMounter)
@@ -454,6 +455,22 @@ class Container(containers.DeclarativeContainer):
             kubelet_dir=kubelet_dir,
         ),
         info=node_info,
+    )
+
+    orphans = providers.Container(
+        OrphanWiring,
+        settings=settings,
+        mode=mode,
+        backend=backend,
+        kubernetes=kubernetes,
+        initiator=initiator,
+        mounter=mounter,
+        filesystem=filesystem,
+        clock=clock,
+        events=events,
+        metrics=metrics,
+        kubernetes_kind=kubernetes_kind,
+        locks=controller_locks,
     )
 
     # --- the CSI services, by mode --------------------------------------------------------
