@@ -147,8 +147,13 @@ def test_probe_and_metrics_ports_match_the_processes_behind_them(kind: str) -> N
 
 def test_controller_runs_unprivileged_with_the_ssh_key_unreadable_to_others() -> None:
     deployment = one(manifest_objects(), "Deployment")
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert deployment["spec"]["replicas"] == 2  # HA: a leader and a standby
+    # One at a time: a rollout always leaves a replica whose sidecars can take the lead.
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    sidecars = [c for c in containers(deployment).values() if c["name"].startswith("csi-")]
+    assert {"csi-provisioner", "csi-attacher", "csi-resizer"} <= {c["name"] for c in sidecars}
+    for sidecar in sidecars:
+        assert "--leader-election" in sidecar["args"], sidecar["name"]
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] != 0

@@ -26,6 +26,8 @@ __all__ = [
     "MIGRATION_STARTED",
     "MIGRATION_TIMED_OUT",
     "MOUNT_FAILED",
+    "MOUNT_RECOVERED",
+    "ORPHAN_FOUND",
     "STALE_ATTACHMENT",
     "EventRecorder",
 ]
@@ -39,6 +41,8 @@ MIGRATION_TIMED_OUT: Final = "MigrationTimedOut"
 MIGRATION_ABORTED: Final = "MigrationAborted"
 STALE_ATTACHMENT: Final = "StaleAttachment"
 MOUNT_FAILED: Final = "MountFailed"
+MOUNT_RECOVERED: Final = "MountRecovered"
+ORPHAN_FOUND: Final = "OrphanFound"
 
 # reason -> Warning?; docs/events.md has one row per entry (a test holds them together).
 EVENT_REASONS: Final[Mapping[str, bool]] = {
@@ -49,6 +53,8 @@ EVENT_REASONS: Final[Mapping[str, bool]] = {
     MIGRATION_ABORTED: True,
     STALE_ATTACHMENT: True,
     MOUNT_FAILED: True,
+    MOUNT_RECOVERED: False,
+    ORPHAN_FOUND: True,
 }
 DEFAULT_INTERVAL: Final = 60.0
 _MESSAGE_MAX: Final = 1024  # the API server refuses longer Event messages

@@ -19,6 +19,7 @@ import attrs
 from rds_csi.application.attachment import AttachmentState
 from rds_csi.application.events import STALE_ATTACHMENT, EventRecorder
 from rds_csi.application.kubernetes import Kubernetes, PersistentVolumeInfo
+from rds_csi.application.leases import Lease
 from rds_csi.application.ports import AttachmentMetrics, Clock
 from rds_csi.domain import DomainError, VolumeId
 from rds_csi.domain.text import quoted
@@ -68,6 +69,7 @@ class StaleAttachments:
         self._events = events
         self._metrics = metrics
         self._stop = threading.Event()
+        self._lease = Lease(kubernetes, LEASE_NAME, identity, int(interval * 2 + LEASE_SLACK))
 
     def check(self) -> list[StaleAttachment]:
         """One pass: every stale attachment, reported."""
@@ -122,10 +124,7 @@ class StaleAttachments:
         Whether this replica holds the reconciler's Lease (taking or renewing it now): with two
         controller replicas only one reports. Without an ``identity`` there is no election.
         """
-        if not self._identity:
-            return True
-        seconds = int(self._interval * 2 + LEASE_SLACK)
-        return self._kubernetes.acquire_lease(LEASE_NAME, self._identity, seconds)
+        return self._lease.held()
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

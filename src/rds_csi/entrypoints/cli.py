@@ -1,6 +1,6 @@
 """
-The ``rds-csi`` command: ``controller``, ``node``, ``all``, ``call``, ``doctor``, ``emulator``,
-``version``.
+The ``rds-csi`` command: ``controller``, ``node``, ``all``, ``call``, ``doctor``, ``orphans``,
+``emulator``, ``version``.
 
 A subcommand is one ``Command`` in ``COMMANDS``: a name, a help line, a function adding its
 flags and a function running it (returning the exit code). Exit codes: 0 success, 1 a
@@ -101,6 +101,12 @@ COMMANDS: list[Command] = [
         "check what the driver needs, with the fix for what is wrong (controller or node)",
         _lazy("rds_csi.entrypoints.doctor", "configure"),
         _lazy("rds_csi.entrypoints.doctor", "run"),
+    ),
+    Command(
+        "orphans",
+        "list or remove disks and NVMe/TCP sessions of the driver that nobody owns",
+        _lazy("rds_csi.entrypoints.orphans_cli", "configure"),
+        _lazy("rds_csi.entrypoints.orphans_cli", "run"),
     ),
     Command(
         "emulator",

@@ -26,7 +26,6 @@ Importing this module stays light (issue 15): the SSH adapter and the emulator a
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -77,7 +76,8 @@ from rds_csi.entrypoints.csi.identity import IdentityService
 from rds_csi.entrypoints.csi.interceptors import RpcInterceptor
 from rds_csi.entrypoints.csi.node import NodeInfo, NodeService, NodeUseCases
 from rds_csi.entrypoints.di import containers, providers
-from rds_csi.entrypoints.kube_wiring import KubeWiring, node_events
+from rds_csi.entrypoints.kube_wiring import KubeWiring, node_events, replica_identity
+from rds_csi.entrypoints.orphan_wiring import OrphanWiring
 from rds_csi.entrypoints.rds_wiring import (
     RdsSsh,
     closing,
@@ -140,7 +140,7 @@ def fake_rds(latency: float) -> InMemoryRds:
 
 
 def loop_initiator(
-    explicit: str, backend_kind: str, emulator: Callable[[], Emulator]
+    explicit: str, backend_kind: str, emulator: Callable[[], Emulator], records_dir: str = ""
 ) -> LoopInitiator:
     """The loop initiator on the emulator's exports file: as given, or the embedded one's."""
     # Imported here: the emulator package is heavy, and only this choice needs its file name.
@@ -153,7 +153,7 @@ def loop_initiator(
             "loop_exports_file",
             "is required with --initiator loop (the emulator's <data-dir>/nvme-exports.json)",
         )
-    return LoopInitiator(explicit)
+    return LoopInitiator(explicit, records_dir=records_dir or None, own_records=bool(records_dir))
 
 
 def nvme_initiator(binary: str, sysfs_root: str) -> NvmeCliInitiator:
@@ -313,7 +313,7 @@ class Container(containers.DeclarativeContainer):
         interval=settings.provided.controller.stale_attachment_interval,
         events=events,
         metrics=metrics,
-        identity=providers.Callable(socket.gethostname),  # the pod's name in a cluster
+        identity=providers.Callable(replica_identity),
     )
     controller_use_cases = providers.Singleton(
         ControllerUseCases,
@@ -390,6 +390,7 @@ class Container(containers.DeclarativeContainer):
             settings.provided.node.loop_exports_file,
             backend_kind,
             emulator.provider,
+            settings.provided.node.loop_records_dir,
         ),
     )
     linux_mounter = providers.Singleton(LinuxMounter)
@@ -462,6 +463,22 @@ class Container(containers.DeclarativeContainer):
             kubelet_dir=kubelet_dir,
         ),
         info=node_info,
+    )
+
+    orphans = providers.Container(
+        OrphanWiring,
+        settings=settings,
+        mode=mode,
+        backend=backend,
+        kubernetes=kubernetes,
+        initiator=initiator,
+        mounter=mounter,
+        filesystem=filesystem,
+        clock=clock,
+        events=events,
+        metrics=metrics,
+        kubernetes_kind=kubernetes_kind,
+        locks=controller_locks,
     )
 
     # --- the CSI services, by mode --------------------------------------------------------

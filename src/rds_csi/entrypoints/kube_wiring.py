@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,14 @@ if TYPE_CHECKING:
     from rds_csi.adapters.kubernetes import ApiKubernetes
 
 
-__all__ = ["KubeWiring", "api_kubernetes", "fake_kubernetes", "node_events", "resolve_kubernetes"]
+__all__ = [
+    "KubeWiring",
+    "api_kubernetes",
+    "fake_kubernetes",
+    "node_events",
+    "replica_identity",
+    "resolve_kubernetes",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -39,6 +47,14 @@ def resolve_kubernetes(kind: str, mode: Mode, kubeconfig: str) -> str:
     in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
     cluster = kubeconfig or os.environ.get("KUBECONFIG") or in_cluster
     return "fake" if mode is Mode.ALL and not cluster else "api"
+
+
+def replica_identity() -> str:
+    """
+    This controller replica's name in Leases: the pod's name (its hostname) and the process,
+    so two controllers on one host (tests, a trial) are two candidates too.
+    """
+    return f"{socket.gethostname()}_{os.getpid()}"
 
 
 def api_kubernetes(kubeconfig: str, driver_name: str, namespace: str) -> ApiKubernetes:

@@ -131,6 +131,8 @@ def _start_attachment_sync(container: Container, mode: Mode) -> None:
         container.attachment_sync().start()
         if container.settings().controller.stale_attachment_interval > 0:
             container.stale_attachments().start()
+        if container.orphans.enabled():
+            container.orphans.reconciler().start()
 
 
 def _stop(running: _Running, container: Container, grace: float) -> None:
@@ -143,6 +145,7 @@ def _stop(running: _Running, container: Container, grace: float) -> None:
     if container.mode() is not Mode.NODE:
         container.attachment_sync().stop()
         container.stale_attachments().stop()
+        container.orphans.reconciler().stop()
     if running.endpoint.unix_path is not None:
         with contextlib.suppress(FileNotFoundError):
             running.endpoint.unix_path.unlink()

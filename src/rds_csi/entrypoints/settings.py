@@ -304,6 +304,23 @@ class ControllerSettings:
         default=Seconds(300.0),
         metadata=_help("seconds a node may be NotReady before its attachments are reported stale"),
     )
+    orphan_interval: Seconds = attrs.field(
+        default=Seconds(600.0),
+        metadata=_help(
+            "seconds between checks for orphan disks (ours, with no PersistentVolume); 0 disables"
+        ),
+    )
+    orphan_grace: Seconds = attrs.field(
+        default=Seconds(900.0),
+        metadata=_help(
+            "seconds a disk must be seen without a PersistentVolume before it is an orphan "
+            "(a CreateVolume makes the disk before its PV exists)"
+        ),
+    )
+    orphan_delete: bool = attrs.field(
+        default=False,
+        metadata=_help("delete orphan disks the reconciler finds (default: only report them)"),
+    )
     breaker_failures: Positive = attrs.field(
         default=Positive(5),
         metadata=_help(
@@ -365,6 +382,14 @@ class NodeSettings:
         metadata=_help(
             "the emulator's <data-dir>/nvme-exports.json (initiator loop; default with the "
             "embedded emulator: its own)"
+        ),
+    )
+    loop_records_dir: AbsolutePath = attrs.field(
+        default=AbsolutePath(""),
+        metadata=_help(
+            "initiator loop: this node's own record of the loop devices it attached; it then "
+            "uses and detaches only those (several node processes on one host, each its own "
+            "device on a shared image); empty: shared, beside the exports file"
         ),
     )
 

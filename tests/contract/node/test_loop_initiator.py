@@ -5,6 +5,7 @@ which loop devices it will and will not touch.
 
 from __future__ import annotations
 
+import os
 import pathlib
 import time
 import uuid
@@ -141,3 +142,42 @@ def test_a_busy_device_is_detached_on_last_close(exports: ExportsDir, janitor: J
         time.sleep(0.05)
     assert device not in janitor.loop_devices()
     assert list(initiator.lingering(volume)) == []
+
+
+def test_two_nodes_with_own_records_each_attach_their_own_device(
+    exports: ExportsDir, janitor: Janitor
+) -> None:
+    # Two node processes on one host play two hosts: each its own device on the shared image.
+    node_a = LoopInitiator(exports.file, records_dir=janitor.root / "a", own_records=True)
+    node_b = LoopInitiator(exports.file, records_dir=janitor.root / "b", own_records=True)
+    target = exports.export(_volume(), 8 * MIB)
+    device_a = node_a.connect(target)
+    device_b = node_b.connect(target)
+    assert device_a != device_b
+    assert node_a.connect(target) == device_a  # idempotent: its own device again
+    assert node_a.device_for(target.nqn) == device_a
+    assert node_b.device_for(target.nqn) == device_b
+    assert list(node_a.connections()) == list(node_b.connections()) == [target.nqn]
+    with open(device_a, "r+b", buffering=0) as a:  # noqa: PTH123 - a block device
+        a.write(b"written on a".ljust(4096, b"\0"))
+        os.fsync(a.fileno())
+    with open(device_b, "rb", buffering=0) as b:  # noqa: PTH123
+        assert b.read(12) == b"written on a"  # one disk behind both
+    node_a.disconnect(target.nqn)
+    assert device_a not in janitor.loop_devices()
+    assert device_b in janitor.loop_devices()  # the other node's device stays
+    assert list(node_a.connections()) == []
+    assert list(node_b.connections()) == [target.nqn]
+    node_b.disconnect(target.nqn)
+    assert device_b not in janitor.loop_devices()
+
+
+def test_a_shared_initiator_reuses_the_device_another_attached(
+    exports: ExportsDir, janitor: Janitor
+) -> None:
+    # The default (no own records): one host, one device per image, whoever attached it.
+    target = exports.export(_volume(), 8 * MIB)
+    first = LoopInitiator(exports.file).connect(target)
+    assert LoopInitiator(exports.file, records_dir=janitor.root / "other").connect(target) == first
+    LoopInitiator(exports.file).disconnect(target.nqn)
+    assert first not in janitor.loop_devices()

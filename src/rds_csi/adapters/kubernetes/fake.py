@@ -5,16 +5,20 @@ It plays the API server's part: VolumeAttachments (with resource versions and a 
 Nodes, PersistentVolumes and the Events recorded. With ``state_file`` it keeps the objects in a
 JSON file instead (re-read whenever it changes, so another process can play the
 external-attacher), and appends each Event to ``<state_file>.events.jsonl``: that is how the
-e2e tier restarts a controller over the same cluster.
+e2e tier restarts a controller over the same cluster. Leases live in ``<state_file>.leases.json``,
+read and written under an exclusive ``flock``, so controllers in several processes over one
+state file elect one holder as they would through the API server.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import pathlib
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from typing import Any, Final
 
 import attrs
@@ -89,7 +93,7 @@ class FakeKubernetes(Kubernetes):
         self._oldest = 1
         self.events: list[RecordedEvent] = []
         self.max_volumes: dict[str, int] = {}  # a node's attach limit (allocatable.count)
-        self.leases: dict[str, tuple[str, float]] = {}  # name -> (holder, monotonic expiry)
+        self.leases: dict[str, tuple[str, float]] = {}  # name -> (holder, expiry, epoch seconds)
         self.unavailable = False
         self._file = pathlib.Path(state_file) if state_file else None
         self._stamp: tuple[int, int] | None = None
@@ -159,12 +163,32 @@ class FakeKubernetes(Kubernetes):
     def acquire_lease(self, name: str, holder: str, duration_seconds: int) -> bool:
         with self._cond:
             self._check()
-            now = time.monotonic()
-            current = self.leases.get(name)
-            if current is not None and current[0] != holder and current[1] > now:
-                return False
-            self.leases[name] = (holder, now + duration_seconds)
-            return True
+            with self._shared_leases() as leases:
+                now = time.time()
+                current = leases.get(name)
+                if current is not None and current[0] != holder and current[1] > now:
+                    return False
+                leases[name] = (holder, now + duration_seconds)
+                return True
+
+    @contextlib.contextmanager
+    def _shared_leases(self) -> Iterator[MutableMapping[str, tuple[str, float]]]:
+        """The leases: this object's, or the file's under an exclusive lock (written back)."""
+        if self._file is None:
+            yield self.leases
+            return
+        path = pathlib.Path(f"{self._file}.leases.json")
+        with path.open("a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.seek(0)
+            text = handle.read()
+            leases = {k: (str(v[0]), float(v[1])) for k, v in json.loads(text or "{}").items()}
+            yield leases
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps(leases))
+            handle.flush()
+            self.leases = dict(leases)
 
     # --- the cluster's other actors (tests) -------------------------------------------------
 

@@ -12,6 +12,11 @@ device) so that ``disconnect`` detaches only what was attached for that exact NQ
 device of the same volume ID under another NQN prefix, and still finds a device whose image the
 emulator deleted while it was attached (the NQN is then no longer exported). Other loop devices
 on the host are not ours and are never touched.
+
+With ``own_records`` (a records directory of this node's own) the initiator plays one node of
+several on the host: it sees, reuses and detaches only the devices it recorded, and attaches a
+device of its own even when another "node" has the same image attached (losetup allows several
+devices on one file), as two hosts each have their own NVMe/TCP connection to one target.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ class LoopInitiator(NvmeInitiator):
         command_timeout: Seconds any one losetup call may take.
         records_dir: Where attachments are recorded; default ``.loop-initiator`` beside the
             exports file.
+        own_records: Only the devices recorded in ``records_dir`` are this initiator's (one
+            node of several on a host); else any device on an exported image is.
     """
 
     def __init__(
@@ -58,7 +65,9 @@ class LoopInitiator(NvmeInitiator):
         losetup: str = "losetup",
         command_timeout: float = 30.0,
         records_dir: str | pathlib.Path | None = None,
+        own_records: bool = False,
     ) -> None:
+        self._own_records = own_records
         self._exports_file = pathlib.Path(exports_file)
         self._losetup = losetup
         self._timeout = command_timeout
@@ -100,13 +109,24 @@ class LoopInitiator(NvmeInitiator):
     def _same_file(device: LoopDevice, image: str) -> bool:
         return device.back_file == os.path.realpath(image)
 
+    def _mine(self, device: LoopDevice, recorded: set[str] | None) -> bool:
+        return recorded is None or device.name in recorded
+
+    def _recorded_names(self) -> set[str] | None:
+        """With ``own_records``, the devices recorded here; else None (every device counts)."""
+        return {r.device for r in self._records.all()} if self._own_records else None
+
     def _attached(self, image: str, devices: list[LoopDevice] | None = None) -> list[LoopDevice]:
         """Loop devices serving ``image`` now (not the detached-on-close or stale ones)."""
+        recorded = self._recorded_names()
         return sorted(
             (
                 d
                 for d in (self._devices() if devices is None else devices)
-                if self._same_file(d, image) and not d.deleted and not d.autoclear
+                if self._same_file(d, image)
+                and not d.deleted
+                and not d.autoclear
+                and self._mine(d, recorded)
             ),
             key=lambda d: d.name,
         )
@@ -147,10 +167,13 @@ class LoopInitiator(NvmeInitiator):
     def connections(self) -> Sequence[Nqn]:
         by_image = {os.path.realpath(e.image): nqn for nqn, e in self._exports().items()}
         devices = self._devices()
+        recorded = self._recorded_names()
         found: set[Nqn] = set()
         for device in devices:
             nqn = by_image.get(device.back_file)
             if nqn is None or device.deleted or device.autoclear:
+                continue
+            if not self._mine(device, recorded):
                 continue
             try:
                 found.add(Nqn(nqn))

@@ -63,6 +63,7 @@ class PrometheusMetrics(Metrics, AttachmentMetrics, CapacityMetrics):
     * ``attachments{access_mode}``, ``migrations_total{outcome}``,
       ``migration_duration_seconds{outcome}``, ``attach_refused_total{reason}``,
       ``stale_attachments``: the controller's attachments (``docs/attachments.md``).
+    * ``orphans{kind}``: the orphan reconciler's last pass (``docs/orphans.md``).
     * ``image_copy_duration_seconds{kind,outcome}``, ``image_copies_in_progress{kind}``:
       snapshots, restores and clones (full image copies on the RDS).
     * ``pool_size_bytes{rds}``, ``pool_free_bytes{rds}``, ``pool_used_bytes{rds}``,
@@ -202,6 +203,15 @@ class PrometheusMetrics(Metrics, AttachmentMetrics, CapacityMetrics):
             ["rds"],
             registry=registry,
         )
+        self._orphans = Gauge(
+            "rds_csi_orphans",
+            "Orphan disks (no PersistentVolume) and sessions found at the last pass, by kind.",
+            ["kind"],
+            registry=registry,
+        )
+
+    def orphans(self, kind: str, count: int) -> None:
+        self._orphans.labels(kind).set(count)
 
     def attachments(self, by_mode: Mapping[str, int]) -> None:
         for mode, count in by_mode.items():

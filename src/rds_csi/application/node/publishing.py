@@ -50,7 +50,8 @@ class NodePublishVolume:
     paths are fine (pods sharing a node, a VM migrating), except for SINGLE_NODE_SINGLE_WRITER.
 
     A stale staging mount is recovered first (the current device remounted), and a stale
-    bind at ``target_path`` is replaced.
+    bind at ``target_path`` is replaced. Returns what was recovered, for the pod's
+    ``MountRecovered`` Event ("" when nothing was).
 
     Both paths must resolve below the kubelet directory; the resolved paths are used.
 
@@ -89,7 +90,7 @@ class NodePublishVolume:
         capability: VolumeCapability,
         *,
         read_only: bool = False,
-    ) -> None:
+    ) -> str:
         given_target = NodePath.parse(target_path, field="target_path")
         vid = parse_volume_reference(volume_id)
         if not staging_path:
@@ -111,14 +112,23 @@ class NodePublishVolume:
                     f"volume {vid} is not staged on this node (no NVMe/TCP connection); "
                     "NodeStageVolume must succeed first"
                 )
+            recovered: list[str] = []
             source = (
-                device if capability.is_block else self._staged(vid, staging, device, capability)
+                device
+                if capability.is_block
+                else self._staged(vid, staging, device, capability, recovered)
             )
             current = self._mounter.mount_at(target)
             if current is not None and self._published_already(
-                vid, target, current, device=device, capability=capability, read_only=read_only
+                vid,
+                target,
+                current,
+                device=device,
+                capability=capability,
+                read_only=read_only,
+                recovered=recovered,
             ):
-                return
+                return "; ".join(recovered)
             if capability.access_mode is AccessMode.SINGLE_NODE_SINGLE_WRITER:
                 self._check_single_writer(vid, device, staging, target)
             made = self._mounter.make_mount_point(target, file=capability.is_block)
@@ -132,11 +142,20 @@ class NodePublishVolume:
                         [("remove mount point", lambda: self._mounter.remove_mount_point(target))],
                     )
                 raise
+            return "; ".join(recovered)
 
     def _staged(
-        self, vid: VolumeId, staging_path: str, device: str, capability: VolumeCapability
+        self,
+        vid: VolumeId,
+        staging_path: str,
+        device: str,
+        capability: VolumeCapability,
+        recovered: list[str],
     ) -> str:
-        """The staging path, mounted from the volume's current device (recovered if stale)."""
+        """
+        The staging path, mounted from the volume's current device (recovered if stale, and
+        said in ``recovered``).
+        """
         staged = self._mounter.mount_at(staging_path)
         if staged is None:
             raise Conflict(
@@ -166,6 +185,7 @@ class NodePublishVolume:
             fs_type=staged.fs_type,
             options=capability.mount_options(),
         )
+        recovered.append(f"the staging mount was stale ({staged.source}), now {device}")
         return staging_path
 
     def _published_already(
@@ -177,6 +197,7 @@ class NodePublishVolume:
         device: str,
         capability: VolumeCapability,
         read_only: bool,
+        recovered: list[str],
     ) -> bool:
         """True when the request is already done; False when a stale bind was cleared."""
         if on_device(self._filesystem, current, device):
@@ -206,6 +227,7 @@ class NodePublishVolume:
             count_recovery(self._metrics, RECOVERY_FAILED)
             raise
         count_recovery(self._metrics, RECOVERED)
+        recovered.append(f"the pod's mount was stale ({current.source}), now {device}")
         return False
 
     def _check_single_writer(

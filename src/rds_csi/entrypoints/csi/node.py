@@ -14,7 +14,7 @@ from typing import Final
 import attrs
 import grpc
 
-from rds_csi.application.events import MOUNT_FAILED, EventRecorder
+from rds_csi.application.events import MOUNT_FAILED, MOUNT_RECOVERED, EventRecorder
 from rds_csi.application.kubernetes import ObjectRef
 from rds_csi.application.node import (
     NodeExpandVolume,
@@ -133,7 +133,7 @@ class NodeService(csi_pb2_grpc.NodeServicer):
         self, request: csi_pb2.NodePublishVolumeRequest, context: grpc.ServicerContext
     ) -> csi_pb2.NodePublishVolumeResponse:
         try:
-            self._uc.publish(
+            recovered = self._uc.publish(
                 request.volume_id,
                 request.staging_target_path,
                 request.target_path,
@@ -145,21 +145,27 @@ class NodeService(csi_pb2_grpc.NodeServicer):
         except Aborted:
             raise  # another call holds the volume: not a failure to tell anyone about
         except DomainError as exc:
-            self._tell_pod(request, exc)
+            self._tell_pod(
+                request,
+                MOUNT_FAILED,
+                f"volume {request.volume_id} could not be mounted for this pod: {exc}",
+            )
             raise
+        if recovered:
+            self._tell_pod(
+                request,
+                MOUNT_RECOVERED,
+                f"volume {request.volume_id} was recovered for this pod: {recovered}",
+            )
         return csi_pb2.NodePublishVolumeResponse()
 
-    def _tell_pod(self, request: csi_pb2.NodePublishVolumeRequest, exc: DomainError) -> None:
-        """A MountFailed Event on the pod, named by podInfoOnMount's volume_context keys."""
+    def _tell_pod(self, request: csi_pb2.NodePublishVolumeRequest, reason: str, text: str) -> None:
+        """An Event on the pod, named by podInfoOnMount's volume_context keys (if given)."""
         ctx = request.volume_context
         name, namespace = ctx.get(_POD_NAME, ""), ctx.get(_POD_NAMESPACE, "")
         if self._events is None or not name or not namespace:
             return
-        self._events.record(
-            ObjectRef("Pod", name, namespace, ctx.get(_POD_UID, "")),
-            MOUNT_FAILED,
-            f"volume {request.volume_id} could not be mounted for this pod: {exc}",
-        )
+        self._events.record(ObjectRef("Pod", name, namespace, ctx.get(_POD_UID, "")), reason, text)
 
     def NodeUnpublishVolume(
         self, request: csi_pb2.NodeUnpublishVolumeRequest, context: grpc.ServicerContext

@@ -5,7 +5,11 @@ from __future__ import annotations
 import attrs
 import pytest
 
+from rds_csi.adapters.clock import SystemClock
 from rds_csi.adapters.fake_node import FakeNvmeInitiator
+from rds_csi.adapters.kubernetes import FakeKubernetes
+from rds_csi.application.events import MOUNT_RECOVERED, EventRecorder
+from rds_csi.application.kubernetes import ObjectRef
 from rds_csi.domain import (
     AlreadyExists,
     BackendError,
@@ -15,6 +19,8 @@ from rds_csi.domain import (
     NvmeTarget,
 )
 from rds_csi.domain.size import GIB
+from rds_csi.entrypoints.csi._pb import csi_pb2
+from rds_csi.entrypoints.csi.node import NodeInfo, NodeService, NodeUseCases
 from tests.unit.application.node.world import BLOCK, MOUNT, Node
 
 
@@ -162,3 +168,71 @@ class TestStaleStagingMount:
         node.initiator.bounce(Nqn(ctx["nqn"]))
         with pytest.raises(Conflict, match="stale mount"):
             node.expand(vid, staging, CapacityRange(required=GIB))
+
+
+POD = {  # what podInfoOnMount adds to the volume context
+    "csi.storage.k8s.io/pod.name": "vm-0",
+    "csi.storage.k8s.io/pod.namespace": "apps",
+    "csi.storage.k8s.io/pod.uid": "u-1",
+}
+
+
+class TestTheRecoveryIsToldToThePod:
+    """NodePublishVolume's recovery of a stale mount: a MountRecovered Event on the pod."""
+
+    def _service(self, node: Node, k8s: FakeKubernetes) -> NodeService:
+        use_cases = NodeUseCases(
+            stage=node.stage,
+            unstage=node.unstage,
+            publish=node.publish,
+            unpublish=node.unpublish,
+            stats=node.stats,
+            expand=node.expand,
+            info=NodeInfo("n1"),
+        )
+        return NodeService(use_cases, EventRecorder(k8s, SystemClock()))
+
+    def _publish(
+        self, service: NodeService, vid: str, staging: str, target: str, ctx: dict[str, str]
+    ) -> None:
+        request = csi_pb2.NodePublishVolumeRequest(
+            volume_id=vid,
+            staging_target_path=staging,
+            target_path=target,
+            volume_capability=csi_pb2.VolumeCapability(
+                mount=csi_pb2.VolumeCapability.MountVolume(fs_type="ext4"),
+                access_mode=csi_pb2.VolumeCapability.AccessMode(
+                    mode=csi_pb2.VolumeCapability.AccessMode.SINGLE_NODE_WRITER
+                ),
+            ),
+            volume_context=ctx,
+        )
+        service.NodePublishVolume(request, None)  # type: ignore[arg-type]
+
+    def test_a_recovered_staging_mount_is_told_with_the_devices(self, node: Node) -> None:
+        k8s = FakeKubernetes()
+        service = self._service(node, k8s)
+        vid, ctx = node.create("a")
+        staging = node.staging()
+        node.stage(vid, staging, MOUNT, ctx)
+        self._publish(service, vid, staging, node.target("first"), {**ctx, **POD})
+        assert k8s.events == []  # nothing to recover, nothing told
+        node.unpublish(vid, node.target("first"))
+        new = node.initiator.bounce(Nqn(ctx["nqn"]))
+        self._publish(service, vid, staging, node.target("second"), {**ctx, **POD})
+        (event,) = k8s.events
+        assert (event.reason, event.warning) == (MOUNT_RECOVERED, False)
+        assert event.about == ObjectRef("Pod", "vm-0", "apps", "u-1")
+        assert new in event.message
+        assert node.recoveries("recovered") == 1
+
+    def test_without_pod_info_nothing_is_told(self, node: Node) -> None:
+        k8s = FakeKubernetes()
+        service = self._service(node, k8s)
+        vid, ctx = node.create("a")
+        staging = node.staging()
+        node.stage(vid, staging, MOUNT, ctx)
+        node.initiator.bounce(Nqn(ctx["nqn"]))
+        self._publish(service, vid, staging, node.target(), ctx)
+        assert k8s.events == []
+        assert node.recoveries("recovered") == 1
