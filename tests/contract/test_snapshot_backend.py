@@ -16,6 +16,7 @@ import attrs
 import pytest
 
 from rds_csi.adapters.fake_rds import InMemoryRds, InMemorySnapshots
+from rds_csi.adapters.routeros_rest import RouterOsRestBackend
 from rds_csi.adapters.routeros_rest.snapshots import RouterOsRestSnapshots
 from rds_csi.adapters.routeros_ssh import RouterOsSshBackend
 from rds_csi.adapters.routeros_ssh.commands import SNAPSHOT_METHODS
@@ -41,13 +42,15 @@ from rds_csi.domain import (
 from rds_csi.domain.size import GIB, MIB, TIB
 from rds_csi.emulator import DIALECTS, Emulator
 from rds_csi.entrypoints.container import open_ssh_backend
-from rds_csi.entrypoints.rest_wiring import emulator_rest_settings
+from rds_csi.entrypoints.rest_wiring import emulator_rest_settings, open_rest_backend
 
 from .conftest import (
     EMULATOR_BASE,
+    REAL_RDS_REST_VARS,
     REAL_RDS_VARS,
     emulator_backend,
     emulator_rest_backend,
+    real_rds_rest_settings,
     real_rds_settings,
     start_emulator,
 )
@@ -111,7 +114,37 @@ KINDS = [
     # a real RDS, with the method RDS_SNAPSHOT_METHOD names (default file-copy); the data
     # checks need the emulator's images and skip here
     pytest.param("real", id="real-rds", marks=pytest.mark.real_rds),
+    pytest.param("real-rest", id="real-rds-rest", marks=pytest.mark.real_rds),
 ]
+
+
+def _real(kind: str) -> Iterator[SnapHarness]:
+    """A real RDS over SSH or REST, with the method ``RDS_SNAPSHOT_METHOD`` names."""
+    method = os.environ.get("RDS_SNAPSHOT_METHOD", "file-copy")
+    needed = REAL_RDS_REST_VARS if kind == "real-rest" else REAL_RDS_VARS
+    missing = [v for v in needed if not os.environ.get(v)]
+    if missing:
+        pytest.skip(f"no real RDS: set {', '.join(missing)} to run the suite against one")
+    real: RouterOsSshBackend | RouterOsRestBackend
+    if kind == "real-rest":
+        rest_settings = real_rds_rest_settings(os.environ)
+        real = open_rest_backend(rest_settings)
+        harness = SnapHarness(
+            real,
+            RouterOsRestSnapshots(real, method=method),
+            base_path=rest_settings.base_path,
+        )
+    else:
+        settings = real_rds_settings(os.environ)
+        real = open_ssh_backend(settings)
+        harness = SnapHarness(
+            real, RouterOsSnapshots(real, method=method), base_path=settings.base_path
+        )
+    try:
+        yield harness
+    finally:
+        harness.cleanup()
+        real.close()
 
 
 @pytest.fixture(params=KINDS)
@@ -121,21 +154,8 @@ def h(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[SnapHa
         fake = InMemoryRds(Size(TIB))
         yield SnapHarness(fake, InMemorySnapshots(fake))
         return
-    if kind == "real":
-        missing = [v for v in REAL_RDS_VARS if not os.environ.get(v)]
-        if missing:
-            pytest.skip(f"no real RDS: set {', '.join(missing)} to run the suite against one")
-        settings = real_rds_settings(os.environ)
-        real = open_ssh_backend(settings)
-        method = os.environ.get("RDS_SNAPSHOT_METHOD", "file-copy")
-        harness = SnapHarness(
-            real, RouterOsSnapshots(real, method=method), base_path=settings.base_path
-        )
-        try:
-            yield harness
-        finally:
-            harness.cleanup()
-            real.close()
+    if kind in {"real", "real-rest"}:
+        yield from _real(kind)
         return
     dialect, _, method = kind.partition(":")
     if dialect == "rest":
