@@ -22,6 +22,7 @@ midway, one removal of what the step made runs (best effort) so nothing half-mad
 from __future__ import annotations
 
 import calendar
+import contextlib
 import logging
 import re
 import time
@@ -32,7 +33,7 @@ import attrs
 
 from rds_csi.adapters.routeros_rest import volumes as v
 from rds_csi.adapters.routeros_rest.backend import RouterOsRestBackend
-from rds_csi.adapters.routeros_rest.errors import RestRefusal, refusal_to_domain
+from rds_csi.adapters.routeros_rest.errors import RestRefusal, is_duplicate, refusal_to_domain
 from rds_csi.adapters.routeros_rest.http import RestPath
 from rds_csi.application.snapshots_port import SnapshotBackend
 from rds_csi.domain import (
@@ -193,7 +194,7 @@ class RouterOsRestSnapshots(SnapshotBackend):
         """After RouterOS refused a request midway: remove what the step made (best effort)."""
         try:
             remove()
-        except DomainError as exc:
+        except (DomainError, RestRefusal) as exc:
             log.warning("could not remove half-made %s: %s", what, exc)
 
     # --- the port -------------------------------------------------------------------------
@@ -227,6 +228,12 @@ class RouterOsRestSnapshots(SnapshotBackend):
         try:
             made = self._volumes.retrying(operation, step)
         except RestRefusal as exc:
+            if is_duplicate(exc):  # a concurrent create of it won the slot: that one stands
+                made = self._run(
+                    operation, "read the snapshot", lambda: self._find(operation, snapshot_id)
+                )
+                if made is not None:
+                    return made.snapshot
             self._cleanup(f"snapshot {snapshot_id}", lambda: self.delete_snapshot(snapshot_id))
             if _NO_SUCH_ITEM.search(exc.text):  # the source went away meanwhile
                 raise VolumeNotFound(str(source.volume_id), "it disappeared") from None
@@ -317,9 +324,16 @@ class RouterOsRestSnapshots(SnapshotBackend):
         try:
             made = self._volumes.retrying(operation, step)
         except RestRefusal as exc:
-            self._cleanup(
-                f"volume {volume.volume_id}", lambda: self._volumes.delete_volume(volume.volume_id)
-            )
+            if is_duplicate(exc):  # a concurrent create of it won the slot: that one stands
+                with contextlib.suppress(VolumeNotFound):
+                    return self._volumes.get_volume(volume.volume_id)
+
+            def undo() -> None:
+                self._volumes.delete_volume(volume.volume_id)
+                # a copy whose disk was refused: its image may be under a base not yet seen
+                self._volumes.retrying(operation, lambda: self._remove_file(operation, dest))
+
+            self._cleanup(f"volume {volume.volume_id}", undo)
             raise refusal_to_domain(exc, f"make {volume.volume_id} from {what}") from None
         if made.path.value.lstrip("/") == volume.path.value.lstrip("/"):
             made = attrs.evolve(made, path=volume.path)  # keep the caller's spelling
