@@ -8,10 +8,11 @@ source's image at ``<source base>/<snapshot-id>.img``. The copy is ``POST /rest/
 ``copy-from`` set to the source disk's ``.id`` (``copy-from``). The ``/file/copy`` argument
 names, and whether either copies the data, are unverified (emulator assumptions A32-A34).
 
-Requests on a warm connection: create 5 (find the snapshot, find the source, find and remove
-a stale image, copy, add; the copy and add are one ``PUT`` with ``copy-from``), +1 reading
-the image's time stamp; get 2 (the disk, its image's time stamp); list 2 (every disk, every
-file); delete 4; restore and clone 5-6 as create, +1 ``PATCH`` when the copy must grow.
+Requests on a warm connection (``bench/snapshots.py --plane rest``), file-copy / copy-from:
+create 7 / 6 (find the snapshot, find the source, find a stale image, copy, add, read the
+snapshot and its image's time stamp); get 2 (the disk, its image's stamp); list 2 (every
+disk, every file); delete 5 (read, remove the disk, list files, remove the image); restore
+6 / 5 and clone 5 / 4, +2 (find, ``PATCH``) when the copy must grow; +1 for each stale image.
 
 Each step finds before it acts and is retried whole on a transport failure: a disk with the
 slot appears only after its copy is complete, so a retry finds the complete snapshot or
