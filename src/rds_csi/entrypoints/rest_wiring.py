@@ -23,6 +23,7 @@ from rds_csi.adapters.routeros_rest import (
     RouterOsRestBackend,
     read_password_file,
 )
+from rds_csi.adapters.routeros_rest.snapshots import FILE_COPY, RouterOsRestSnapshots
 from rds_csi.application.ports import Metrics
 from rds_csi.domain import InvalidArgument
 from rds_csi.emulator import Emulator
@@ -100,6 +101,9 @@ class RdsRest(containers.DeclarativeContainer):
     sleep: providers.Dependency[Callable[[float], None]] = providers.Dependency(
         default=providers.Object(time.sleep)
     )
+    snapshot_method: providers.Dependency[str] = providers.Dependency(
+        default=providers.Object(FILE_COPY)
+    )
 
     client = providers.Singleton(RestClient, settings, metrics=metrics)
     backend = providers.Singleton(
@@ -115,6 +119,7 @@ class RdsRest(containers.DeclarativeContainer):
             sleep=sleep,
         ),
     )
+    snapshots = providers.Singleton(RouterOsRestSnapshots, backend, method=snapshot_method)
 
 
 def open_rest_backend(
