@@ -1,13 +1,14 @@
 """
-Benchmark (not a test): snapshots, restores and clones through the SSH adapter against the
-emulator, whose copies are real (reflink where the data directory's filesystem has them, else
-a sparse copy of the data extents).
+Benchmark (not a test): snapshots, restores and clones through the SSH adapter (or, with
+``--plane rest``, the REST adapter) against the emulator, whose copies are real (reflink
+where the data directory's filesystem has them, else a sparse copy of the data extents).
 
 For each copy method: a 1 GiB volume with 512 MiB of random data written, then the time and
 round trips of CreateSnapshot's copy, a restore into a new 1 GiB volume, a clone, and the
-deletes; the command lines each operation sends are printed once.
+deletes; over SSH the command lines each operation sends are printed once. Round trips are
+exec lines over SSH, HTTP requests over REST.
 
-    PYTHONPATH=src python bench/snapshots.py [--data-dir DIR] [--written-mib 512]
+    PYTHONPATH=src python bench/snapshots.py [--data-dir DIR] [--written-mib 512] [--plane rest]
 
 ``--data-dir`` picks the filesystem (a btrfs or xfs directory reflinks; tmpfs and ext4 copy).
 """
@@ -24,6 +25,8 @@ import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
+from rds_csi.adapters.routeros_rest import RouterOsRestBackend
+from rds_csi.adapters.routeros_rest.snapshots import RouterOsRestSnapshots
 from rds_csi.adapters.routeros_ssh import RouterOsSshBackend, SshSettings, commands
 from rds_csi.adapters.routeros_ssh.snapshots import RouterOsSnapshots
 from rds_csi.domain import DiskPath, Nqn, Size, SnapshotId, Volume, VolumeId
@@ -31,10 +34,12 @@ from rds_csi.domain.size import GIB, MIB
 from rds_csi.emulator import Emulator, EmulatorConfig
 from rds_csi.emulator.copying import copy_image
 from rds_csi.entrypoints.container import open_ssh_backend
+from rds_csi.entrypoints.rest_wiring import emulator_rest_settings, open_rest_backend
 
 
 BASE = "/storage-pool/bench"
 T = TypeVar("T")
+Backend = RouterOsSshBackend | RouterOsRestBackend
 
 
 def _volume(size: int = GIB) -> Volume:
@@ -42,7 +47,7 @@ def _volume(size: int = GIB) -> Volume:
     return Volume(vid, Size(size), DiskPath(BASE, vid), Nqn.for_volume(vid))
 
 
-def _measure(backend: RouterOsSshBackend, call: Callable[[], T]) -> tuple[T, float, int]:
+def _measure(backend: Backend, call: Callable[[], T]) -> tuple[T, float, int]:
     before = backend.counters.snapshot()["round_trips"]
     start = time.perf_counter()
     result = call()
@@ -91,9 +96,13 @@ def _scripts(method: str) -> None:
 
 
 def _bench_method(
-    backend: RouterOsSshBackend, emulator: Emulator, method: str, written_mib: int
+    backend: Backend, emulator: Emulator, method: str, written_mib: int
 ) -> list[tuple[str, float, int]]:
-    snaps = RouterOsSnapshots(backend, method=method)
+    snaps: RouterOsSnapshots | RouterOsRestSnapshots
+    if isinstance(backend, RouterOsRestBackend):
+        snaps = RouterOsRestSnapshots(backend, method=method)
+    else:
+        snaps = RouterOsSnapshots(backend, method=method)
     source = backend.create_volume(_volume())
     _write_data(emulator, source, written_mib)
     sid = SnapshotId.for_name(f"bench-{method}", source.volume_id)
@@ -123,22 +132,34 @@ def main() -> None:
     parser.add_argument("--data-dir", type=pathlib.Path, default=None)
     parser.add_argument("--written-mib", type=int, default=512)
     parser.add_argument("--repeat", type=int, default=3, help="runs per method (medians shown)")
+    parser.add_argument("--plane", choices=("ssh", "rest"), default="ssh")
     args = parser.parse_args()
     root = pathlib.Path(tempfile.mkdtemp(prefix="bench-snap-", dir=args.data_dir))
     print(f"emulator data in {root} ({_copy_mode(root)} copies on this filesystem)")
-    emulator = Emulator(EmulatorConfig(data_dir=root / "rds", pool_size=Size(64 * GIB)))
-    emulator.start()
-    client = emulator.provision_client(root / "client")
-    settings = SshSettings.for_emulator(
-        host=client.host,
-        port=client.port,
-        user=client.user,
-        key_file=client.key_file,
-        known_hosts_file=client.known_hosts_file,
-        base_path=BASE,
-        command_timeout=600.0,
+    rest = args.plane == "rest"
+    emulator = Emulator(
+        EmulatorConfig(
+            data_dir=root / "rds",
+            pool_size=Size(64 * GIB),
+            rest_listen=("127.0.0.1", 0) if rest else None,
+        )
     )
-    backend = open_ssh_backend(settings)
+    emulator.start()
+    backend: Backend
+    if rest:
+        backend = open_rest_backend(emulator_rest_settings(emulator, BASE, read_timeout=600.0))
+    else:
+        client = emulator.provision_client(root / "client")
+        settings = SshSettings.for_emulator(
+            host=client.host,
+            port=client.port,
+            user=client.user,
+            key_file=client.key_file,
+            known_hosts_file=client.known_hosts_file,
+            base_path=BASE,
+            command_timeout=600.0,
+        )
+        backend = open_ssh_backend(settings)
     try:
         backend.check_health()  # the handshake, outside the figures
         for method in commands.SNAPSHOT_METHODS:
@@ -154,7 +175,8 @@ def main() -> None:
                     f"(min {times[0] * 1000:.1f}, max {times[-1] * 1000:.1f})  "
                     f"{trips} round trip(s)"
                 )
-            _scripts(method)
+            if not rest:
+                _scripts(method)
     finally:
         backend.close()
         emulator.close()

@@ -1,6 +1,7 @@
 """
-The SnapshotBackend contract over the in-memory RDS and the emulator (every dialect, both
-copy methods); on the emulator the data itself is checked byte for byte.
+The SnapshotBackend contract over the in-memory RDS and the emulator (over SSH in every
+dialect, and over REST; both copy methods); on the emulator the data itself is checked byte
+for byte.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import attrs
 import pytest
 
 from rds_csi.adapters.fake_rds import InMemoryRds, InMemorySnapshots
+from rds_csi.adapters.routeros_rest import RouterOsRestBackend
+from rds_csi.adapters.routeros_rest.snapshots import RouterOsRestSnapshots
 from rds_csi.adapters.routeros_ssh import RouterOsSshBackend
 from rds_csi.adapters.routeros_ssh.commands import SNAPSHOT_METHODS
 from rds_csi.adapters.routeros_ssh.snapshots import RouterOsSnapshots
@@ -39,11 +42,15 @@ from rds_csi.domain import (
 from rds_csi.domain.size import GIB, MIB, TIB
 from rds_csi.emulator import DIALECTS, Emulator
 from rds_csi.entrypoints.container import open_ssh_backend
+from rds_csi.entrypoints.rest_wiring import emulator_rest_settings, open_rest_backend
 
 from .conftest import (
     EMULATOR_BASE,
+    REAL_RDS_REST_VARS,
     REAL_RDS_VARS,
     emulator_backend,
+    emulator_rest_backend,
+    real_rds_rest_settings,
     real_rds_settings,
     start_emulator,
 )
@@ -100,10 +107,44 @@ KINDS = [
         for dialect in DIALECTS
         for method in SNAPSHOT_METHODS
     ),
+    *(
+        pytest.param(f"rest:{method}", id=f"emulator-rest-{method}", marks=pytest.mark.emulator)
+        for method in SNAPSHOT_METHODS
+    ),
     # a real RDS, with the method RDS_SNAPSHOT_METHOD names (default file-copy); the data
     # checks need the emulator's images and skip here
     pytest.param("real", id="real-rds", marks=pytest.mark.real_rds),
+    pytest.param("real-rest", id="real-rds-rest", marks=pytest.mark.real_rds),
 ]
+
+
+def _real(kind: str) -> Iterator[SnapHarness]:
+    """A real RDS over SSH or REST, with the method ``RDS_SNAPSHOT_METHOD`` names."""
+    method = os.environ.get("RDS_SNAPSHOT_METHOD", "file-copy")
+    needed = REAL_RDS_REST_VARS if kind == "real-rest" else REAL_RDS_VARS
+    missing = [v for v in needed if not os.environ.get(v)]
+    if missing:
+        pytest.skip(f"no real RDS: set {', '.join(missing)} to run the suite against one")
+    real: RouterOsSshBackend | RouterOsRestBackend
+    if kind == "real-rest":
+        rest_settings = real_rds_rest_settings(os.environ)
+        real = open_rest_backend(rest_settings)
+        harness = SnapHarness(
+            real,
+            RouterOsRestSnapshots(real, method=method),
+            base_path=rest_settings.base_path,
+        )
+    else:
+        settings = real_rds_settings(os.environ)
+        real = open_ssh_backend(settings)
+        harness = SnapHarness(
+            real, RouterOsSnapshots(real, method=method), base_path=settings.base_path
+        )
+    try:
+        yield harness
+    finally:
+        harness.cleanup()
+        real.close()
 
 
 @pytest.fixture(params=KINDS)
@@ -113,23 +154,20 @@ def h(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[SnapHa
         fake = InMemoryRds(Size(TIB))
         yield SnapHarness(fake, InMemorySnapshots(fake))
         return
-    if kind == "real":
-        missing = [v for v in REAL_RDS_VARS if not os.environ.get(v)]
-        if missing:
-            pytest.skip(f"no real RDS: set {', '.join(missing)} to run the suite against one")
-        settings = real_rds_settings(os.environ)
-        real = open_ssh_backend(settings)
-        method = os.environ.get("RDS_SNAPSHOT_METHOD", "file-copy")
-        harness = SnapHarness(
-            real, RouterOsSnapshots(real, method=method), base_path=settings.base_path
-        )
-        try:
-            yield harness
-        finally:
-            harness.cleanup()
-            real.close()
+    if kind in {"real", "real-rest"}:
+        yield from _real(kind)
         return
     dialect, _, method = kind.partition(":")
+    if dialect == "rest":
+        emulator = start_emulator(tmp_path, rest=True)
+        rest_settings = emulator_rest_settings(emulator, EMULATOR_BASE, read_timeout=10.0)
+        rest = emulator_rest_backend(rest_settings, [])
+        try:
+            yield SnapHarness(rest, RouterOsRestSnapshots(rest, method=method), emulator)
+        finally:
+            rest.close()
+            emulator.stop()
+        return
     emulator = start_emulator(tmp_path, dialect=DIALECTS[dialect])
     backend: RouterOsSshBackend = emulator_backend(emulator, tmp_path, [])
     try:
@@ -279,13 +317,23 @@ class TestData:
 
 
 @pytest.mark.emulator
-def test_a_slow_copy_is_not_ready_until_it_ends(tmp_path: pathlib.Path) -> None:
+@pytest.mark.parametrize("plane", ["ssh", "rest"])
+def test_a_slow_copy_is_not_ready_until_it_ends(tmp_path: pathlib.Path, plane: str) -> None:
     """CreateSnapshot over the emulator with a slow copy: not ready, then ready, same time."""
-    emulator = start_emulator(tmp_path)
-    backend = emulator_backend(emulator, tmp_path, [])
+    emulator = start_emulator(tmp_path, rest=plane == "rest")
+    backend: StorageBackend
+    snapshots: SnapshotBackend
+    if plane == "rest":
+        rest = emulator_rest_backend(
+            emulator_rest_settings(emulator, EMULATOR_BASE, read_timeout=10.0), []
+        )
+        backend, snapshots = rest, RouterOsRestSnapshots(rest)
+    else:
+        ssh = emulator_backend(emulator, tmp_path, [])
+        backend, snapshots = ssh, RouterOsSnapshots(ssh)
     copies = PendingCopies()
     try:
-        h = SnapHarness(backend, RouterOsSnapshots(backend), emulator)
+        h = SnapHarness(backend, snapshots, emulator)
         source = h.made_volume()
         h.write(source.volume_id.value, 0, b"x" * (32 * MIB))
         emulator.state.copy_throughput = 32 * MIB  # about a second for the data written
@@ -347,3 +395,27 @@ class TestFaults:
         made = h.snapshots.create_snapshot(snapshot_id, source)  # the adapter retries the line
         assert made.ready
         assert h.read(snapshot_id.value, 0, 4) == b"data"
+
+    def test_a_refused_add_after_the_copy_leaves_no_image(self, h: SnapHarness) -> None:
+        if h.emulator is None:
+            pytest.skip("needs the emulator's fault injection")
+        source = h.made_volume()
+        snapshot_id = sid(source)
+        h.emulator.faults.fail_next(1, "failure: disk error", match="/disk add")
+        with pytest.raises(BackendError):
+            h.snapshots.create_snapshot(snapshot_id, source)
+        assert not [e for e in h.emulator.state.files() if snapshot_id.value in e.name]
+        with pytest.raises(SnapshotNotFound):
+            h.snapshots.get_snapshot(snapshot_id)
+
+    def test_a_refused_restore_leaves_no_volume(self, h: SnapHarness) -> None:
+        if h.emulator is None:
+            pytest.skip("needs the emulator's fault injection")
+        snap = make(h, h.made_volume())
+        wanted = h.volume()
+        h.emulator.faults.fail_next(1, "failure: disk error", match="/disk add")
+        with pytest.raises(BackendError):
+            h.snapshots.restore_snapshot(snap.snapshot_id, wanted)
+        assert not [e for e in h.emulator.state.files() if wanted.volume_id.value in e.name]
+        with pytest.raises(VolumeNotFound):
+            h.volumes.get_volume(wanted.volume_id)

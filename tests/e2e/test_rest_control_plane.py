@@ -1,6 +1,7 @@
 """
 ``rds-csi all --backend emulator-rest``: the driver process with the REST control plane, end
-to end over gRPC (create, stage, publish, expand, unpublish, unstage, delete).
+to end over gRPC (create, stage, publish, expand, unpublish, unstage, delete), and snapshots
+through ``rds-csi call`` (create a volume, snapshot it, restore the snapshot into a new one).
 
 The embedded emulator serves its REST API over HTTPS on loopback and the controller reaches it
 through the REST adapter, verifying the emulator's self-signed certificate; only the backend
@@ -10,6 +11,7 @@ host), and as root on real loop devices and mounts (the emulator's images; skipp
 
 from __future__ import annotations
 
+import json
 import pathlib
 from collections.abc import Iterator
 
@@ -19,7 +21,8 @@ import pytest
 from rds_csi.emulator.state import DISK_TABLE
 from rds_csi.emulator.table import read_rows
 from rds_csi.entrypoints.csi._pb import csi_pb2
-from tests.e2e.conftest import GIB, MOUNT, DriverProcess, start_driver
+from tests.e2e.conftest import GIB, MOUNT, DriverProcess, start_driver, unique_name
+from tests.e2e.test_lifecycle import call
 from tests.support.root import Janitor, require_root
 
 
@@ -116,6 +119,40 @@ def test_the_rest_control_plane_serves_a_volume_end_to_end(
     assert "SHA256:" in log  # the certificate's fingerprint, as the SSH host key is shown
     password = (tmp_path / "rds" / "rest-client" / "rest-password").read_text().strip()
     assert password not in log
+
+
+def test_the_rest_control_plane_snapshots_and_restores(
+    rest_driver: DriverProcess, tmp_path: pathlib.Path
+) -> None:
+    images = tmp_path / "rds" / "storage-pool" / "metal-csi"
+    made = call(rest_driver, "--json", "create", unique_name(), "--size", "1Gi")
+    assert made.returncode == 0, made.stderr
+    source = json.loads(made.stdout)["volume"]["volume_id"]
+    with (images / f"{source}.img").open("r+b") as f:
+        f.write(b"before the snapshot")
+
+    snap = call(
+        rest_driver, "--json", "snapshot", "create", "--name", "n1", "--source-volume", source
+    )
+    assert snap.returncode == 0, snap.stderr
+    snapshot = json.loads(snap.stdout)["snapshot"]
+    assert snapshot["ready_to_use"] is True
+    assert snapshot["snapshot_id"] in _slots(tmp_path / "rds")  # a disk made over REST
+    with (images / f"{source}.img").open("r+b") as f:
+        f.write(b"after  the snapshot")
+
+    restored = call(
+        rest_driver, "--json", "create", unique_name(), "--size", "2Gi",
+        "--from-snapshot", snapshot["snapshot_id"],
+    )  # fmt: skip
+    assert restored.returncode == 0, restored.stderr
+    volume = json.loads(restored.stdout)["volume"]
+    assert volume["content_source"]["snapshot"]["snapshot_id"] == snapshot["snapshot_id"]
+    assert volume["capacity_bytes"] == str(2 * GIB)
+    image = images / f"{volume['volume_id']}.img"
+    assert image.stat().st_size == 2 * GIB
+    with image.open("rb") as f:
+        assert f.read(19) == b"before the snapshot"
 
 
 @pytest.mark.root

@@ -21,6 +21,7 @@ import json
 import mmap
 import os
 import pathlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,7 +63,14 @@ class Cluster:
 
     def attached(self, node: str) -> None:
         self.data["volume_attachments"].append(
-            {"name": f"csi-{node}", "pv_name": "pv-disk", "node_name": node, "attached": True}
+            {
+                "name": f"csi-{node}",
+                "pv_name": "pv-disk",
+                "node_name": node,
+                "attached": True,
+                # the rebuild dates the migration from here: absent, it began in 1970 (timed out)
+                "created_at": time.time(),
+            }
         )
         self.save()
 

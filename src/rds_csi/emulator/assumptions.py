@@ -175,6 +175,16 @@ A33. ``/disk add copy-from=<item>``
     Adapter: ``--snapshot-method copy-from`` for parity with the Go driver; it always sets
         ``nvme-tcp-export`` itself (a snapshot is never exported) and grows a restored disk
         with ``set file-size`` when the copy kept its source's size
+A34. Snapshot copies over REST
+    Emulator: ``POST /rest/file/copy`` takes ``REST_COPY_SOURCE`` (``source``) and
+        ``REST_COPY_NAME`` (``name``), copies as A32 and answers ``[]``; ``PUT /rest/disk``
+        takes ``copy-from`` as the other disk's ``.id`` (``*1A``) and copies as A33; an
+        unknown ``.id`` is ``no such item``
+    Source: guess (FACTS §4: REST runs any command by ``POST /rest/<path>/<cmd>`` with the
+        console's argument names, but the name of ``/file copy``'s unnamed source argument,
+        what the copy answers, and whether ``copy-from`` takes an ``.id`` are unverified)
+    Adapter: ``routeros_rest.snapshots`` (``COPY_SOURCE_ARG``, ``COPY_DEST_ARG``); check on
+        hardware with ``--backend rest`` before trusting REST snapshots
 """
 
 from __future__ import annotations
@@ -196,6 +206,8 @@ __all__ = [
     "POOL_FS_UUID",
     "POOL_NOT_REMOVABLE",
     "POOL_RAID_UUID",
+    "REST_COPY_NAME",
+    "REST_COPY_SOURCE",
     "UNSUPPORTED_TYPE",
     "WRAP_STYLE",
 ]
@@ -209,6 +221,8 @@ FILE_OUTSIDE_POOL: Final = "failure: file must be on a mounted disk"  # A17
 FILE_IN_USE: Final = "failure: file is in use by a disk"  # A18
 FILE_EXISTS: Final = "failure: file already exists"  # A32
 POOL_NOT_REMOVABLE: Final = "failure: can not remove mounted disk"  # A20
+REST_COPY_SOURCE: Final = "source"  # A34
+REST_COPY_NAME: Final = "name"  # A34
 UNSUPPORTED_TYPE: Final = "failure: this emulator makes only type=file disks"  # A28
 MAX_PATH_SEGMENT: Final = 255  # A30
 MAX_FILE_PATH: Final = 4095  # A30

@@ -151,6 +151,9 @@ class RestApi:
         name = rest[0]
         if method == "POST" and name == "add" and menu == "disk":
             return Answer(200, {"ret": f"*{self._add(doc).id:X}"})
+        if method == "POST" and name == "copy" and menu == "file":
+            self._file_copy(doc)
+            return Answer(200, [])
         if method == "POST" and name == "print":
             return Answer(200, self._post_print(menu, doc))
         match = _ITEM_ID.fullmatch(name)
@@ -199,12 +202,35 @@ class RestApi:
         return _fail(400, "no such command")
 
     def _add(self, doc: dict[str, object]) -> Disk:
+        doc = dict(doc)
+        source = self._copy_from(doc.pop("copy-from", None))
         values, size, kind = self._values(doc, adding=True)
         if kind is None:
             raise RosFailure("missing value(s) of argument(s) type")
         if kind != "file":
             raise RosFailure(assumptions.UNSUPPORTED_TYPE)
-        return self.state.add(values, size)
+        return self.state.add(values, size, source)
+
+    def _copy_from(self, raw: object) -> Disk | None:
+        """``copy-from`` names the other item by its ``.id`` (A33, A34)."""
+        if raw is None:
+            return None
+        match = _ITEM_ID.fullmatch(raw) if isinstance(raw, str) else None
+        source = self.state.by_id(int(match.group(1), 16)) if match is not None else None
+        if source is None:
+            raise RosFailure("no such item")
+        return source
+
+    def _file_copy(self, doc: dict[str, object]) -> None:
+        """``POST /rest/file/copy``: the console's ``/file copy`` (A32), arguments as A34."""
+        unknown = set(doc) - {assumptions.REST_COPY_SOURCE, assumptions.REST_COPY_NAME}
+        if unknown:
+            raise RosFailure(f"unknown parameter {min(unknown)}")
+        source, dest = (
+            _argument(doc, assumptions.REST_COPY_SOURCE),
+            _argument(doc, assumptions.REST_COPY_NAME),
+        )
+        self.state.copy_file(self.state.image_path(source), self.state.image_path(dest))
 
     def _values(
         self, doc: dict[str, object], *, adding: bool
@@ -302,6 +328,13 @@ def _body(raw: bytes) -> dict[str, object]:
     if not isinstance(doc, dict):
         raise TypeError("JSON body must be an object")
     return doc
+
+
+def _argument(doc: Mapping[str, object], key: str) -> str:
+    value = doc.get(key)
+    if not isinstance(value, str) or not value:
+        raise RosFailure(f"missing value(s) of argument(s) {key}")
+    return value
 
 
 def _convert(key: str, raw: str) -> object:

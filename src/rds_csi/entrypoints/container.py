@@ -234,7 +234,10 @@ class Container(containers.DeclarativeContainer):
     )
     # Singletons: the password is read (or, on the emulator, made) once, not per provider use.
     rds_rest = providers.Container(
-        RdsRest, settings=providers.Singleton(rds_rest_settings, settings), metrics=metrics
+        RdsRest,
+        settings=providers.Singleton(rds_rest_settings, settings),
+        metrics=metrics,
+        snapshot_method=snapshot_method,
     )
     emulator_rest = providers.Container(
         RdsRest,
@@ -242,6 +245,7 @@ class Container(containers.DeclarativeContainer):
             emulator_rest_settings, emulator, settings.provided.controller.volume_path
         ),
         metrics=metrics,
+        snapshot_method=snapshot_method,
     )
     fake_backend = providers.Singleton(fake_rds, settings.provided.controller.fake_rds_latency)
     raw_backend = providers.Selector(
@@ -265,7 +269,6 @@ class Container(containers.DeclarativeContainer):
     )
 
     # Snapshots share the volumes' connection (and their retries), not the circuit breaker.
-    # The REST control plane has no snapshot adapter yet: it serves no snapshot RPCs.
     snapshot_copies = providers.Resource(running_copies)
     snapshots = providers.Container(
         SnapshotWiring,
@@ -273,6 +276,8 @@ class Container(containers.DeclarativeContainer):
         fake_rds=fake_backend,
         ssh=rds_ssh.snapshots,
         emulator=emulator_ssh.snapshots,
+        rest=rds_rest.snapshots,
+        emulator_rest=emulator_rest.snapshots,
         volumes=backend,
         locks=controller_locks,
         metrics=metrics,

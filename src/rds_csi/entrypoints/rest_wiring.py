@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         RetryPolicy,
         RouterOsRestBackend,
     )
+    from rds_csi.adapters.routeros_rest.snapshots import RouterOsRestSnapshots
     from rds_csi.emulator import Emulator
 
 # Lazy imports below: each function imports what it builds (see the module's docstring).
@@ -124,6 +125,12 @@ def _backend(client: RestClient, settings: RestSettings, retry: RetryPolicy) -> 
     )
 
 
+def _snapshots(backend: RouterOsRestBackend, method: str) -> RouterOsRestSnapshots:
+    from rds_csi.adapters.routeros_rest.snapshots import RouterOsRestSnapshots
+
+    return RouterOsRestSnapshots(backend, method=method)
+
+
 class RdsRest(containers.DeclarativeContainer):
     """
     The RouterOS REST backend from one ``RestSettings``: the CA file read when the backend is
@@ -139,11 +146,15 @@ class RdsRest(containers.DeclarativeContainer):
     sleep: providers.Dependency[Callable[[float], None]] = providers.Dependency(
         default=providers.Object(time.sleep)
     )
+    snapshot_method: providers.Dependency[str] = providers.Dependency(
+        default=providers.Object("file-copy")  # snapshots.FILE_COPY (naming it imports httpx)
+    )
 
     client = providers.Singleton(_client, settings, metrics)
     backend = providers.Singleton(
         _backend, client, settings, providers.Factory(_retry, settings, sleep)
     )
+    snapshots = providers.Singleton(_snapshots, backend, snapshot_method)
 
 
 def open_rest_backend(

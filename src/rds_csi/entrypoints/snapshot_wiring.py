@@ -2,8 +2,9 @@
 The snapshot sub-container: the SnapshotBackend for the chosen RDS backend, the background
 copies, and the use cases the controller serves (``docs/snapshots.md``).
 
-Backends without a snapshot adapter (the REST control plane today) get none: ``served`` is
-``no``, the use cases are None, and the controller advertises no snapshot capability.
+Every backend kind has a snapshot adapter (the in-memory one, SSH, REST, each on the
+emulator too); a kind without one would get none: ``served`` is ``no``, the use cases are
+None, and the controller advertises no snapshot capability.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from rds_csi.entrypoints.di import containers, providers
 
 __all__ = ["SNAPSHOT_KINDS", "SnapshotWiring", "running_copies", "snapshot_counter"]
 
-SNAPSHOT_KINDS: Final = frozenset({"fake", "ssh", "emulator"})  # backends with an adapter
+SNAPSHOT_KINDS: Final = frozenset(
+    {"fake", "ssh", "emulator", "rest", "emulator-rest"}
+)  # backends with an adapter
 
 
 def snapshot_counter(snapshots: SnapshotBackend) -> Callable[[], int]:
@@ -56,6 +59,8 @@ class SnapshotWiring(containers.DeclarativeContainer):
     fake_rds: providers.Dependency[InMemoryRds] = providers.Dependency()
     ssh: providers.Dependency[SnapshotBackend] = providers.Dependency()
     emulator: providers.Dependency[SnapshotBackend] = providers.Dependency()
+    rest: providers.Dependency[SnapshotBackend] = providers.Dependency()
+    emulator_rest: providers.Dependency[SnapshotBackend] = providers.Dependency()
     volumes: providers.Dependency[StorageBackend] = providers.Dependency()
     locks: providers.Dependency[Locks] = providers.Dependency()
     metrics: providers.Dependency[Metrics] = providers.Dependency()
@@ -67,6 +72,8 @@ class SnapshotWiring(containers.DeclarativeContainer):
         fake=providers.Singleton(InMemorySnapshots, fake_rds),
         ssh=ssh,
         emulator=emulator,
+        rest=rest,
+        **{"emulator-rest": emulator_rest},
     )
     populate = providers.Selector(
         served,

@@ -102,3 +102,35 @@ def test_the_fault_description_carries_the_console_words() -> None:
     assert RestApi.describe("PUT", "/rest/disk", {}) == "PUT /rest/disk :: /disk add"
     assert "print detail where slot=x" in RestApi.describe("GET", "/rest/disk", {"slot": "x"})
     assert RestApi.describe("PATCH", "/rest/disk/*2", {}).endswith("/disk set *2")
+
+
+def test_file_copy_and_copy_from_copy_the_image(api: RestApi) -> None:
+    made = _call(api, "PUT", "/rest/disk", DISK)
+    assert isinstance(made.doc, dict)
+    image = api.state.disk_image(api.state.by_slot("pvc-1"))  # type: ignore[arg-type]
+    image.write_bytes(b"data")
+    copied = _call(
+        api,
+        "POST",
+        "/rest/file/copy",
+        {"source": "storage-pool/x/pvc-1.img", "name": "storage-pool/x/c.img"},
+    )
+    assert copied.status == 200
+    assert api.state.image_path("storage-pool/x/c.img").read_bytes() == b"data"
+    again = _call(api, "POST", "/rest/file/copy", {"source": "storage-pool/x/pvc-1.img"})
+    assert again.status == 400
+    assert "name" in str(again.doc)
+    odd = _call(api, "POST", "/rest/file/copy", {"src": "a", "name": "b"})
+    assert "unknown parameter src" in str(odd.doc)
+    body = {
+        "type": "file",
+        "file-path": "storage-pool/x/s.img",
+        "slot": "s1",
+        "nvme-tcp-export": "no",
+    }
+    twin = _call(api, "PUT", "/rest/disk", {**body, "copy-from": made.doc[".id"]})
+    assert twin.status == 200
+    assert api.state.image_path("storage-pool/x/s.img").read_bytes() == b"data"
+    ghost = _call(api, "PUT", "/rest/disk", {**body, "slot": "s2", "copy-from": "*FFFF"})
+    assert ghost.status == 400
+    assert "no such item" in str(ghost.doc)

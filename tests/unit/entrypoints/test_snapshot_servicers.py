@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import grpc
 from dependency_injector import providers
 
+from rds_csi.adapters.routeros_rest.snapshots import RouterOsRestSnapshots
 from rds_csi.domain import SnapshotId, VolumeId
 from rds_csi.entrypoints.config import settings_from
 from rds_csi.entrypoints.container import Container
@@ -44,7 +47,7 @@ def test_snapshots_are_advertised_with_a_snapshot_backend(start: Start) -> None:
 
 
 def test_without_a_snapshot_backend_nothing_is_advertised_or_served(start: Start) -> None:
-    # as with --backend rest, which has no SnapshotBackend yet
+    # as with a backend kind that had no SnapshotBackend
     settings = settings_from(
         {"node_id": "node-1", "backend": "fake", "initiator": "fake", "kubernetes": "fake"}
     )
@@ -72,3 +75,25 @@ def test_without_a_snapshot_backend_nothing_is_advertised_or_served(start: Start
             assert code_of(lambda: stub.CreateVolume(request)) == (grpc.StatusCode.INVALID_ARGUMENT)
     finally:
         server.stop(None)
+
+
+def test_the_rest_control_plane_serves_snapshots(tmp_path: pathlib.Path) -> None:
+    password = tmp_path / "rest-password"
+    password.write_text("not-used\n")
+    settings = settings_from(
+        {
+            "node_id": "node-1",
+            "backend": "rest",
+            "rds_address": "192.0.2.1",  # never reached: connections open on first use
+            "rds_rest_password_file": str(password),
+            "snapshot_method": "copy-from",
+            "initiator": "fake",
+            "kubernetes": "fake",
+        }
+    )
+    container = Container(settings=settings, mode=Mode("all"))
+    assert container.snapshots.served() == "yes"
+    backend = container.snapshots.backend()
+    assert isinstance(backend, RouterOsRestSnapshots)
+    assert backend.method == "copy-from"
+    assert container.snapshots.use_cases() is not None

@@ -188,6 +188,29 @@ class RouterOsRestBackend(StorageBackend):
             if not exc.not_found:
                 raise
 
+    # --- shared with the snapshot adapter (one client, one retry policy) -----------------------
+
+    @property
+    def client(self) -> RestClient:
+        return self._client
+
+    def retrying(self, operation: str, step: Callable[[], T]) -> T:
+        """Run a whole find-then-act ``step``, retrying transport failures safe to repeat."""
+        return self._retrying(operation, step)
+
+    def find_disk(self, operation: str, volume_id: VolumeId) -> tuple[str, Volume] | None:
+        """The ``.id`` and volume of the disk with this slot (one try), None if absent."""
+        found = self._find(operation, volume_id)
+        return None if found is None else (found.id, found.volume)
+
+    def file_ids(self, operation: str, path: DiskPath) -> list[str]:
+        """The ``.id`` of every ``/file`` named exactly as ``path`` (one try)."""
+        return self._file_ids(operation, path)
+
+    def delete_item(self, operation: str, path: RestPath) -> None:
+        """``DELETE`` one item (one try); already gone is success."""
+        self._delete(operation, path)
+
     # --- the port ----------------------------------------------------------------------------
 
     def create_volume(self, volume: Volume) -> Volume:

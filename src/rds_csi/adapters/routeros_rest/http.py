@@ -47,7 +47,7 @@ __all__ = ["Counters", "Reply", "RestClient", "RestPath"]
 log = logging.getLogger(__name__)
 
 _ITEM_ID: Final = re.compile(r"\*[0-9A-Fa-f]{1,16}")
-_MENUS: Final = frozenset({"disk", "file", "system/resource"})
+_MENUS: Final = frozenset({"disk", "file", "file/copy", "system/resource"})
 _QUERY_VALUE: Final = re.compile(r"[A-Za-z0-9._:/@+-]{1,255}")
 _QUERY_KEYS: Final = frozenset({"slot", "name", "mount-point", ".proplist"})
 _RAW_LIMIT: Final = 64 * 1024
