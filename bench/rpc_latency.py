@@ -9,6 +9,11 @@ includes the channel, the interceptor (log line, metrics) and the use case.
 
     PYTHONPATH=src python bench/rpc_latency.py [--calls 1000] [--log-level info]
     PYTHONPATH=src python bench/rpc_latency.py --backend emulator   # the controller over SSH
+    PYTHONPATH=src python bench/rpc_latency.py --concurrent 32 --volumes 100 --rtt 0,0.02
+
+With ``--concurrent``: instead, ``rds-csi controller`` over SSH to an ``rds-csi emulator``
+process with each ``--rtt`` (its delay line), and the wall time of ``--concurrent`` callers
+creating ``--volumes`` volumes between them (issue 15's 32-way figure).
 """
 
 from __future__ import annotations
@@ -21,11 +26,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 
 import grpc
+import paramiko
+from _procs import driver, free_port, spawn, start_timed, stop
 
+from rds_csi.emulator import public_key_line
 from rds_csi.entrypoints.csi._pb import csi_pb2, csi_pb2_grpc
 
 
@@ -110,8 +119,20 @@ def main() -> None:
         choices=["fake", "emulator"],
         help="the RDS behind the controller: in memory, or the embedded emulator over SSH",
     )
+    parser.add_argument("--concurrent", type=int, default=0, help="callers (0: per-RPC mode)")
+    parser.add_argument("--volumes", type=int, default=100)
+    parser.add_argument("--rtt", default="0,0.02", help="emulated RTTs, seconds, comma-separated")
     args = parser.parse_args()
     n: int = args.calls
+    if args.concurrent:
+        for rtt in (float(r) for r in args.rtt.split(",")):
+            with tempfile.TemporaryDirectory(prefix="rds-csi-bench-") as tmp:
+                wall = concurrent_creates(pathlib.Path(tmp), rtt, args.concurrent, args.volumes)
+            print(
+                f"{args.concurrent} callers creating {args.volumes} volumes, controller over SSH "
+                f"to the emulator at RTT {rtt * 1000:g} ms: {wall:.2f} s"
+            )
+        return
 
     with tempfile.TemporaryDirectory(prefix="rds-csi-bench-") as tmp:
         workdir = pathlib.Path(tmp)
@@ -126,6 +147,74 @@ def main() -> None:
     print(f"{'rpc':<28}{'calls':>7}{'p50':>10}{'p99':>10}{'mean':>10}")
     for name, samples in rows:
         print(_row(name, samples))
+
+
+def concurrent_creates(workdir: pathlib.Path, rtt: float, callers: int, volumes: int) -> float:
+    """The wall time of ``callers`` threads sharing ``volumes`` CreateVolume calls."""
+    port = free_port()
+    key = paramiko.ECDSAKey.generate()
+    key_file = workdir / "id_ecdsa"
+    key_file.touch(mode=0o600)
+    key.write_private_key_file(str(key_file))
+    public = workdir / "id_ecdsa.pub"
+    public.write_text(public_key_line(key) + "\n")
+    emulator = spawn(
+        driver(
+            "emulator", "--listen", f"127.0.0.1:{port}", "--data-dir", str(workdir / "rds"),
+            "--pool-size", "64Ti", "--authorized-key", str(public), "--rtt", str(rtt),
+            "--log-level", "warning",
+        ),
+        workdir / "emulator.log",
+    )  # fmt: skip
+    sock = workdir / "csi.sock"
+    controller = None
+    try:
+        deadline = time.monotonic() + 30
+        while "known_hosts: " not in (workdir / "emulator.log").read_text():
+            if time.monotonic() > deadline or emulator.poll() is not None:
+                raise SystemExit("the emulator did not start")
+            time.sleep(0.05)
+        controller, _ = start_timed(
+            driver(
+                "controller", "--backend", "ssh", "--kubernetes", "fake",
+                "--rds-address", "127.0.0.1",
+                "--rds-port", str(port), "--rds-ssh-key", str(key_file),
+                "--rds-insecure-ignore-host-key", "--endpoint", f"unix://{sock}",
+                "--metrics-address", "", "--log-level", "warning",
+            ),
+            sock,
+        )  # fmt: skip
+        names = iter(range(volumes))
+        lock = threading.Lock()
+
+        def caller() -> None:
+            with grpc.insecure_channel(f"unix://{sock}") as channel:
+                stub = csi_pb2_grpc.ControllerStub(channel)
+                while True:
+                    with lock:
+                        i = next(names, None)
+                    if i is None:
+                        return
+                    stub.CreateVolume(
+                        csi_pb2.CreateVolumeRequest(
+                            name=f"burst-{i}",
+                            capacity_range=csi_pb2.CapacityRange(required_bytes=GIB),
+                            volume_capabilities=[MOUNT],
+                        ),
+                        timeout=60,
+                    )
+
+        threads = [threading.Thread(target=caller) for _ in range(callers)]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return time.perf_counter() - started
+    finally:
+        if controller is not None:
+            stop(controller)
+        stop(emulator)
 
 
 def _run(channel: grpc.Channel, workdir: pathlib.Path, n: int) -> list[tuple[str, list[float]]]:

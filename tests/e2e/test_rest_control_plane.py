@@ -18,6 +18,8 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
+from rds_csi.emulator.state import DISK_TABLE
+from rds_csi.emulator.table import read_rows
 from rds_csi.entrypoints.csi._pb import csi_pb2
 from tests.e2e.conftest import GIB, MOUNT, DriverProcess, start_driver, unique_name
 from tests.e2e.test_lifecycle import call
@@ -25,8 +27,8 @@ from tests.support.root import Janitor, require_root
 
 
 def _slots(data_dir: pathlib.Path) -> set[str]:
-    table = json.loads((data_dir / "disks.json").read_text())
-    return {row["slot"] for row in table["disks"]}
+    found = read_rows(data_dir / DISK_TABLE)  # the snapshot and its journal (table.py)
+    return set() if found is None else {row["slot"] for row in found[1].values()}
 
 
 def _lifecycle(driver: DriverProcess, data_dir: pathlib.Path) -> None:

@@ -8,7 +8,6 @@ Every process is started by this module and ended by its own handle (pid), never
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import pathlib
 import signal
@@ -27,6 +26,8 @@ import paramiko
 
 from rds_csi.domain.identity import VolumeId
 from rds_csi.emulator import public_key_line
+from rds_csi.emulator.state import DISK_TABLE
+from rds_csi.emulator.table import read_rows
 from rds_csi.entrypoints.csi._pb import csi_pb2, csi_pb2_grpc
 from rds_csi.entrypoints.options import options
 
@@ -155,8 +156,8 @@ class EmulatorProcess(Process):
     # --- what the RDS holds, read from its files (the emulator may be stopped) ---------------
 
     def disks(self) -> list[dict[str, object]]:
-        table = json.loads((self.data_dir / "disks.json").read_text())
-        return list(table["disks"])
+        found = read_rows(self.data_dir / DISK_TABLE)  # the snapshot and its journal
+        return [] if found is None else list(found[1].values())
 
     def images(self) -> set[str]:
         """Every file in the pool, as RouterOS names it (``/storage-pool/...``)."""

@@ -14,6 +14,7 @@ from typing import Final, Protocol
 from rds_csi.domain import InvalidArgument, Size
 from rds_csi.emulator import assumptions
 from rds_csi.emulator.dialect import Dialect, real_pool_props, truncated_size
+from rds_csi.emulator.indexed import equality_operand
 from rds_csi.emulator.lexer import end_of_command
 from rds_csi.emulator.parser import known_props
 from rds_csi.emulator.render import (
@@ -85,6 +86,9 @@ class Menus:
         self.width = width
         self.dialect = dialect
         self.eval = evaluate
+        # /file entries an indexed find returned in this line, by key: `remove [find ...]`
+        # then needs no walk of the pool to know them.
+        self._files_seen: dict[int, FileEntry] = {}
 
     def command(self, cmd: MenuCmd, scope: dict[str, object]) -> object:
         handler = getattr(self, f"_{cmd.menu}_{cmd.verb}".replace("-", "_"))
@@ -122,6 +126,13 @@ class Menus:
 
     def _select(self, cmd: MenuCmd, scope: dict[str, object]) -> list[int]:
         """Indexes (print numbers) of the items ``where`` (or ``find k=v``) selects."""
+        operand = equality_operand(cmd)
+        if operand is not None and cmd.menu == "disk":  # by the slot index (indexed.py)
+            wanted = show(self.eval(operand, scope))
+            if wanted == self.state.pool_name:
+                return [0]
+            disk = self.state.by_slot(wanted)
+            return [] if disk is None else [self.state.position(disk)]
         rows = self._rows(cmd.menu)
         chosen = []
         for index, (_, lookup) in enumerate(rows):
@@ -134,7 +145,19 @@ class Menus:
             chosen.append(index)
         return chosen
 
+    def _known(self, menu: str, value: object) -> bool:
+        """Whether ``value`` is an item id of ``menu`` that exists, told without listing all."""
+        if not isinstance(value, ItemId) or value.menu != menu:
+            return False
+        if menu == "disk":
+            return value.key == POOL_ID or self.state.by_id(value.key) is not None
+        entry = self._files_seen.get(value.key)
+        return entry is not None and _file_key(entry) == value.key
+
     def _targets(self, cmd: MenuCmd, value: object) -> list[ItemId]:
+        values = list(value) if isinstance(value, list | tuple) else [value]
+        if all(self._known(cmd.menu, v) for v in values):  # the usual `[find ...]` result
+            return [v for v in values if isinstance(v, ItemId)]
         rows = self._rows(cmd.menu)
         ids = [item for item, _ in rows]
         found: list[ItemId] = []
@@ -180,11 +203,10 @@ class Menus:
         if "count-only" in words:
             self.out.append(f"{len(chosen)}{CRLF}")
             return None
-        rows = self._rows(cmd.menu)
+        rows = self._chosen_rows(cmd.menu, chosen)
         if "as-value" in words:
             records = []
-            for index in chosen:
-                item, lookup = rows[index]
+            for item, lookup in rows:
                 record: dict[str, object] = {".id": item}
                 for key, _ in self._props(cmd.menu, item):
                     record[key] = lookup(key)
@@ -193,10 +215,10 @@ class Menus:
         out_rows = [
             Row(
                 index + self._first(cmd.menu),
-                self._flags(cmd.menu, rows[index][0]),
-                self._props(cmd.menu, rows[index][0]),
+                self._flags(cmd.menu, item),
+                self._props(cmd.menu, item),
             )
-            for index in chosen
+            for index, (item, _) in zip(chosen, rows, strict=True)
         ]
         if "detail" in words:
             legend = assumptions.DISK_LEGEND if cmd.menu == "disk" else None
@@ -212,6 +234,20 @@ class Menus:
         else:
             self.out.append(self._table(cmd.menu, out_rows))
         return None
+
+    def _chosen_rows(
+        self, menu: str, chosen: list[int]
+    ) -> list[tuple[ItemId, Callable[[str], object]]]:
+        """``_rows(menu)[i]`` for each chosen index; for disks without building every row."""
+        if menu != "disk":
+            rows = self._rows(menu)
+            return [rows[index] for index in chosen]
+        out = []
+        for index in chosen:
+            key = self.state.id_at(index) if index else POOL_ID
+            disk = self.state.by_id(key) if index else None
+            out.append((ItemId("disk", key), self._disk_lookup(disk)))
+        return out
 
     def _first(self, menu: str) -> int:
         return self.dialect.first_number if menu == "disk" else 0
@@ -278,6 +314,18 @@ class Menus:
         for n in cmd.named:
             if n.key not in known:
                 raise end_of_command(n.col)
+        if cmd.menu == "file" and (operand := equality_operand(cmd)) is not None:
+            try:  # by name, without walking the pool (indexed.py)
+                entry = self.state.file_named(show(self.eval(operand, scope)))
+            except LookupError:
+                pass  # only the walk can tell: below
+            else:
+                if entry is None:
+                    return []
+                self._files_seen[_file_key(entry)] = entry
+                return [ItemId("file", _file_key(entry))]
+        if cmd.menu == "disk":
+            return [item for item, _ in self._chosen_rows("disk", self._select(cmd, scope))]
         rows = self._rows(cmd.menu)
         return [rows[i][0] for i in self._select(cmd, scope)]
 
@@ -364,7 +412,10 @@ class Menus:
         items: list[ItemId] = []
         for expr, _ in cmd.positional:
             items += self._found(cmd, self.eval(expr, scope))
-        entries = {_file_key(e): e for e in self.state.files()}
+        if all(item.key in self._files_seen for item in items):
+            entries = self._files_seen
+        else:
+            entries = {_file_key(e): e for e in self.state.files()}
         for item in items:
             entry = entries.get(item.key)
             if entry is not None:

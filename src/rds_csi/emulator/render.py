@@ -81,8 +81,13 @@ def humanized(value: int) -> Humanized:
     return Humanized(value)
 
 
+_NEEDS_ESCAPE: Final = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
 def quoted(text: str) -> str:
     """A RouterOS string literal as ``print`` shows it."""
+    if _NEEDS_ESCAPE.search(text) is None:  # the usual case, at C speed (listing 10,000 disks)
+        return f'"{text}"'
     out = ['"']
     for ch in text:
         if ch in '"\\':

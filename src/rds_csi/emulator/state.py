@@ -3,23 +3,28 @@ The emulated RDS's state: one pool, its file disks, and their images as real spa
 
 Layout of the data directory::
 
-    <data-dir>/disks.json              the disk table (written atomically after every change)
+    <data-dir>/disks.json              the disk table's snapshot (``table.py``)
+    <data-dir>/disks.journal           its changes since the snapshot, one line each
     <data-dir>/nvme-exports.json       the default data plane's view of the exports
     <data-dir>/<pool>/...              the pool's files: <data-dir>/<file-path without "/">
 
 Sizes come from the files themselves (``stat``), so what ``print`` shows is what is on disk.
 Callers hold ``lock`` around a whole command line (assumption A24).
+
+Lookups by id and slot are dictionary lookups, and the pool's used bytes are counted once at
+start and then kept up to date by every change this class makes (issue 15: a create walked
+the whole pool), so they cost the same at 10 disks as at 10,000.
 """
 
 from __future__ import annotations
 
+import bisect
+import collections
 import contextlib
-import json
 import os
 import pathlib
 import re
 import threading
-import time
 from collections.abc import Iterator
 from typing import Final
 
@@ -28,16 +33,16 @@ import attrs
 from rds_csi.domain import Size
 from rds_csi.emulator import assumptions
 from rds_csi.emulator.copying import copy_image
-from rds_csi.emulator.dataplane import DataPlane, ExportedDisk, atomic_write_json
-from rds_csi.emulator.render import (
-    Bare,
-    Grouped,
-    Humanized,
-    PropValue,
-    bare_or_quoted,
-    grouped,
-    humanized,
+from rds_csi.emulator.dataplane import DataPlane, ExportedDisk
+from rds_csi.emulator.render import PropValue
+from rds_csi.emulator.rows import (
+    file_disk_props,
+    file_props,
+    file_values,
+    plain_value,
+    pool_props,
 )
+from rds_csi.emulator.table import DiskTableFile
 
 
 __all__ = [
@@ -47,10 +52,12 @@ __all__ = [
     "PoolState",
     "RosFailure",
     "check_pool_name",
+    "file_disk_props",
+    "file_props",
+    "file_values",
 ]
 
 DISK_TABLE: Final = "disks.json"
-TABLE_VERSION: Final = 1
 POOL_ID: Final = 1
 _POOL_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _SEGMENT_RE: Final = re.compile(
@@ -143,6 +150,7 @@ class PoolState:
         copy_throughput: int = 0,
     ) -> None:
         self.data_dir = data_dir.resolve()
+        self._data_dir_str = str(self.data_dir)
         # bytes per second of /file copy and copy-from (0: as fast as the host, reflink if it
         # can); change it at any time to test slow copies
         self.copy_throughput = copy_throughput
@@ -152,35 +160,46 @@ class PoolState:
         self.lock = threading.RLock()
         self.pool_dir = self.data_dir / pool_name
         self.pool_dir.mkdir(parents=True, exist_ok=True)
-        self._table = self.data_dir / DISK_TABLE
-        self._disks: list[Disk] = []
+        self._table = DiskTableFile(self.data_dir / DISK_TABLE)
+        # Insertion-ordered by id (print order); _by_slot indexes the same disks by slot.
+        self._disks: dict[int, Disk] = {}
+        self._by_slot: dict[str, Disk] = {}
+        self._order: list[int] = []
+        self._by_nqn: dict[str, Disk] = {}  # exported disks only: no two export one NQN
+        # How many disks use each file-path (A11 lets two share one): is an image in use (A18)
+        self._by_file: collections.Counter[str] = collections.Counter()
         self._next_id = POOL_ID + 1
         self._load()
-        for disk in self._disks:
-            if disk.nvme_tcp_export:
-                self.data_plane.export(self.exported(disk))
+        self._used = _walk_used(self.pool_dir)
+        exported = [self.exported(d) for d in self._disks.values() if d.nvme_tcp_export]
+        bulk = getattr(self.data_plane, "export_all", None)
+        if bulk is not None:  # one rewrite of the exports, not one per disk
+            bulk(exported)
+        else:
+            for disk in exported:
+                self.data_plane.export(disk)
 
     # --- persistence ---------------------------------------------------------------------
 
     def _load(self) -> None:
-        if not self._table.exists():
-            self._save()
+        found = self._table.load()
+        if found is None:
+            self._table.snapshot(self._next_id, [])
             return
-        doc = json.loads(self._table.read_text())
-        if doc.get("version") != TABLE_VERSION:
-            raise ValueError(f"{self._table}: unknown table version {doc.get('version')!r}")
-        self._next_id = int(doc["next_id"])
-        self._disks = [Disk(**row) for row in doc["disks"]]
+        self._next_id, rows = found
+        self._disks = {d.id: d for d in sorted((Disk(**row) for row in rows), key=_by_id)}
+        self._reindex()
 
-    def _save(self) -> None:
-        atomic_write_json(
-            self._table,
-            {
-                "version": TABLE_VERSION,
-                "next_id": self._next_id,
-                "disks": [attrs.asdict(d) for d in self._disks],
-            },
-        )
+    def _reindex(self) -> None:
+        self._order = list(self._disks)  # ids, rising: a disk's id is above all before it
+        self._by_slot = {d.slot: d for d in self._disks.values()}
+        self._by_file = collections.Counter(d.file_path for d in self._disks.values())
+        self._by_nqn = {d.nqn: d for d in self._disks.values() if d.nvme_tcp_export}
+
+    def _journal(self, change: dict[str, object]) -> None:
+        """Make one change durable (``table.py``), snapshotting the table now and then."""
+        if self._table.append({**change, "next_id": self._next_id}, len(self._disks)):
+            self._table.snapshot(self._next_id, [attrs.asdict(d) for d in self._disks.values()])
 
     # --- paths and space -------------------------------------------------------------------
 
@@ -205,21 +224,16 @@ class PoolState:
         return self.data_dir / disk.file_path.strip("/")
 
     def disk_size(self, disk: Disk) -> int:
+        # os.stat on a joined string: building a Path per disk was most of listing 10,000.
         try:
-            return self.disk_image(disk).stat().st_size
+            path = f"{self._data_dir_str}/{disk.file_path.strip('/')}"
+            return os.stat(path).st_size  # noqa: PTH116 - see above
         except FileNotFoundError:
             return 0
 
     def used(self) -> int:
         """Bytes the pool's files take, each counted at its full size (assumption A10)."""
-        total = 0
-        for root, _dirs, files in os.walk(self.pool_dir):
-            for name in files:
-                try:
-                    total += (pathlib.Path(root) / name).stat().st_size
-                except FileNotFoundError:
-                    continue
-        return total
+        return self._used
 
     def free(self) -> int:
         return max(self.pool_size.bytes - self.used(), 0)
@@ -231,13 +245,25 @@ class PoolState:
     # --- the disk table --------------------------------------------------------------------
 
     def disks(self) -> list[Disk]:
+        return list(self._disks.values())
+
+    def disk_ids(self) -> list[int]:
+        """The disks' ids in print order (the pool, item 0, not included)."""
         return list(self._disks)
 
+    def position(self, disk: Disk) -> int:
+        """The disk's print number less the first (the pool is 0): ids print in rising order."""
+        return bisect.bisect_left(self._order, disk.id) + 1
+
+    def id_at(self, position: int) -> int:
+        """The id of the disk ``position`` shows (``position`` >= 1)."""
+        return self._order[position - 1]
+
     def by_id(self, disk_id: int) -> Disk | None:
-        return next((d for d in self._disks if d.id == disk_id), None)
+        return self._disks.get(disk_id)
 
     def by_slot(self, slot: str) -> Disk | None:
-        return next((d for d in self._disks if d.slot == slot), None)
+        return self._by_slot.get(slot)
 
     def exported(self, disk: Disk) -> ExportedDisk:
         return ExportedDisk(
@@ -249,13 +275,12 @@ class PoolState:
         )
 
     def _check_unique(self, disk: Disk, *, ignore: Disk | None = None) -> None:
-        for other in self._disks:
-            if other is ignore:
-                continue
-            if other.slot == disk.slot:
-                raise RosFailure("failure: already have such entry")  # A12
-            if disk.nvme_tcp_export and other.nvme_tcp_export and other.nqn == disk.nqn:
-                raise RosFailure("failure: already have such entry")
+        same_slot = self._by_slot.get(disk.slot)
+        if same_slot is not None and same_slot is not ignore:
+            raise RosFailure("failure: already have such entry")  # A12
+        same_nqn = self._by_nqn.get(disk.nqn) if disk.nvme_tcp_export else None
+        if same_nqn is not None and same_nqn is not ignore:
+            raise RosFailure("failure: already have such entry")
         if disk.slot == self.pool_name:
             raise RosFailure("failure: already have such entry")
 
@@ -265,11 +290,13 @@ class PoolState:
             raise RosFailure(assumptions.FILE_EXISTS)
         if not source.is_file():
             raise RosFailure("no such item")
-        self._reserve(source.stat().st_size)
+        size = source.stat().st_size
+        self._reserve(size)
         try:
             copy_image(source, dest, throughput=self.copy_throughput)
         except OSError as exc:
             raise RosFailure(f"failure: {exc.strerror or 'copy failed'}") from exc
+        self._used += size  # the pool's count, kept by every change (see the docstring)
 
     def add(
         self, values: dict[str, object], file_size: Size | None, copy_from: Disk | None = None
@@ -301,7 +328,9 @@ class PoolState:
         except BaseException:
             if copied:
                 with contextlib.suppress(FileNotFoundError):
+                    size = image.stat().st_size
                     image.unlink()
+                    self._used -= size
             raise
 
     def _add_on(self, disk: Disk, image: pathlib.Path, file_size: Size | None) -> Disk:
@@ -313,24 +342,40 @@ class PoolState:
         image.parent.mkdir(parents=True, exist_ok=True)  # A16
         with image.open("ab") as f:  # A11: an existing file is reused
             f.truncate(want)  # sparse: no blocks are written
+        self._used += want - (existing or 0)
         self._next_id += 1
-        self._disks.append(disk)
-        self._save()
+        self._disks[disk.id] = disk
+        self._order.append(disk.id)
+        self._by_slot[disk.slot] = disk
+        self._by_file[disk.file_path] += 1
+        if disk.nvme_tcp_export:
+            self._by_nqn[disk.nqn] = disk
+        self._journal({"put": attrs.asdict(disk)})
         if disk.nvme_tcp_export:
             try:
                 self.data_plane.export(self.exported(disk))
             except Exception:
                 # A disk the data plane refused is not added (its image file stays: A11).
-                self._disks.remove(disk)
-                self._save()
+                self._forget(disk)
+                self._journal({"del": disk.id})
                 with contextlib.suppress(Exception):
                     self.data_plane.unexport(self.exported(disk))
                 raise
         return disk
 
+    def _forget(self, disk: Disk) -> None:
+        del self._disks[disk.id]
+        del self._order[bisect.bisect_left(self._order, disk.id)]
+        del self._by_slot[disk.slot]
+        if self._by_nqn.get(disk.nqn) is disk:
+            del self._by_nqn[disk.nqn]
+        self._by_file[disk.file_path] -= 1
+        if not self._by_file[disk.file_path]:
+            del self._by_file[disk.file_path]
+
     def remove(self, disk: Disk) -> None:
-        self._disks.remove(disk)
-        self._save()
+        self._forget(disk)
+        self._journal({"del": disk.id})
         if disk.nvme_tcp_export:
             self.data_plane.unexport(self.exported(disk))
 
@@ -343,13 +388,17 @@ class PoolState:
             setattr(changed, DISK_ATTRS[name], value)
         self._check_unique(changed, ignore=disk)
         if file_size is not None and file_size.bytes != self.disk_size(disk):
-            self._reserve(file_size.bytes - self.disk_size(disk))
+            old = self.disk_size(disk)
+            self._reserve(file_size.bytes - old)
             with self.disk_image(disk).open("ab") as f:
                 f.truncate(file_size.bytes)
+            self._used += file_size.bytes - old
         for name in values:
             attr = DISK_ATTRS[name]
             setattr(disk, attr, getattr(changed, attr))
-        self._save()
+        if {"slot", "nvme-tcp-export", "nvme-tcp-server-nqn"} & values.keys():
+            self._reindex()
+        self._journal({"put": attrs.asdict(disk)})
         after = self.exported(disk) if disk.nvme_tcp_export else None
         if before is not None and (after is None or after.nqn != before.nqn):
             self.data_plane.unexport(before)
@@ -363,7 +412,7 @@ class PoolState:
 
     def items(self) -> list[tuple[int, Disk | None]]:
         """Every ``/disk`` item as (internal id, disk); the pool (``None``) is item 0."""
-        return [(POOL_ID, None), *((d.id, d) for d in self._disks)]
+        return [(POOL_ID, None), *self._disks.items()]
 
     def disk_flags(self, disk: Disk | None) -> str:
         if disk is None:
@@ -373,43 +422,14 @@ class PoolState:
     def disk_props(self, disk: Disk | None) -> list[tuple[str, PropValue]]:
         """The properties in the order ``print detail`` shows them (capture; A8, A20)."""
         if disk is None:
-            size, free = self.pool_size.bytes, self.free()
-            use = round(100 * (size - free) / size) if size else 0
-            return [
-                ("type", Bare("raid")),
-                ("slot", self.pool_name),
-                ("slot-default", ""),
-                ("parent", ""),
-                ("fs", Bare("btrfs")),
-                ("fs-label", self.pool_name),
-                ("model", ""),
-                ("size", grouped(size)),
-                ("free", grouped(free)),
-                ("use", Bare(f"{use}%")),
-                ("mount-point", self.pool_name),
-                ("mount-filesystem", True),
-                ("mount-read-only", False),
-                ("compress", False),
-                ("sector-size", SECTOR_SIZE),
-                ("raid-type", Bare("1")),
-                ("raid-device-count", 2),
-                ("raid-master", Bare("none")),
-                ("state", "clean"),
-                ("nvme-tcp-export", False),
-                ("iscsi-export", False),
-                ("nfs-sharing", False),
-                ("smb-sharing", False),
-                ("media-sharing", False),
-                ("media-interface", Bare("none")),
-                ("swap", False),
-            ]
+            return pool_props(self.pool_name, self.pool_size.bytes, self.free())
         return file_disk_props(disk, self.disk_size(disk))
 
     def disk_values(self, disk: Disk | None) -> dict[str, object]:
         """Typed values for ``where``/``find``/``get``: flags as booleans, sizes as bytes."""
         values: dict[str, object] = {}
         for key, value in self.disk_props(disk):
-            values[key] = _plain(value)
+            values[key] = plain_value(value)
         flags = self.disk_flags(disk)
         for letter, name in assumptions.DISK_LEGEND:
             values.setdefault(name.lower(), letter in flags)
@@ -421,90 +441,71 @@ class PoolState:
         entries = [
             FileEntry(self.pool_name, "disk", self.pool_dir, None, self.pool_dir.stat().st_mtime)
         ]
-        for path in sorted(_walk(self.pool_dir)):
-            rel = path.relative_to(self.data_dir).as_posix()
-            st = path.lstat()
-            if path.is_dir():
-                entries.append(FileEntry(rel, "directory", path, None, st.st_mtime))
-            else:
-                kind = f"{path.suffix} file" if path.suffix else "file"
-                entries.append(FileEntry(rel, kind, path, st.st_size, st.st_mtime))
+        entries += (self._entry(path) for path in sorted(_walk(self.pool_dir)))
         return entries
+
+    def _entry(self, path: pathlib.Path) -> FileEntry:
+        rel = path.relative_to(self.data_dir).as_posix()
+        st = path.lstat()
+        if path.is_dir():
+            return FileEntry(rel, "directory", path, None, st.st_mtime)
+        kind = f"{path.suffix} file" if path.suffix else "file"
+        return FileEntry(rel, kind, path, st.st_size, st.st_mtime)
+
+    def file_named(self, name: str) -> FileEntry | None:
+        """
+        The ``/file`` entry ``files()`` would list under ``name``, found without walking the
+        pool; ``None`` if there is none. Raises ``LookupError`` when only a walk can tell (the
+        pool itself, or a path through a symlink, which the walk does not follow).
+        """
+        segments = name.split("/")
+        if (
+            len(segments) < 2  # noqa: PLR2004 - the pool, or not below it
+            or segments[0] != self.pool_name
+            or any(s in {"", ".", ".."} for s in segments)
+        ):
+            raise LookupError(name)
+        path = self.data_dir.joinpath(*segments)
+        if os.path.realpath(path.parent) != str(path.parent):
+            raise LookupError(name)
+        try:
+            return self._entry(path)
+        except FileNotFoundError:
+            return None
 
     def remove_file(self, entry: FileEntry) -> None:
         if entry.kind == "disk":
             raise RosFailure(assumptions.POOL_NOT_REMOVABLE)
-        for disk in self._disks:
-            if self.disk_image(disk) == entry.path:
-                raise RosFailure(assumptions.FILE_IN_USE)  # A18
+        if entry.path.is_relative_to(self.data_dir) and self._by_file.get(
+            "/" + entry.path.relative_to(self.data_dir).as_posix()
+        ):
+            raise RosFailure(assumptions.FILE_IN_USE)  # A18
         try:
             if entry.kind == "directory":
                 entry.path.rmdir()
             else:
+                size = entry.path.stat().st_size
                 entry.path.unlink()
+                self._used -= size
         except FileNotFoundError:
             pass
         except OSError as exc:
             raise RosFailure(f"failure: {exc.strerror or 'can not remove'}") from exc
 
 
-def file_disk_props(disk: Disk, size: int) -> list[tuple[str, PropValue]]:
-    """A file disk's row, in the capture's order (A8: no nvme-tcp-server-* when not exported)."""
-    props: list[tuple[str, PropValue]] = [
-        ("type", Bare("file")),
-        ("slot", disk.slot),
-        ("slot-default", ""),
-        ("parent", disk.parent),
-        ("fs", Bare("-")),
-        ("model", disk.file_path),
-        ("size", grouped(size)),
-        ("mount-filesystem", disk.mount_filesystem),
-        ("mount-read-only", disk.mount_read_only),
-        ("compress", disk.compress),
-        ("sector-size", SECTOR_SIZE),
-        ("raid-master", Bare("none")),
-        ("nvme-tcp-export", disk.nvme_tcp_export),
-    ]
-    if disk.nvme_tcp_export:
-        props += [
-            ("nvme-tcp-server-port", disk.nvme_tcp_server_port),
-            ("nvme-tcp-server-nqn", disk.nvme_tcp_server_nqn),
-            ("nvme-tcp-server-allow-host-name", disk.nvme_tcp_server_allow_host_name),
-        ]
-    props += [
-        ("iscsi-export", disk.iscsi_export),
-        ("nfs-sharing", disk.nfs_sharing),
-        ("smb-sharing", disk.smb_sharing),
-        ("media-sharing", disk.media_sharing),
-        ("media-interface", Bare("none")),
-        ("swap", disk.swap),
-        ("file-path", bare_or_quoted(disk.file_path)),
-        ("file-size", humanized(size)),
-        ("file-offset", disk.file_offset),
-    ]
-    return props
+def _by_id(disk: Disk) -> int:
+    return disk.id
 
 
-def file_props(entry: FileEntry) -> list[tuple[str, PropValue]]:
-    """A ``/file print detail`` row (A19)."""
-    props: list[tuple[str, PropValue]] = [
-        ("name", bare_or_quoted(entry.name)),
-        ("type", Bare(entry.kind)),
-    ]
-    if entry.size is not None:
-        props.append(("size", humanized(entry.size)))
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.modified))
-    props.append(("last-modified", Bare(stamp)))
-    return props
-
-
-def file_values(entry: FileEntry) -> dict[str, object]:
-    return {
-        "name": entry.name,
-        "type": entry.kind,
-        "size": entry.size if entry.size is not None else 0,
-        "last-modified": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.modified)),
-    }
+def _walk_used(top: pathlib.Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(top):
+        for name in files:
+            try:
+                total += (pathlib.Path(root) / name).stat().st_size
+            except FileNotFoundError:
+                continue
+    return total
 
 
 def _walk(top: pathlib.Path) -> Iterator[pathlib.Path]:
@@ -512,12 +513,3 @@ def _walk(top: pathlib.Path) -> Iterator[pathlib.Path]:
         base = pathlib.Path(root)
         for name in dirs + files:
             yield base / name
-
-
-def _plain(value: PropValue) -> object:
-    match value:
-        case Grouped(v) | Humanized(v):
-            return v
-        case Bare(v):
-            return v
-    return value

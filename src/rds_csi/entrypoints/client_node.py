@@ -28,7 +28,6 @@ from rds_csi.entrypoints.client_verbs import (
     shown,
     volume_id_flag,
 )
-from rds_csi.entrypoints.config import SettingsError, resolve_settings
 from rds_csi.entrypoints.csi._pb import csi_pb2
 from rds_csi.entrypoints.settings import Settings
 
@@ -45,6 +44,10 @@ _REQUIRED = {
 
 def driver_settings(config: str | None, environ: Mapping[str, str]) -> Settings:
     """The driver's settings as it reads them (``--config`` file, ``RDS_CSI_*``), flags aside."""
+    # Imported here: reading settings costs cattrs, YAML and the converter's hooks, which
+    # only the verbs that fill a volume context need (issue 15: `call probe` stays quick).
+    from rds_csi.entrypoints.config import SettingsError, resolve_settings  # noqa: PLC0415
+
     try:
         return resolve_settings(argparse.Namespace(config=config), environ)
     except SettingsError as exc:

@@ -19,14 +19,17 @@ Adding an adapter is one entry in a selector:
   mount and filesystem adapters.
 
 Tests override providers instead of monkeypatching: ``with container.backend.override(rds):``.
+
+Importing this module stays light (issue 15): the SSH adapter and the emulator are imported by
+``rds_wiring.py``'s factories when first built, never by a node.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import grpc
-from dependency_injector import containers, providers
 from prometheus_client import CollectorRegistry
 
 from rds_csi import __version__
@@ -65,8 +68,6 @@ from rds_csi.application.provisioning import (
 from rds_csi.application.stale import StaleAttachments
 from rds_csi.application.topology import CreateVolumeInTopology
 from rds_csi.domain import InvalidArgument, VolumeParameters
-from rds_csi.emulator import Emulator
-from rds_csi.emulator.dataplane import EXPORTS_FILE
 from rds_csi.entrypoints.csi._pb import csi_pb2_grpc
 from rds_csi.entrypoints.csi.admission import AdmissionLimits, admitted_server
 from rds_csi.entrypoints.csi.controller import ControllerService, ControllerUseCases
@@ -74,6 +75,7 @@ from rds_csi.entrypoints.csi.deadlines import DeadlineInterceptor
 from rds_csi.entrypoints.csi.identity import IdentityService
 from rds_csi.entrypoints.csi.interceptors import RpcInterceptor
 from rds_csi.entrypoints.csi.node import NodeInfo, NodeService, NodeUseCases
+from rds_csi.entrypoints.di import containers, providers
 from rds_csi.entrypoints.kube_wiring import KubeWiring, node_events, replica_identity
 from rds_csi.entrypoints.orphan_wiring import OrphanWiring
 from rds_csi.entrypoints.rds_wiring import (
@@ -94,6 +96,9 @@ from rds_csi.entrypoints.rest_wiring import (
 from rds_csi.entrypoints.settings import AUTO, Mode, Settings
 from rds_csi.entrypoints.snapshot_wiring import SnapshotWiring, running_copies
 
+
+if TYPE_CHECKING:
+    from rds_csi.emulator import Emulator
 
 __all__ = ["Container", "RdsSsh", "backend_kinds", "initiator_kinds", "open_ssh_backend"]
 
@@ -138,6 +143,9 @@ def loop_initiator(
     explicit: str, backend_kind: str, emulator: Callable[[], Emulator], records_dir: str = ""
 ) -> LoopInitiator:
     """The loop initiator on the emulator's exports file: as given, or the embedded one's."""
+    # Imported here: the emulator package is heavy, and only this choice needs its file name.
+    from rds_csi.emulator.dataplane import EXPORTS_FILE  # noqa: PLC0415
+
     if not explicit and backend_kind in EMULATOR_KINDS:
         explicit = str(emulator().config.data_dir / EXPORTS_FILE)
     if not explicit:

@@ -11,7 +11,6 @@ from typing import Any, Final
 
 import cattrs
 
-from rds_csi.adapters.routeros_rest.settings import check_rest_url
 from rds_csi.application.topology import Topology
 from rds_csi.domain import DomainError, Size
 from rds_csi.domain.identity import check_base_path
@@ -191,12 +190,20 @@ def _make_converter() -> cattrs.Converter:
         DriverName: _checked_text(check_driver_name),
         NodeId: _checked_text(_node_id),
         HostPort: _checked_text(_host_port, empty_ok=True),
-        RestUrl: _checked_text(check_rest_url, empty_ok=True),
+        RestUrl: _checked_text(_rest_url, empty_ok=True),
         **{kind: _one_of(listing) for kind, listing in CHOICES.items()},
     }
     for kind, hook in hooks.items():
         conv.register_structure_hook(kind, _reasons(hook))
     return conv
+
+
+def _rest_url(text: str) -> str:
+    # Imported when a URL is given: the REST adapter's package brings httpx, which a node
+    # (and every flag-less start) should not load (issue 15).
+    from rds_csi.adapters.routeros_rest.settings import check_rest_url  # noqa: PLC0415
+
+    return check_rest_url(text)
 
 
 def _reasons(hook: Callable[[object, object], object]) -> Callable[[object, object], object]:

@@ -10,15 +10,19 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-
-from dependency_injector import containers, providers
+from typing import TYPE_CHECKING
 
 from rds_csi.adapters.clock import SystemClock
-from rds_csi.adapters.kubernetes import ApiKubernetes, FakeKubernetes, api_client
+from rds_csi.adapters.kubernetes import FakeKubernetes
 from rds_csi.application.events import EventRecorder
 from rds_csi.application.kubernetes import Kubernetes
 from rds_csi.domain import DomainError
+from rds_csi.entrypoints.di import containers, providers
 from rds_csi.entrypoints.settings import AUTO, Mode, Settings
+
+
+if TYPE_CHECKING:
+    from rds_csi.adapters.kubernetes import ApiKubernetes
 
 
 __all__ = [
@@ -54,6 +58,9 @@ def replica_identity() -> str:
 
 
 def api_kubernetes(kubeconfig: str, driver_name: str, namespace: str) -> ApiKubernetes:
+    # Imported when built (adapters/kubernetes/__init__.py): the client library is 24 MB.
+    from rds_csi.adapters.kubernetes import ApiKubernetes, api_client  # noqa: PLC0415
+
     return ApiKubernetes(api_client(kubeconfig), driver_name, namespace)
 
 

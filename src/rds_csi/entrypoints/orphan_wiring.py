@@ -8,8 +8,6 @@ mount table and kubelet's records. The reconciler runs on the controller's side 
 
 from __future__ import annotations
 
-from dependency_injector import containers, providers
-
 from rds_csi.adapters.mount import KubeletRecords
 from rds_csi.application.events import EventRecorder
 from rds_csi.application.kubernetes import Kubernetes
@@ -28,6 +26,7 @@ from rds_csi.application.ports import (
     NvmeInitiator,
     StorageBackend,
 )
+from rds_csi.entrypoints.di import containers, providers
 from rds_csi.entrypoints.kube_wiring import replica_identity
 from rds_csi.entrypoints.settings import Mode, Settings
 

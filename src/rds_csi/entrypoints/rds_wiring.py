@@ -4,6 +4,10 @@ The RDS side's wiring: the SSH backend's sub-container and the embedded emulator
 ``RdsSsh`` builds one RouterOS SSH backend from an ``SshSettings``; the main container
 (``container.py``) uses it twice, for ``--backend ssh`` (settings from the ``--rds-*``
 options) and ``--backend emulator`` (settings the emulator provisions).
+
+Importing this module imports neither the SSH adapter (paramiko, fabric, invoke) nor the
+emulator: the providers call the small functions below, which import on first use, so a node
+(which builds neither) does not pay for them in start time and memory (issue 15).
 """
 
 from __future__ import annotations
@@ -14,19 +18,22 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-from dependency_injector import containers, providers
-
-from rds_csi.adapters.routeros_ssh import RetryPolicy, RouterOsSshBackend, SshSettings
-from rds_csi.adapters.routeros_ssh.commands import FILE_COPY
-from rds_csi.adapters.routeros_ssh.connection import SshConnection, SshEndpoint
-from rds_csi.adapters.routeros_ssh.keys import load_private_key
-from rds_csi.adapters.routeros_ssh.settings import host_key_policy, login_user
-from rds_csi.adapters.routeros_ssh.snapshots import RouterOsSnapshots
 from rds_csi.application.ports import Metrics
 from rds_csi.domain import InvalidArgument
-from rds_csi.emulator import Emulator, EmulatorConfig
+from rds_csi.entrypoints.di import containers, providers
 from rds_csi.entrypoints.settings import Settings
+
+
+if TYPE_CHECKING:
+    from rds_csi.adapters.routeros_ssh import RetryPolicy, RouterOsSshBackend, SshSettings
+    from rds_csi.adapters.routeros_ssh.connection import SshConnection
+    from rds_csi.adapters.routeros_ssh.snapshots import RouterOsSnapshots
+    from rds_csi.emulator import Emulator
+
+# Lazy imports below: each function imports what it builds (see the module's docstring).
+# ruff: noqa: PLC0415
 
 
 __all__ = [
@@ -44,6 +51,8 @@ log = logging.getLogger(__name__)
 
 def rds_ssh_settings(settings: Settings) -> SshSettings:
     """``--backend ssh``: the ``--rds-*`` options."""
+    from rds_csi.adapters.routeros_ssh import SshSettings
+
     rds = settings.rds
     if not rds.ssh_key:
         raise InvalidArgument(
@@ -91,6 +100,8 @@ def emulator_ssh_settings(
     emulator: Emulator, base_path: str, call_timeout: float = 12.0
 ) -> SshSettings:
     """``--backend emulator``: the SSH adapter logged in to it, the real code path."""
+    from rds_csi.adapters.routeros_ssh import SshSettings
+
     client = emulator.provision_client(emulator.config.data_dir / "client")
     return SshSettings.for_emulator(
         host=client.host,
@@ -122,6 +133,8 @@ def open_emulator(
     process. Data plane ``nvmet`` (or ``auto`` on a kernel with nvmet) also serves its
     exports over NVMe/TCP on ``data_address``; they are withdrawn when the emulator stops.
     """
+    from rds_csi.emulator import Emulator, EmulatorConfig
+
     options = settings.emulator
     temporary = not options.data_dir
     directory = pathlib.Path(options.data_dir or tempfile.mkdtemp(prefix="rds-csi-emulator-"))
@@ -159,6 +172,55 @@ def closing(backend: RouterOsSshBackend) -> Iterator[RouterOsSshBackend]:
         backend.close()
 
 
+def _connection(settings: SshSettings) -> SshConnection:
+    from rds_csi.adapters.routeros_ssh.connection import SshConnection, SshEndpoint
+    from rds_csi.adapters.routeros_ssh.keys import load_private_key
+    from rds_csi.adapters.routeros_ssh.settings import host_key_policy, login_user
+
+    return SshConnection(
+        SshEndpoint(settings.address, settings.port, login_user(settings)),
+        load_private_key(settings.key_file, settings.key_passphrase),
+        host_key_policy(settings),
+        connect_timeout=settings.connect_timeout,
+        command_timeout=settings.command_timeout,
+        max_channels=settings.max_channels,
+        persistent=settings.persistent,
+    )
+
+
+def _retry(settings: SshSettings, sleep: Callable[[float], None]) -> RetryPolicy:
+    from rds_csi.adapters.routeros_ssh import RetryPolicy
+
+    return RetryPolicy(
+        attempts=settings.retry_attempts,
+        first_wait=settings.retry_first_wait,
+        max_wait=settings.retry_max_wait,
+        sleep=sleep,
+    )
+
+
+def _backend(
+    connection: SshConnection, settings: SshSettings, metrics: Metrics | None, retry: RetryPolicy
+) -> RouterOsSshBackend:
+    from rds_csi.adapters.routeros_ssh import RouterOsSshBackend
+
+    return RouterOsSshBackend(
+        connection,
+        base_path=settings.base_path,
+        pool=settings.effective_pool,
+        metrics=metrics,
+        call_timeout=settings.call_timeout,
+        known_bases=settings.known_bases,
+        retry=retry,
+    )
+
+
+def _snapshots(backend: RouterOsSshBackend, method: str) -> RouterOsSnapshots:
+    from rds_csi.adapters.routeros_ssh.snapshots import RouterOsSnapshots
+
+    return RouterOsSnapshots(backend, method=method)
+
+
 class RdsSsh(containers.DeclarativeContainer):
     """
     The RouterOS SSH backend from one ``SshSettings``: key and known_hosts checked when the
@@ -166,7 +228,8 @@ class RdsSsh(containers.DeclarativeContainer):
     (the driver starts while the RDS is down), retries with backoff.
     """
 
-    settings = providers.Dependency(instance_of=SshSettings)
+    # Any SshSettings (not checked by type here: naming the class would import paramiko).
+    settings: providers.Dependency[SshSettings] = providers.Dependency()
     metrics: providers.Dependency[Metrics | None] = providers.Dependency(
         default=providers.Object(None)
     )
@@ -174,43 +237,18 @@ class RdsSsh(containers.DeclarativeContainer):
         default=providers.Object(time.sleep)
     )
     snapshot_method: providers.Dependency[str] = providers.Dependency(
-        default=providers.Object(FILE_COPY)
+        default=providers.Object("file-copy")  # commands.FILE_COPY (naming it imports paramiko)
     )
 
-    connection = providers.Singleton(
-        SshConnection,
-        providers.Factory(
-            SshEndpoint,
-            settings.provided.address,
-            settings.provided.port,
-            providers.Callable(login_user, settings),
-        ),
-        providers.Callable(
-            load_private_key, settings.provided.key_file, settings.provided.key_passphrase
-        ),
-        providers.Callable(host_key_policy, settings),
-        connect_timeout=settings.provided.connect_timeout,
-        command_timeout=settings.provided.command_timeout,
-        max_channels=settings.provided.max_channels,
-        persistent=settings.provided.persistent,
-    )
+    connection = providers.Singleton(_connection, settings)
     backend = providers.Singleton(
-        RouterOsSshBackend,
+        _backend,
         connection,
-        base_path=settings.provided.base_path,
-        pool=settings.provided.effective_pool,
-        metrics=metrics,
-        call_timeout=settings.provided.call_timeout,
-        known_bases=settings.provided.known_bases,
-        retry=providers.Factory(
-            RetryPolicy,
-            attempts=settings.provided.retry_attempts,
-            first_wait=settings.provided.retry_first_wait,
-            max_wait=settings.provided.retry_max_wait,
-            sleep=sleep,
-        ),
+        settings,
+        metrics,
+        providers.Factory(_retry, settings, sleep),
     )
-    snapshots = providers.Singleton(RouterOsSnapshots, backend, method=snapshot_method)
+    snapshots = providers.Singleton(_snapshots, backend, snapshot_method)
 
 
 def open_ssh_backend(

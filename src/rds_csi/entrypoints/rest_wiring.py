@@ -4,6 +4,9 @@ The RDS over REST: the sub-container that builds the REST backend from a ``RestS
 ``RdsRest`` is used twice by the main container (``container.py``), as ``RdsSsh`` is: for
 ``--backend rest`` (settings from the ``--rds-*`` options) and ``--backend emulator-rest``
 (settings the embedded emulator provisions: its certificate as the CA, a fresh password).
+
+As ``rds_wiring.py``, importing this module imports neither the REST adapter (httpx) nor the
+emulator: the functions below import what they build when first called (issue 15).
 """
 
 from __future__ import annotations
@@ -12,22 +15,28 @@ import logging
 import pathlib
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import attrs
-from dependency_injector import containers, providers
 
-from rds_csi.adapters.routeros_rest import (
-    RestClient,
-    RestSettings,
-    RetryPolicy,
-    RouterOsRestBackend,
-    read_password_file,
-)
-from rds_csi.adapters.routeros_rest.snapshots import FILE_COPY, RouterOsRestSnapshots
 from rds_csi.application.ports import Metrics
 from rds_csi.domain import InvalidArgument
-from rds_csi.emulator import Emulator
+from rds_csi.entrypoints.di import containers, providers
 from rds_csi.entrypoints.settings import Settings
+
+
+if TYPE_CHECKING:
+    from rds_csi.adapters.routeros_rest import (
+        RestClient,
+        RestSettings,
+        RetryPolicy,
+        RouterOsRestBackend,
+    )
+    from rds_csi.adapters.routeros_rest.snapshots import RouterOsRestSnapshots
+    from rds_csi.emulator import Emulator
+
+# Lazy imports below: each function imports what it builds (see the module's docstring).
+# ruff: noqa: PLC0415
 
 
 __all__ = [
@@ -43,6 +52,8 @@ log = logging.getLogger(__name__)
 
 def rds_rest_settings(settings: Settings) -> RestSettings:
     """``--backend rest``: the ``--rds-*`` options; the password from its file (a Secret)."""
+    from rds_csi.adapters.routeros_rest import RestSettings, read_password_file
+
     rds = settings.rds
     if not rds.rest_password_file:
         raise InvalidArgument(
@@ -68,6 +79,8 @@ def emulator_rest_settings(
     emulator: Emulator, base_path: str, *, read_timeout: float | None = None
 ) -> RestSettings:
     """``--backend emulator-rest``: the REST adapter logged in to it, the real code path."""
+    from rds_csi.adapters.routeros_rest import RestSettings, read_password_file
+
     files = emulator.provision_rest_client(emulator.config.data_dir / "rest-client")
     settings = RestSettings(
         url=files.url,
@@ -87,6 +100,37 @@ def closing_rest(backend: RouterOsRestBackend) -> Iterator[RouterOsRestBackend]:
         backend.close()
 
 
+def _client(settings: RestSettings, metrics: Metrics | None) -> RestClient:
+    from rds_csi.adapters.routeros_rest import RestClient
+
+    return RestClient(settings, metrics=metrics)
+
+
+def _retry(settings: RestSettings, sleep: Callable[[float], None]) -> RetryPolicy:
+    from rds_csi.adapters.routeros_rest import RetryPolicy
+
+    return RetryPolicy(
+        attempts=settings.retry_attempts,
+        first_wait=settings.retry_first_wait,
+        max_wait=settings.retry_max_wait,
+        sleep=sleep,
+    )
+
+
+def _backend(client: RestClient, settings: RestSettings, retry: RetryPolicy) -> RouterOsRestBackend:
+    from rds_csi.adapters.routeros_rest import RouterOsRestBackend
+
+    return RouterOsRestBackend(
+        client, base_path=settings.base_path, pool=settings.effective_pool, retry=retry
+    )
+
+
+def _snapshots(backend: RouterOsRestBackend, method: str) -> RouterOsRestSnapshots:
+    from rds_csi.adapters.routeros_rest.snapshots import RouterOsRestSnapshots
+
+    return RouterOsRestSnapshots(backend, method=method)
+
+
 class RdsRest(containers.DeclarativeContainer):
     """
     The RouterOS REST backend from one ``RestSettings``: the CA file read when the backend is
@@ -94,7 +138,8 @@ class RdsRest(containers.DeclarativeContainer):
     starts while the RDS is down), retries with backoff.
     """
 
-    settings = providers.Dependency(instance_of=RestSettings)
+    # Any RestSettings (not checked by type here: naming the class would import httpx).
+    settings: providers.Dependency[RestSettings] = providers.Dependency()
     metrics: providers.Dependency[Metrics | None] = providers.Dependency(
         default=providers.Object(None)
     )
@@ -102,24 +147,14 @@ class RdsRest(containers.DeclarativeContainer):
         default=providers.Object(time.sleep)
     )
     snapshot_method: providers.Dependency[str] = providers.Dependency(
-        default=providers.Object(FILE_COPY)
+        default=providers.Object("file-copy")  # snapshots.FILE_COPY (naming it imports httpx)
     )
 
-    client = providers.Singleton(RestClient, settings, metrics=metrics)
+    client = providers.Singleton(_client, settings, metrics)
     backend = providers.Singleton(
-        RouterOsRestBackend,
-        client,
-        base_path=settings.provided.base_path,
-        pool=settings.provided.effective_pool,
-        retry=providers.Factory(
-            RetryPolicy,
-            attempts=settings.provided.retry_attempts,
-            first_wait=settings.provided.retry_first_wait,
-            max_wait=settings.provided.retry_max_wait,
-            sleep=sleep,
-        ),
+        _backend, client, settings, providers.Factory(_retry, settings, sleep)
     )
-    snapshots = providers.Singleton(RouterOsRestSnapshots, backend, method=snapshot_method)
+    snapshots = providers.Singleton(_snapshots, backend, snapshot_method)
 
 
 def open_rest_backend(

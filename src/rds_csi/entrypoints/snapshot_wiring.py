@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Final
 
-from dependency_injector import containers, providers
-
 from rds_csi.adapters.fake_rds import InMemoryRds, InMemorySnapshots
 from rds_csi.application.copies import PendingCopies
 from rds_csi.application.ports import Locks, Metrics, StorageBackend
@@ -26,6 +24,7 @@ from rds_csi.application.snapshots import (
 )
 from rds_csi.application.snapshots_port import SnapshotBackend
 from rds_csi.entrypoints.csi.snapshots import SnapshotUseCases
+from rds_csi.entrypoints.di import containers, providers
 
 
 __all__ = ["SNAPSHOT_KINDS", "SnapshotWiring", "running_copies", "snapshot_counter"]

@@ -53,6 +53,11 @@ _DIGITS: Final = re.compile(r"[0-9]+( [0-9]+)*")
 _DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TIME_WORD: Final = re.compile(r"[0-9]{2}:[0-9]{2}:[0-9]{2}(?= |$)")
 _DIGIT_WORD: Final = re.compile(r"[0-9]+(?= |$)")
+# What the scanner may take in one step in a state (a char-by-char loop made listing 10,000
+# disks take seconds): key characters, a quoted value's plain characters, a bare value's.
+_KEY_RUN: Final = re.compile(r"[a-z0-9.-]*")
+_QUOTED_RUN: Final = re.compile(r'[^"\\]*')
+_BARE_RUN: Final = re.compile(r'[^ "=]*')
 _ERROR_LINE: Final = re.compile(r"[a-z][ -~]*")
 _HEADER_LINE: Final = re.compile(r"[A-Za-z ;-]*[A-Za-z;-][A-Za-z ;-]*")
 _LEGEND: Final = re.compile(r"Flags:(?:[A-Za-z]-[A-Z][A-Z-]*(?:;[A-Za-z]-[A-Z][A-Z-]*)*;?)?")
@@ -142,6 +147,12 @@ class _S(enum.Enum):
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def _run_end(pattern: re.Pattern[str], text: str, i: int) -> int:
+    """Where a run of ``pattern`` (which also matches nothing) starting at ``i`` ends."""
+    found = pattern.match(text, i)
+    return found.end() if found is not None else i
+
+
 class _Bad(Exception):
     """Internal: the record text breaks the grammar."""
 
@@ -179,6 +190,11 @@ def _scan_from(text: str) -> tuple[_S, list[tuple[str, str]], str, str, int]:  #
                 else:
                     raise _Bad(i)
             case _S.IN_KEY:
+                run = _run_end(_KEY_RUN, text, i)  # runs of plain characters in one step
+                if run > i:
+                    key.append(text[i:run])
+                    i = run
+                    continue
                 if ch == "=":
                     state = _S.AFTER_EQ
                 elif "a" <= ch <= "z" or "0" <= ch <= "9" or ch in ".-":
@@ -199,6 +215,11 @@ def _scan_from(text: str) -> tuple[_S, list[tuple[str, str]], str, str, int]:  #
                     value = [ch]
                     state = _S.IN_BARE
             case _S.IN_QUOTED:
+                run = _run_end(_QUOTED_RUN, text, i)
+                if run > i:
+                    value.append(text[i:run])
+                    i = run
+                    continue
                 value.append(ch)
                 if ch == "\\":
                     state = _S.IN_ESCAPE
@@ -216,26 +237,31 @@ def _scan_from(text: str) -> tuple[_S, list[tuple[str, str]], str, str, int]:  #
             case _S.IN_BARE:
                 if ch == " ":
                     sofar = "".join(value)
-                    rest = text[i + 1 :]
+                    # Matched in place (pos), not on a slice: copying the rest of the text at
+                    # every space made a record's parse quadratic (issue 15, 10,000 disks).
                     more = None
                     if _DIGITS.fullmatch(sofar):
-                        more = _DIGIT_WORD.match(rest)
+                        more = _DIGIT_WORD.match(text, i + 1)
                     elif _DATE.fullmatch(sofar):
-                        more = _TIME_WORD.match(rest)
+                        more = _TIME_WORD.match(text, i + 1)
                     if more is not None:  # "1 099 511", "2024-11-25 13:14:28"
                         value.append(" " + more.group(0))
-                        i += 1 + more.end()
+                        i = more.end()
                         continue
                     pairs.append(("".join(key), sofar))
                     state = _S.KEY_START
-                    if rest[:1] and not rest[0].isdigit():
+                    nxt = text[i + 1 : i + 2]
+                    if nxt and not nxt.isdigit():
                         # (after a space at the very end, or before a digit, a number or a
                         # date may yet continue in text appended later: not a boundary)
                         boundary = i + 1
                 elif ch in '"=':
                     raise _Bad(i)
                 else:
-                    value.append(ch)
+                    run = _run_end(_BARE_RUN, text, i)
+                    value.append(text[i:run])
+                    i = run
+                    continue
         i += 1
     return state, pairs, "".join(key), "".join(value), boundary
 
