@@ -14,9 +14,10 @@ Adding an adapter is one entry in a selector:
   sub-container (``rds_wiring.py``, with the embedded emulator), both REST kinds by ``RdsRest``
   (``rest_wiring.py``).
 * ``initiator``, ``mounter``, ``filesystem`` (kind decided by ``initiator_kind`` from the
-  setting, the mode and ``backend_kind``): ``fake`` selects the whole in-memory node stack;
-  ``nvme`` (nvme-cli) and ``loop`` (the emulator's images on loop devices) select the real
-  mount and filesystem adapters.
+  setting, the mode and ``backend_kind``), wired by the ``NodeWiring`` sub-container
+  (``node_wiring.py``): ``fake`` selects the whole in-memory node stack; ``nvme`` (nvme-cli)
+  and ``loop`` (the emulator's images on loop devices) select the real mount and filesystem
+  adapters.
 
 Tests override providers instead of monkeypatching: ``with container.backend.override(rds):``.
 
@@ -26,20 +27,15 @@ Importing this module stays light (issue 15): the SSH adapter and the emulator a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 import grpc
 from prometheus_client import CollectorRegistry
 
 from rds_csi import __version__
 from rds_csi.adapters.clock import SystemClock
-from rds_csi.adapters.fake_node import DeviceTable, FakeFilesystem, FakeMounter, FakeNvmeInitiator
 from rds_csi.adapters.fake_rds import InMemoryRds
-from rds_csi.adapters.loop import LoopInitiator
 from rds_csi.adapters.metrics import PrometheusMetrics
-from rds_csi.adapters.mount import LinuxFilesystem, LinuxMounter
-from rds_csi.adapters.nvme_cli import NvmeCliInitiator
 from rds_csi.adapters.resilience import BreakerSettings, BreakingBackend
 from rds_csi.application.attachment import AttachmentState, PublishVolume, UnpublishVolume
 from rds_csi.application.attachment_sync import AttachmentSync
@@ -47,15 +43,6 @@ from rds_csi.application.capacity import CapacityRefresher
 from rds_csi.application.events import EventRecorder
 from rds_csi.application.health import CheckHealth, HealthMonitor
 from rds_csi.application.locks import KeyedLocks
-from rds_csi.application.node import (
-    KubeletDir,
-    NodeExpandVolume,
-    NodeGetVolumeStats,
-    NodePublishVolume,
-    NodeStageVolume,
-    NodeUnpublishVolume,
-    NodeUnstageVolume,
-)
 from rds_csi.application.provisioning import (
     CreateVolume,
     DeleteVolume,
@@ -67,16 +54,17 @@ from rds_csi.application.provisioning import (
 )
 from rds_csi.application.stale import StaleAttachments
 from rds_csi.application.topology import CreateVolumeInTopology
-from rds_csi.domain import InvalidArgument, VolumeParameters
+from rds_csi.domain import VolumeParameters
 from rds_csi.entrypoints.csi._pb import csi_pb2_grpc
 from rds_csi.entrypoints.csi.admission import AdmissionLimits, admitted_server
 from rds_csi.entrypoints.csi.controller import ControllerService, ControllerUseCases
 from rds_csi.entrypoints.csi.deadlines import DeadlineInterceptor
 from rds_csi.entrypoints.csi.identity import IdentityService
 from rds_csi.entrypoints.csi.interceptors import RpcInterceptor
-from rds_csi.entrypoints.csi.node import NodeInfo, NodeService, NodeUseCases
+from rds_csi.entrypoints.csi.node import NodeService
 from rds_csi.entrypoints.di import containers, providers
 from rds_csi.entrypoints.kube_wiring import KubeWiring, node_events, replica_identity
+from rds_csi.entrypoints.node_wiring import NodeWiring
 from rds_csi.entrypoints.orphan_wiring import OrphanWiring
 from rds_csi.entrypoints.rds_wiring import (
     RdsSsh,
@@ -97,14 +85,10 @@ from rds_csi.entrypoints.settings import AUTO, Mode, Settings
 from rds_csi.entrypoints.snapshot_wiring import SnapshotWiring, running_copies
 
 
-if TYPE_CHECKING:
-    from rds_csi.emulator import Emulator
-
 __all__ = ["Container", "RdsSsh", "backend_kinds", "initiator_kinds", "open_ssh_backend"]
 
 
 MAX_WORKERS = 16
-EMULATOR_KINDS = frozenset({"emulator", "emulator-rest"})
 
 
 # --- what the providers call: decisions and requirements that span options ----------------
@@ -120,46 +104,10 @@ def resolve_backend(backend: str, mode: Mode) -> str:
     return "emulator" if mode is Mode.ALL else "ssh"
 
 
-def resolve_initiator(initiator: str, backend_kind: str, mode: Mode) -> str:
-    """
-    ``auto``: a single-node trial on the emulator attaches its images as loop devices (this
-    host has no NVMe/TCP target to talk to); on the in-memory RDS it uses the in-memory node
-    stack; a real node uses nvme-cli.
-    """
-    if initiator != AUTO:
-        return initiator
-    if mode is Mode.ALL and backend_kind in {*EMULATOR_KINDS, "fake"}:
-        return "loop" if backend_kind in EMULATOR_KINDS else "fake"
-    return "nvme"
-
-
 def fake_rds(latency: float) -> InMemoryRds:
     rds = InMemoryRds()
     rds.faults.latency = latency
     return rds
-
-
-def loop_initiator(
-    explicit: str, backend_kind: str, emulator: Callable[[], Emulator], records_dir: str = ""
-) -> LoopInitiator:
-    """The loop initiator on the emulator's exports file: as given, or the embedded one's."""
-    # Imported here: the emulator package is heavy, and only this choice needs its file name.
-    from rds_csi.emulator.dataplane import EXPORTS_FILE  # noqa: PLC0415
-
-    if not explicit and backend_kind in EMULATOR_KINDS:
-        explicit = str(emulator().config.data_dir / EXPORTS_FILE)
-    if not explicit:
-        raise InvalidArgument(
-            "loop_exports_file",
-            "is required with --initiator loop (the emulator's <data-dir>/nvme-exports.json)",
-        )
-    return LoopInitiator(explicit, records_dir=records_dir or None, own_records=bool(records_dir))
-
-
-def nvme_initiator(binary: str, sysfs_root: str) -> NvmeCliInitiator:
-    if not binary:
-        raise InvalidArgument("nvme_binary", "is required with --initiator nvme")
-    return NvmeCliInitiator(binary=binary, sysfs_root=sysfs_root, clock=SystemClock())
 
 
 def volume_defaults(settings: Settings) -> VolumeParameters:
@@ -203,7 +151,6 @@ class Container(containers.DeclarativeContainer):
     metrics_registry = providers.Singleton(CollectorRegistry)
     metrics = providers.Singleton(PrometheusMetrics, registry=metrics_registry)
     controller_locks = providers.Singleton(KeyedLocks)
-    node_locks = providers.Singleton(KeyedLocks)
     topology = settings.provided.topology
 
     # --- the RDS --------------------------------------------------------------------------
@@ -370,105 +317,20 @@ class Container(containers.DeclarativeContainer):
     )
 
     # --- node -----------------------------------------------------------------------------
-    node_devices = providers.Singleton(DeviceTable)
-    initiator_kind = providers.Callable(
-        resolve_initiator, settings.provided.initiator, backend_kind, mode
+    node = providers.Container(
+        NodeWiring,
+        settings=settings,
+        mode=mode,
+        backend_kind=backend_kind,
+        backend=backend,
+        emulator=emulator.provider,
+        metrics=metrics,
     )
-    initiator = providers.Selector(
-        initiator_kind,
-        # In `all` mode the fake initiator connects only to what the controller's backend
-        # exports; a lone node has no RDS to ask, and connects to any target.
-        fake=providers.Singleton(
-            FakeNvmeInitiator,
-            devices=node_devices,
-            exports=providers.Selector(
-                mode_name, all=backend, controller=backend, node=providers.Object(None)
-            ),
-        ),
-        nvme=providers.Singleton(
-            nvme_initiator,
-            binary=settings.provided.node.nvme_binary,
-            sysfs_root=settings.provided.node.sysfs_root,
-        ),
-        loop=providers.Singleton(
-            loop_initiator,
-            settings.provided.node.loop_exports_file,
-            backend_kind,
-            emulator.provider,
-            settings.provided.node.loop_records_dir,
-        ),
-    )
-    linux_mounter = providers.Singleton(LinuxMounter)
-    linux_filesystem = providers.Singleton(LinuxFilesystem)
-    mounter = providers.Selector(
-        initiator_kind,
-        fake=providers.Singleton(FakeMounter, devices=node_devices),
-        nvme=linux_mounter,
-        loop=linux_mounter,
-    )
-    filesystem = providers.Selector(
-        initiator_kind,
-        fake=providers.Singleton(FakeFilesystem, devices=node_devices, mounter=mounter),
-        nvme=linux_filesystem,
-        loop=linux_filesystem,
-    )
-    node_info = providers.Singleton(
-        NodeInfo,
-        node_id=settings.provided.node.node_id,
-        max_volumes=settings.provided.node.max_volumes_per_node,
-        topology=topology,
-    )
-    # Every staging and target path must resolve below it (docs/node-confinement.md).
-    kubelet_dir = providers.Singleton(KubeletDir.parse, settings.provided.node.kubelet_dir)
-    node_use_cases = providers.Singleton(
-        NodeUseCases,
-        stage=providers.Factory(
-            NodeStageVolume,
-            initiator=initiator,
-            mounter=mounter,
-            filesystem=filesystem,
-            locks=node_locks,
-            metrics=metrics,
-            kubelet_dir=kubelet_dir,
-        ),
-        unstage=providers.Factory(
-            NodeUnstageVolume,
-            initiator=initiator,
-            mounter=mounter,
-            filesystem=filesystem,
-            locks=node_locks,
-            kubelet_dir=kubelet_dir,
-        ),
-        publish=providers.Factory(
-            NodePublishVolume,
-            initiator=initiator,
-            mounter=mounter,
-            filesystem=filesystem,
-            locks=node_locks,
-            metrics=metrics,
-            kubelet_dir=kubelet_dir,
-        ),
-        unpublish=providers.Factory(
-            NodeUnpublishVolume,
-            initiator=initiator,
-            mounter=mounter,
-            filesystem=filesystem,
-            locks=node_locks,
-            kubelet_dir=kubelet_dir,
-        ),
-        stats=providers.Factory(
-            NodeGetVolumeStats, initiator=initiator, mounter=mounter, filesystem=filesystem
-        ),
-        expand=providers.Factory(
-            NodeExpandVolume,
-            initiator=initiator,
-            mounter=mounter,
-            filesystem=filesystem,
-            locks=node_locks,
-            kubelet_dir=kubelet_dir,
-        ),
-        info=node_info,
-    )
+    initiator_kind = node.initiator_kind
+    initiator = node.initiator
+    mounter = node.mounter
+    filesystem = node.filesystem
+    node_use_cases = node.use_cases
 
     orphans = providers.Container(
         OrphanWiring,
@@ -564,4 +426,4 @@ def backend_kinds() -> list[str]:
 
 
 def initiator_kinds() -> list[str]:
-    return [AUTO, *sorted(Container.initiator.providers)]
+    return [AUTO, *sorted(NodeWiring.initiator.providers)]

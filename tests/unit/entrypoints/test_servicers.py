@@ -141,7 +141,7 @@ class TestAborted:
     def test_node_operation_while_the_volume_is_held(self, start: Start) -> None:
         driver = start()
         vid = str(VolumeId.from_name("pvc-a"))
-        with driver.container.node_locks().hold(vid):
+        with driver.container.node.locks().hold(vid):
             code = code_of(
                 lambda: driver.node.NodeUnstageVolume(
                     csi_pb2.NodeUnstageVolumeRequest(
