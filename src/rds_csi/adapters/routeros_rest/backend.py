@@ -25,13 +25,12 @@ refused or dropped connections, timeouts), 1, 2, 4, 8 s ... capped at 16 s, 5 at
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 import attrs
-import tenacity
 
+from rds_csi.adapters.retry import RetryPolicy
 from rds_csi.adapters.routeros_rest import volumes as v
 from rds_csi.adapters.routeros_rest.errors import (
     RestRefusal,
@@ -40,6 +39,7 @@ from rds_csi.adapters.routeros_rest.errors import (
     refusal_to_domain,
 )
 from rds_csi.adapters.routeros_rest.http import Counters, RestClient, RestPath
+from rds_csi.application.deadline import current_deadline
 from rds_csi.application.ports import StorageBackend
 from rds_csi.domain import (
     BackendError,
@@ -61,16 +61,6 @@ T = TypeVar("T")
 _DISK = RestPath("disk")
 _FILE = RestPath("file")
 _CREATE_ROUNDS = 3  # a disk deleted under a create is made again, this many times at most
-
-
-@attrs.frozen
-class RetryPolicy:
-    """Exponential backoff: ``first_wait`` doubling up to ``max_wait``, ``attempts`` tries."""
-
-    attempts: int = 5
-    first_wait: float = 1.0
-    max_wait: float = 16.0
-    sleep: Callable[[float], None] = time.sleep
 
 
 @attrs.frozen
@@ -137,21 +127,8 @@ class RouterOsRestBackend(StorageBackend):
 
     def _retrying(self, operation: str, step: Callable[[], T]) -> T:
         """Run ``step`` (whole: it finds before it acts), retrying what is safe to retry."""
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self._retry.attempts),
-            wait=tenacity.wait_exponential(
-                multiplier=self._retry.first_wait, max=self._retry.max_wait
-            ),
-            retry=tenacity.retry_if_exception(_retryable),
-            sleep=self._retry.sleep,
-            reraise=True,
-            before_sleep=lambda state: log.warning(
-                "%s: attempt %d failed (%s); retrying",
-                operation,
-                state.attempt_number,
-                state.outcome.exception() if state.outcome else "",
-            ),
-        )
+        # the caller's gRPC deadline, when there is one: no retry that could not start in time
+        retrying = self._retry.retrying(operation, _retryable, deadline=current_deadline())
         for attempt in retrying:
             with attempt:
                 return step()

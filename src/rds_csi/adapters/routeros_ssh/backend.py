@@ -34,8 +34,8 @@ from contextlib import AbstractContextManager
 from typing import Concatenate, Final, ParamSpec, Protocol, TypeVar
 
 import attrs
-import tenacity
 
+from rds_csi.adapters.retry import RetryPolicy
 from rds_csi.adapters.routeros_ssh import commands
 from rds_csi.adapters.routeros_ssh.connection import CommandOutput, Counters, SshUnavailable
 from rds_csi.adapters.routeros_ssh.parse import Record, RouterOsError, parse_detail, split_reply
@@ -82,16 +82,6 @@ class CommandRunner(Protocol):
     def close(self) -> None: ...
 
 
-@attrs.frozen
-class RetryPolicy:
-    """Exponential backoff: ``first_wait`` doubling up to ``max_wait``, ``attempts`` tries."""
-
-    attempts: int = 5
-    first_wait: float = 1.0
-    max_wait: float = 16.0
-    sleep: Callable[[float], None] = time.sleep
-
-
 def _operation(
     method: Callable[Concatenate[RouterOsSshBackend, P], T],
 ) -> Callable[Concatenate[RouterOsSshBackend, P], T]:
@@ -102,17 +92,6 @@ def _operation(
             return method(self, *args, **kwargs)
 
     return bounded
-
-
-class _Late(tenacity.stop.stop_base):
-    """A tenacity stop: true when the next attempt could not start before the deadline."""
-
-    def __init__(self, deadline: Deadline, clock: Callable[[], float]) -> None:
-        self._deadline = deadline
-        self._clock = clock
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        return self._deadline.remaining(self._clock()) <= retry_state.upcoming_sleep
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -185,9 +164,6 @@ class RouterOsSshBackend(StorageBackend):
         """One operation's scope: its commands (and operations it calls) share one deadline."""
         return deadline_scope(self._deadline())
 
-    def _in_time(self, deadline: Deadline) -> tenacity.stop.stop_base:
-        return _Late(deadline, self._clock)
-
     # --- one command ------------------------------------------------------------------------
 
     def _once(self, operation: str, script: commands.Script, read: Callable[[str], T]) -> T:
@@ -220,22 +196,8 @@ class RouterOsSshBackend(StorageBackend):
         read: Callable[[str], T],
     ) -> T:
         """Run a command (retrying what is safe to retry) and ``read`` its answer."""
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_any(
-                tenacity.stop_after_attempt(self._retry.attempts), self._in_time(self._deadline())
-            ),
-            wait=tenacity.wait_exponential(
-                multiplier=self._retry.first_wait, max=self._retry.max_wait
-            ),
-            retry=tenacity.retry_if_exception(_retryable),
-            sleep=self._retry.sleep,
-            reraise=True,
-            before_sleep=lambda state: log.warning(
-                "%s: attempt %d failed (%s); retrying",
-                operation,
-                state.attempt_number,
-                state.outcome.exception() if state.outcome else "",
-            ),
+        retrying = self._retry.retrying(
+            operation, _retryable, deadline=self._deadline(), clock=self._clock
         )
         for attempt in retrying:
             with attempt:
