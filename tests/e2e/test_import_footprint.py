@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -71,6 +72,20 @@ def test_a_node_imports_no_ssh_stack_and_no_emulator(initiator: str) -> None:
     )  # fmt: skip
     assert "rds_csi.entrypoints.csi.node" in modules  # it did build the node
     assert _heavy(modules, SSH_AND_EMULATOR) == []
+    assert _heavy(modules, KUBERNETES_CLIENT) == []
+
+
+def test_a_node_in_a_cluster_builds_the_kubernetes_client_only_for_its_first_event(
+    tmp_path: pathlib.Path,
+) -> None:
+    # the node's only use of the API server is an occasional Event: 24 MB to pay on demand
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    modules = _modules(
+        _BUILD_ROLE, "node", "--initiator", "fake", "--node-id", "n1", "--kubernetes", "api",
+        "--kubeconfig", str(kubeconfig), "--metrics-address", "",
+    )  # fmt: skip
+    assert "rds_csi.entrypoints.csi.node" in modules
     assert _heavy(modules, KUBERNETES_CLIENT) == []
 
 
