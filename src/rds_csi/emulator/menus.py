@@ -38,7 +38,7 @@ from rds_csi.emulator.state import (
 )
 from rds_csi.emulator.syntax import Expr, Lit, MenuCmd
 from rds_csi.emulator.units import parse_routeros_size
-from rds_csi.emulator.values import BOOLS, ItemId, compare, show, truthy
+from rds_csi.emulator.values import ItemId, compare, disk_value, file_key, show, truthy
 
 
 __all__ = ["Evaluate", "Menus"]
@@ -60,7 +60,6 @@ _DISK_TYPES: Final = frozenset(
         "hardware",
     ]
 )
-_MAX_PORT: Final = 65535
 _BYTES_PER_INODE: Final = 16384  # what the real pool's inode counts suggest; a guess
 
 
@@ -102,7 +101,7 @@ class Menus:
                 (ItemId("disk", key), self._disk_lookup(disk)) for key, disk in self.state.items()
             ]
         return [
-            (ItemId("file", _file_key(entry)), _lookup(file_values(entry)))
+            (ItemId("file", file_key(entry)), _lookup(file_values(entry)))
             for entry in self.state.files()
         ]
 
@@ -152,7 +151,7 @@ class Menus:
         if menu == "disk":
             return value.key == POOL_ID or self.state.by_id(value.key) is not None
         entry = self._files_seen.get(value.key)
-        return entry is not None and _file_key(entry) == value.key
+        return entry is not None and file_key(entry) == value.key
 
     def _targets(self, cmd: MenuCmd, value: object) -> list[ItemId]:
         values = list(value) if isinstance(value, list | tuple) else [value]
@@ -261,7 +260,7 @@ class Menus:
                 used = len(self.state.files())
                 props = real_pool_props(props, total, max(total - used, 0))
         else:
-            entry = next(e for e in self.state.files() if _file_key(e) == item.key)
+            entry = next(e for e in self.state.files() if file_key(e) == item.key)
             props = file_props(entry)
         if self.dialect.size_display == "truncate":
             props = [
@@ -322,8 +321,8 @@ class Menus:
             else:
                 if entry is None:
                     return []
-                self._files_seen[_file_key(entry)] = entry
-                return [ItemId("file", _file_key(entry))]
+                self._files_seen[file_key(entry)] = entry
+                return [ItemId("file", file_key(entry))]
         if cmd.menu == "disk":
             return [item for item, _ in self._chosen_rows("disk", self._select(cmd, scope))]
         rows = self._rows(cmd.menu)
@@ -415,7 +414,7 @@ class Menus:
         if all(item.key in self._files_seen for item in items):
             entries = self._files_seen
         else:
-            entries = {_file_key(e): e for e in self.state.files()}
+            entries = {file_key(e): e for e in self.state.files()}
         for item in items:
             entry = entries.get(item.key)
             if entry is not None:
@@ -450,30 +449,10 @@ class Menus:
                 except InvalidArgument:
                     raise RosFailure("invalid value for argument file-size") from None
             elif n.key in DISK_ATTRS:
-                values[n.key] = _convert(n.key, raw)
+                values[n.key] = disk_value(n.key, raw)
             else:
                 raise end_of_command(n.col)
         return values, size, kind
-
-
-def _convert(key: str, raw: str) -> object:
-    kind = type(getattr(Disk(id=0, slot="", file_path=""), DISK_ATTRS[key]))
-    if kind is bool:
-        if raw not in BOOLS:
-            raise RosFailure(f"input does not match any value of {key}")
-        return BOOLS[raw]
-    if kind is int:
-        if not re.fullmatch(r"[0-9]{1,10}", raw):
-            raise RosFailure(f"invalid value for argument {key}")
-        value = int(raw)
-        if key == "nvme-tcp-server-port" and not 1 <= value <= _MAX_PORT:
-            raise RosFailure(f"value of {key} out of range (1..{_MAX_PORT})")
-        return value
-    return raw
-
-
-def _file_key(entry: FileEntry) -> int:
-    return entry.path.lstat().st_ino if entry.path.exists() else 0
 
 
 def _lookup(values: dict[str, object]) -> Callable[[str], object]:

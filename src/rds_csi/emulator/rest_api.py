@@ -39,7 +39,7 @@ from rds_csi.emulator.state import (
     RosFailure,
 )
 from rds_csi.emulator.units import parse_routeros_size
-from rds_csi.emulator.values import BOOLS
+from rds_csi.emulator.values import disk_value, file_key
 
 
 __all__ = ["Answer", "RestApi", "error_body"]
@@ -53,7 +53,6 @@ _STATUS_TEXT: Final = {
     404: "Not Found",
     406: "Not Acceptable",
 }
-_MAX_PORT: Final = 65535
 _STARTED: Final = time.monotonic()
 
 
@@ -251,7 +250,7 @@ class RestApi:
                 except InvalidArgument:
                     raise RosFailure("invalid value for argument file-size") from None
             elif key in DISK_ATTRS:
-                values[key] = _convert(key, raw)
+                values[key] = disk_value(key, raw)
             else:
                 raise RosFailure(f"unknown parameter {key}")
         return values, size, kind
@@ -259,7 +258,7 @@ class RestApi:
     # --- /file ----------------------------------------------------------------------------
 
     def _file_item(self, method: str, key: int) -> Answer:
-        entry = next((e for e in self.state.files() if _file_key(e) == key), None)
+        entry = next((e for e in self.state.files() if file_key(e) == key), None)
         if entry is None:
             return _fail(404)
         if method == "GET":
@@ -337,28 +336,8 @@ def _argument(doc: Mapping[str, object], key: str) -> str:
     return value
 
 
-def _convert(key: str, raw: str) -> object:
-    kind = type(getattr(Disk(id=0, slot="", file_path=""), DISK_ATTRS[key]))
-    if kind is bool:
-        if raw not in BOOLS:
-            raise RosFailure(f"input does not match any value of {key}")
-        return BOOLS[raw]
-    if kind is int:
-        if not re.fullmatch(r"[0-9]{1,10}", raw):
-            raise RosFailure(f"invalid value for argument {key}")
-        value = int(raw)
-        if key == "nvme-tcp-server-port" and not 1 <= value <= _MAX_PORT:
-            raise RosFailure(f"value of {key} out of range (1..{_MAX_PORT})")
-        return value
-    return raw
-
-
-def _file_key(entry: FileEntry) -> int:
-    return entry.path.lstat().st_ino if entry.path.exists() else 0
-
-
 def _json_file(entry: FileEntry) -> dict[str, str]:
-    out = {".id": f"*{_file_key(entry):X}", "name": entry.name, "type": entry.kind}
+    out = {".id": f"*{file_key(entry):X}", "name": entry.name, "type": entry.kind}
     if entry.size is not None:
         out["size"] = str(entry.size)
     out["last-modified"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.modified))

@@ -7,10 +7,21 @@ from typing import Final
 
 import attrs
 
+from rds_csi.emulator.disks import DISK_ATTRS, Disk, FileEntry
 from rds_csi.emulator.state import RosFailure
 
 
-__all__ = ["BOOLS", "ItemId", "coerce_word", "compare", "length", "show", "truthy"]
+__all__ = [
+    "BOOLS",
+    "ItemId",
+    "coerce_word",
+    "compare",
+    "disk_value",
+    "file_key",
+    "length",
+    "show",
+    "truthy",
+]
 
 BOOLS: Final = {"yes": True, "true": True, "no": False, "false": False}
 
@@ -80,3 +91,28 @@ def compare(op: str, left: object, right: object) -> bool:
     if isinstance(left, int) and isinstance(right, int):
         return {"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[op]
     return False
+
+
+_MAX_PORT: Final = 65535
+
+
+def disk_value(key: str, raw: str) -> object:
+    """A writable ``/disk`` property's text as the emulator keeps it (console and REST alike)."""
+    kind = type(getattr(Disk(id=0, slot="", file_path=""), DISK_ATTRS[key]))
+    if kind is bool:
+        if raw not in BOOLS:
+            raise RosFailure(f"input does not match any value of {key}")
+        return BOOLS[raw]
+    if kind is int:
+        if not re.fullmatch(r"[0-9]{1,10}", raw):
+            raise RosFailure(f"invalid value for argument {key}")
+        value = int(raw)
+        if key == "nvme-tcp-server-port" and not 1 <= value <= _MAX_PORT:
+            raise RosFailure(f"value of {key} out of range (1..{_MAX_PORT})")
+        return value
+    return raw
+
+
+def file_key(entry: FileEntry) -> int:
+    """A ``/file`` row's stable number (its inode): its ``.id`` and its console item key."""
+    return entry.path.lstat().st_ino if entry.path.exists() else 0
