@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import statistics
 import sys
 import tempfile
-import threading
-import time
-import uuid
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import Protocol
 
-from rds_csi.domain import DiskPath, Nqn, Size, Volume, VolumeId
-from rds_csi.domain.size import GIB, TIB
+from _timing import bind, concurrently, quantile, timed, volume
+
+from rds_csi.domain import Size, Volume, VolumeId
+from rds_csi.domain.size import TIB
 from rds_csi.emulator import Emulator, EmulatorConfig
 from rds_csi.entrypoints.container import open_ssh_backend
 from rds_csi.entrypoints.rds_wiring import emulator_ssh_settings
@@ -35,7 +33,6 @@ from rds_csi.entrypoints.rest_wiring import emulator_rest_settings, open_rest_ba
 
 
 BASE = "/storage-pool/bench"
-T = TypeVar("T")
 
 
 class _Counted(Protocol):
@@ -57,85 +54,39 @@ class _Backend(Protocol):
     def close(self) -> None: ...
 
 
-def _volume() -> Volume:
-    vid = VolumeId.from_name(f"bench-{uuid.uuid4()}")
-    return Volume(vid, Size(GIB), DiskPath(BASE, vid), Nqn.for_volume(vid))
-
-
-def _bind(call: Callable[[T], object], arg: T) -> Callable[[], object]:
-    return lambda: call(arg)
-
-
-def _quantile(samples: Sequence[float], q: int) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
-
-
-def _timed(calls: Sequence[Callable[[], object]]) -> list[float]:
-    out = []
-    for call in calls:
-        start = time.perf_counter()
-        call()
-        out.append(time.perf_counter() - start)
-    return out
-
-
-def _concurrently(calls: Sequence[Callable[[], object]]) -> float:
-    barrier = threading.Barrier(len(calls) + 1)
-    errors: list[BaseException] = []
-
-    def run(call: Callable[[], object]) -> None:
-        barrier.wait()
-        try:
-            call()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
-    if errors:
-        raise RuntimeError(f"{len(errors)} concurrent calls failed: {errors[0]}")
-    return wall
-
-
 def _per_op(before: dict[str, int], after: dict[str, int], key: str, count: int) -> float:
     return (after[key] - before[key]) / count
 
 
 def measure(backend: _Backend, count: int, concurrent: int, listed: int) -> dict[str, float]:
     counters = backend.counters
-    made = [_volume() for _ in range(count)]
+    made = [volume(BASE) for _ in range(count)]
     c0 = counters.snapshot()
-    creates = _timed([_bind(backend.create_volume, v) for v in made])
+    creates = timed([bind(backend.create_volume, v) for v in made])
     c1 = counters.snapshot()
-    deletes = _timed([_bind(backend.delete_volume, v.volume_id) for v in made])
+    deletes = timed([bind(backend.delete_volume, v.volume_id) for v in made])
     c2 = counters.snapshot()
-    kept = [_volume() for _ in range(listed)]
+    kept = [volume(BASE) for _ in range(listed)]
     for v in kept:
         backend.create_volume(v)
     c3 = counters.snapshot()
-    lists = _timed([backend.list_volumes for _ in range(count)])
+    lists = timed([backend.list_volumes for _ in range(count)])
     c4 = counters.snapshot()
     for v in kept:
         backend.delete_volume(v.volume_id)
-    burst = [_volume() for _ in range(concurrent)]
+    burst = [volume(BASE) for _ in range(concurrent)]
     c5 = counters.snapshot()
-    wall = _concurrently([_bind(backend.create_volume, v) for v in burst])
+    wall = concurrently([bind(backend.create_volume, v) for v in burst])
     c6 = counters.snapshot()
     for v in burst:
         backend.delete_volume(v.volume_id)
     return {
-        "create p50 (ms)": 1000 * _quantile(creates, 50),
-        "create p99 (ms)": 1000 * _quantile(creates, 99),
-        "delete p50 (ms)": 1000 * _quantile(deletes, 50),
-        "delete p99 (ms)": 1000 * _quantile(deletes, 99),
-        f"list p50 (ms, {listed} vols)": 1000 * _quantile(lists, 50),
-        f"list p99 (ms, {listed} vols)": 1000 * _quantile(lists, 99),
+        "create p50 (ms)": 1000 * quantile(creates, 50),
+        "create p99 (ms)": 1000 * quantile(creates, 99),
+        "delete p50 (ms)": 1000 * quantile(deletes, 50),
+        "delete p99 (ms)": 1000 * quantile(deletes, 99),
+        f"list p50 (ms, {listed} vols)": 1000 * quantile(lists, 50),
+        f"list p99 (ms, {listed} vols)": 1000 * quantile(lists, 99),
         "round trips / create": _per_op(c0, c1, "round_trips", count),
         "round trips / delete": _per_op(c1, c2, "round_trips", count),
         "round trips / list": _per_op(c3, c4, "round_trips", count),

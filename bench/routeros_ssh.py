@@ -15,89 +15,39 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import statistics
 import sys
 import tempfile
-import threading
-import time
-import uuid
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
+
+from _timing import bind, concurrently, quantile, timed, volume
 
 from rds_csi.adapters.routeros_ssh import RouterOsSshBackend, SshSettings
-from rds_csi.domain import DiskPath, Nqn, Size, Volume, VolumeId
-from rds_csi.domain.size import GIB, TIB
+from rds_csi.domain import Size
+from rds_csi.domain.size import TIB
 from rds_csi.emulator import Emulator, EmulatorConfig
 from rds_csi.entrypoints.container import open_ssh_backend
 
 
 BASE = "/storage-pool/bench"
-T = TypeVar("T")
-
-
-def _volume() -> Volume:
-    vid = VolumeId.from_name(f"bench-{uuid.uuid4()}")
-    return Volume(vid, Size(GIB), DiskPath(BASE, vid), Nqn.for_volume(vid))
-
-
-def _bind(call: Callable[[T], object], arg: T) -> Callable[[], object]:
-    return lambda: call(arg)
-
-
-def _quantile(samples: Sequence[float], q: int) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
-
-
-def _timed(calls: Sequence[Callable[[], object]]) -> list[float]:
-    out = []
-    for call in calls:
-        start = time.perf_counter()
-        call()
-        out.append(time.perf_counter() - start)
-    return out
-
-
-def _concurrently(calls: Sequence[Callable[[], object]]) -> float:
-    barrier = threading.Barrier(len(calls) + 1)
-    errors: list[BaseException] = []
-
-    def run(call: Callable[[], object]) -> None:
-        barrier.wait()
-        try:
-            call()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
-    if errors:
-        raise RuntimeError(f"{len(errors)} concurrent calls failed: {errors[0]}")
-    return wall
 
 
 def measure(backend: RouterOsSshBackend, count: int, concurrent: int) -> dict[str, float]:
     counters = backend.counters
-    made = [_volume() for _ in range(count)]
+    made = [volume(BASE) for _ in range(count)]
     before = counters.snapshot()
-    creates = _timed([_bind(backend.create_volume, v) for v in made])
+    creates = timed([bind(backend.create_volume, v) for v in made])
     mid = counters.snapshot()
-    deletes = _timed([_bind(backend.delete_volume, v.volume_id) for v in made])
+    deletes = timed([bind(backend.delete_volume, v.volume_id) for v in made])
     after = counters.snapshot()
-    burst = [_volume() for _ in range(concurrent)]
-    wall = _concurrently([_bind(backend.create_volume, v) for v in burst])
+    burst = [volume(BASE) for _ in range(concurrent)]
+    wall = concurrently([bind(backend.create_volume, v) for v in burst])
     for v in burst:
         backend.delete_volume(v.volume_id)
     return {
-        "create p50 (ms)": 1000 * _quantile(creates, 50),
-        "create p99 (ms)": 1000 * _quantile(creates, 99),
-        "delete p50 (ms)": 1000 * _quantile(deletes, 50),
-        "delete p99 (ms)": 1000 * _quantile(deletes, 99),
+        "create p50 (ms)": 1000 * quantile(creates, 50),
+        "create p99 (ms)": 1000 * quantile(creates, 99),
+        "delete p50 (ms)": 1000 * quantile(deletes, 50),
+        "delete p99 (ms)": 1000 * quantile(deletes, 99),
         f"{concurrent} concurrent creates (s)": wall,
         "handshakes / create": (mid["handshakes"] - before["handshakes"]) / count,
         "round trips / create": (mid["round_trips"] - before["round_trips"]) / count,
